@@ -1,0 +1,298 @@
+//! The gateway: the pipeline from a frontend's raw request to the core's answer.
+//!
+//! [`Gateway::handle`] validates the request (size, name, headers, body), gives it an id and its
+//! source, runs the hook on it, applies and re-validates a `replace`, seals the result and hands
+//! the envelope to the core. Every request gets exactly one [`Reply`]: the core's response, or a
+//! structured [`Rejection`] from the gateway, the hook or the core. Every message goes through
+//! the hook, whatever its body (an empty one included).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::core::{Core, Response, Router};
+use crate::hook::{Hook, Inspection};
+use crate::message::{Body, Header, Kind, Message, Request, Source};
+use crate::seal::{self, SealConfig, SealError, Sealer};
+use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
+
+/// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names
+/// of at most 256 bytes, at most 64 headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayLimits {
+    /// Largest message, in bytes of name, headers and body; a hook's `replace` must fit too.
+    pub max_message_bytes: usize,
+    /// Longest command, event or channel name, in bytes.
+    pub max_name_bytes: usize,
+    /// Most headers on one message.
+    pub max_headers: usize,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            max_message_bytes: 4 << 20,
+            max_name_bytes: 256,
+            max_headers: 64,
+        }
+    }
+}
+
+/// The answer to one request.
+#[derive(Debug)]
+pub struct Reply {
+    /// The message's id (also given to requests the gateway refused).
+    pub id: u64,
+    /// Whether it was passed, replaced or rejected (by the gateway's checks or the hook).
+    pub decision: Decision,
+    /// The digest of the hook that decided, when the hook ran.
+    pub hook_digest: Option<Arc<str>>,
+    /// How long the hook took, when it ran.
+    pub hook_time: Option<Duration>,
+    /// The core's response, or why there is none.
+    pub outcome: Result<Response, Rejection>,
+}
+
+/// The pipeline: validation, hook, seal, core.
+#[derive(Debug)]
+pub struct Gateway {
+    hook: Hook,
+    sealer: Sealer,
+    core: Arc<Core>,
+    limits: GatewayLimits,
+    next_id: AtomicU64,
+}
+
+impl Gateway {
+    /// A gateway with default limits in front of a new core running `router`, joined by a fresh
+    /// key from the OS RNG.
+    pub fn new(hook: Hook, router: Router) -> Result<Gateway, SealError> {
+        Gateway::with_config(hook, router, GatewayLimits::default(), SealConfig::default())
+    }
+
+    /// A gateway with these limits and key settings in front of a new core running `router`.
+    pub fn with_config(
+        hook: Hook,
+        router: Router,
+        limits: GatewayLimits,
+        seal: SealConfig,
+    ) -> Result<Gateway, SealError> {
+        let (sealer, opener) = seal::channel(seal)?;
+        let core = Arc::new(Core::new(router, opener));
+        Ok(Gateway::from_parts(hook, sealer, core, limits))
+    }
+
+    /// A gateway in front of an existing core; `sealer` must pair with the core's opener.
+    pub fn from_parts(hook: Hook, sealer: Sealer, core: Arc<Core>, limits: GatewayLimits) -> Self {
+        Gateway {
+            hook,
+            sealer,
+            core,
+            limits,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The hook in use.
+    pub fn hook(&self) -> &Hook {
+        &self.hook
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &GatewayLimits {
+        &self.limits
+    }
+
+    /// Runs one request through the whole pipeline. Never fails: every outcome is a [`Reply`].
+    pub async fn handle(&self, source: Source, request: Request) -> Reply {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let refused = |rejection: Rejection| Reply {
+            id,
+            decision: Decision::Reject,
+            hook_digest: None,
+            hook_time: None,
+            outcome: Err(rejection),
+        };
+        if let Err(rejection) = self.validate(&request) {
+            tracing::info!(id, code = %rejection.code, "request refused: {}", rejection.reason);
+            return refused(rejection);
+        }
+
+        let inspection = self.hook.inspect(Message::from_request(id, source, request));
+        let hook_time = inspection.elapsed;
+        let (decision, outcome) = self.forward(id, inspection).await;
+        Reply {
+            id,
+            decision,
+            hook_digest: Some(self.hook.digest_arc()),
+            hook_time: Some(hook_time),
+            outcome,
+        }
+    }
+
+    /// Acts on the hook's verdict: refuse, or seal and dispatch the (possibly replaced) message.
+    async fn forward(
+        &self,
+        id: u64,
+        inspection: Inspection,
+    ) -> (Decision, Result<Response, Rejection>) {
+        let cost_us = inspection.elapsed.as_micros() as u64;
+        let digest = self.hook.digest();
+        let decision = inspection.verdict.kind();
+        let message = match inspection.verdict {
+            Verdict::Pass => Ok(inspection.message),
+            Verdict::Replace(replacement) => self.apply(inspection.message, replacement),
+            Verdict::Reject(rejection) => Err(rejection),
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(rejection) => {
+                tracing::info!(id, hook = digest, cost_us, code = %rejection.code, "rejected: {}", rejection.reason);
+                return (Decision::Reject, Err(rejection));
+            }
+        };
+        if decision == Decision::Replace {
+            tracing::info!(id, hook = digest, cost_us, "replaced");
+        }
+        let envelope = match self.sealer.seal(&message) {
+            Ok(envelope) => envelope,
+            Err(e) => return (decision, Err(Rejection::new(code::SEAL_FAILED, e.to_string()))),
+        };
+        drop(message);
+        let outcome = self.core.dispatch(envelope).await.map_err(|e| e.to_rejection());
+        (decision, outcome)
+    }
+
+    /// Applies a `replace` and checks the result like a frontend's request; any problem is a
+    /// `hook-output` rejection naming it.
+    fn apply(&self, mut message: Message, replacement: Replacement) -> Result<Message, Rejection> {
+        if let Some(name) = replacement.name {
+            message.name = name;
+        }
+        if let Some(headers) = replacement.headers {
+            message.headers = headers;
+        }
+        if let Some(body) = replacement.body {
+            message.body = body;
+        }
+        self.check(message.kind, &message.name, &message.headers, &message.body)
+            .map_err(|problem| {
+                Rejection::new(
+                    code::HOOK_OUTPUT,
+                    format!("hook's replacement is invalid: {}", problem.reason),
+                )
+            })?;
+        Ok(message)
+    }
+
+    fn validate(&self, request: &Request) -> Result<(), Rejection> {
+        self.check(request.kind, &request.name, &request.headers, &request.body)
+    }
+
+    fn check(
+        &self,
+        kind: Kind,
+        name: &str,
+        headers: &[Header],
+        body: &Body,
+    ) -> Result<(), Rejection> {
+        let limits = &self.limits;
+        let size = name.len()
+            + headers
+                .iter()
+                .map(|h| h.name.len() + h.value.len())
+                .sum::<usize>()
+            + body.len();
+        if size > limits.max_message_bytes {
+            return Err(Rejection::new(
+                code::TOO_LARGE,
+                format!(
+                    "message of {size} bytes is over the limit of {} bytes",
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        check_name(name, limits.max_name_bytes)?;
+        check_headers(headers, limits.max_headers)?;
+        check_body(kind, body)
+    }
+}
+
+/// Names as Tauri allows them, restricted to ASCII: letters, digits, `-`, `/`, `:`, `_`.
+pub fn check_name(name: &str, max_bytes: usize) -> Result<(), Rejection> {
+    let problem = if name.is_empty() {
+        "name is empty".to_owned()
+    } else if name.len() > max_bytes {
+        format!(
+            "name of {} bytes is over the limit of {max_bytes} bytes",
+            name.len()
+        )
+    } else if let Some(bad) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | ':' | '_')))
+    {
+        format!("name {name:?} has {bad:?}; only ASCII letters, digits, -, /, : and _ are allowed")
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::new(code::INVALID_NAME, problem))
+}
+
+fn check_headers(headers: &[Header], max: usize) -> Result<(), Rejection> {
+    if headers.len() > max {
+        return Err(Rejection::new(
+            code::INVALID_HEADER,
+            format!("{} headers is over the limit of {max}", headers.len()),
+        ));
+    }
+    for h in headers {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if h.name.is_empty() || !h.name.bytes().all(token) {
+            return Err(Rejection::new(
+                code::INVALID_HEADER,
+                format!("header name {:?} is not an HTTP token", h.name),
+            ));
+        }
+        if let Some(bad) = h.value.chars().find(|&c| c.is_control() && c != '\t') {
+            return Err(Rejection::new(
+                code::INVALID_HEADER,
+                format!(
+                    "header {:?} has control character {bad:?} in its value",
+                    h.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A JSON body must parse (serde_json's nesting limit of 128 applies); a command's JSON args must
+/// be an object, as Tauri's are. Bytes bodies are taken as they are.
+fn check_body(kind: Kind, body: &Body) -> Result<(), Rejection> {
+    let Body::Json(text) = body else {
+        return Ok(());
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(Rejection::new(
+            code::INVALID_BODY,
+            format!("body is not valid JSON: {e}"),
+        ));
+    }
+    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes()[0];
+    if kind == Kind::Command && first != b'{' {
+        return Err(Rejection::new(
+            code::INVALID_BODY,
+            format!(
+                "command args must be a JSON object, got {}",
+                match first {
+                    b'[' => "an array",
+                    b'"' => "a string",
+                    b'n' => "null",
+                    b't' | b'f' => "a boolean",
+                    _ => "a number",
+                }
+            ),
+        ));
+    }
+    Ok(())
+}

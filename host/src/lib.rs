@@ -1,0 +1,75 @@
+//! Airlock: Tauri's IPC isolation pattern rebuilt on WebAssembly components.
+//!
+//! Every message an untrusted frontend sends goes through an isolation **hook** — a WebAssembly
+//! component behind the `airlock:hook` WIT interface — which passes, rewrites or rejects it. What
+//! passes is sealed with AES-256-GCM, and the app's [`Core`] accepts nothing but sealed
+//! envelopes.
+//!
+//! ```text
+//! frontend ─Request─▶ Gateway ─Message─▶ Hook ─Verdict─▶ Sealer ─Envelope─▶ Core ─▶ handler
+//! ```
+//!
+//! # Quick start
+//!
+//! ```
+//! use airlock::{Gateway, Hook, HookEngine, HookOptions, Request, Response, Router, Source};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Greet {
+//!     name: String,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // One engine per process; hooks are components (here, a hand-written WAT one).
+//! let engine = HookEngine::new(Default::default())?;
+//! let wasm = airlock::component::from_wat(airlock::component::PASS_ALL_WAT)?;
+//! let hook = Hook::load(&engine, &wasm, HookOptions::default())?;
+//!
+//! // The core's commands, then the gateway in front of them.
+//! let router = Router::new().command("greet", |args: Greet, _| async move {
+//!     Ok::<_, String>(format!("hello {}", args.name))
+//! });
+//! let gateway = Gateway::new(hook, router)?;
+//!
+//! let source = Source::new("main", "main", "tauri://localhost");
+//! let request = Request::command("greet", &serde_json::json!({ "name": "ada" }));
+//! let reply = gateway.handle(source, request).await;
+//! match reply.outcome? {
+//!     Response::Json(value) => assert_eq!(value.get(), r#""hello ada""#),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Modules
+//! - [`Message`] and friends: the model ([`Request`] is the frontend's part).
+//! - [`Hook`] / [`HookEngine`]: loading, checking and running components, fresh instance per
+//!   message, faults as `hook-*` rejections ([`code`]).
+//! - [`seal`]: the envelope format, keys and the replay window.
+//! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
+//! - [`Gateway`]: validation → hook → seal → core.
+//! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
+#![deny(missing_docs)]
+
+mod bindings;
+#[cfg(feature = "cli")]
+pub mod component;
+mod core;
+mod gateway;
+mod hook;
+pub mod jsonl;
+mod message;
+pub mod seal;
+mod verdict;
+
+pub use crate::core::{Core, CoreError, Invocation, Response, Router};
+pub use gateway::{Gateway, GatewayLimits, Reply, check_name};
+pub use hook::{
+    EngineConfig, Hook, HookEngine, HookError, HookLimits, HookOptions, Inspection, LOG_IMPORT,
+    POLICY_EXPORT, TYPES_IMPORT,
+};
+pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
+pub use seal::{Envelope, SealConfig, SealError};
+pub use verdict::{Decision, Rejection, Replacement, Verdict, code};
