@@ -55,7 +55,8 @@ pub fn from_bytes(bytes: Vec<u8>) -> Result<Vec<u8>, ComponentError> {
         _ => match std::str::from_utf8(&bytes) {
             // WAT text: a module or a component.
             Ok(text) => {
-                let parsed = wat::parse_str(text).map_err(|e| ComponentError::Wat(e.to_string()))?;
+                let parsed =
+                    wat::parse_str(text).map_err(|e| ComponentError::Wat(e.to_string()))?;
                 from_bytes(parsed)
             }
             _ => Err(ComponentError::NotWasm),

@@ -17,7 +17,7 @@ use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
 /// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names
-/// of at most 256 bytes, at most 64 headers.
+/// of at most 256 bytes, at most 64 headers, JSON nested at most 128 deep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GatewayLimits {
     /// Largest message, in bytes of name, headers and body; a hook's `replace` must fit too.
@@ -26,6 +26,8 @@ pub struct GatewayLimits {
     pub max_name_bytes: usize,
     /// Most headers on one message.
     pub max_headers: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    pub max_json_depth: usize,
 }
 
 impl Default for GatewayLimits {
@@ -34,6 +36,7 @@ impl Default for GatewayLimits {
             max_message_bytes: 4 << 20,
             max_name_bytes: 256,
             max_headers: 64,
+            max_json_depth: 128,
         }
     }
 }
@@ -67,7 +70,12 @@ impl Gateway {
     /// A gateway with default limits in front of a new core running `router`, joined by a fresh
     /// key from the OS RNG.
     pub fn new(hook: Hook, router: Router) -> Result<Gateway, SealError> {
-        Gateway::with_config(hook, router, GatewayLimits::default(), SealConfig::default())
+        Gateway::with_config(
+            hook,
+            router,
+            GatewayLimits::default(),
+            SealConfig::default(),
+        )
     }
 
     /// A gateway with these limits and key settings in front of a new core running `router`.
@@ -118,7 +126,9 @@ impl Gateway {
             return refused(rejection);
         }
 
-        let inspection = self.hook.inspect(Message::from_request(id, source, request));
+        let inspection = self
+            .hook
+            .inspect(Message::from_request(id, source, request));
         let hook_time = inspection.elapsed;
         let (decision, outcome) = self.forward(id, inspection).await;
         Reply {
@@ -156,10 +166,19 @@ impl Gateway {
         }
         let envelope = match self.sealer.seal(&message) {
             Ok(envelope) => envelope,
-            Err(e) => return (decision, Err(Rejection::new(code::SEAL_FAILED, e.to_string()))),
+            Err(e) => {
+                return (
+                    decision,
+                    Err(Rejection::new(code::SEAL_FAILED, e.to_string())),
+                );
+            }
         };
         drop(message);
-        let outcome = self.core.dispatch(envelope).await.map_err(|e| e.to_rejection());
+        let outcome = self
+            .core
+            .dispatch(envelope)
+            .await
+            .map_err(|e| e.to_rejection());
         (decision, outcome)
     }
 
@@ -214,7 +233,7 @@ impl Gateway {
         }
         check_name(name, limits.max_name_bytes)?;
         check_headers(headers, limits.max_headers)?;
-        check_body(kind, body)
+        check_body(kind, body, limits.max_json_depth)
     }
 }
 
@@ -266,9 +285,9 @@ fn check_headers(headers: &[Header], max: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// A JSON body must parse (serde_json's nesting limit of 128 applies); a command's JSON args must
-/// be an object, as Tauri's are. Bytes bodies are taken as they are.
-fn check_body(kind: Kind, body: &Body) -> Result<(), Rejection> {
+/// A JSON body must parse and nest at most `max_depth` deep; a command's JSON args must be an
+/// object, as Tauri's are. Bytes bodies are taken as they are.
+fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection> {
     let Body::Json(text) = body else {
         return Ok(());
     };
@@ -276,6 +295,12 @@ fn check_body(kind: Kind, body: &Body) -> Result<(), Rejection> {
         return Err(Rejection::new(
             code::INVALID_BODY,
             format!("body is not valid JSON: {e}"),
+        ));
+    }
+    if let Some(at) = nesting_past(text, max_depth) {
+        return Err(Rejection::new(
+            code::INVALID_BODY,
+            format!("JSON nests deeper than the limit of {max_depth} at byte {at}"),
         ));
     }
     let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes()[0];
@@ -295,4 +320,32 @@ fn check_body(kind: Kind, body: &Body) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+/// The offset of the first `[` or `{` nested deeper than `max_depth` in valid JSON text.
+fn nesting_past(json: &str, max_depth: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, byte) in json.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }

@@ -387,6 +387,8 @@ impl Hook {
             },
         );
         store.limiter(|state| &mut state.limiter);
+        // Instantiation may run wasm (start functions, data fix-ups): it gets a deadline too.
+        store.set_epoch_deadline(self.engine.ticks(limits.timeout));
         store
     }
 

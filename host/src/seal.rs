@@ -324,7 +324,10 @@ impl Opener {
         }
         let key_id = u32::from_be_bytes(buf[1..5].try_into().expect("4 bytes"));
         let sequence = u64::from_be_bytes(buf[5..HEADER_LEN].try_into().expect("8 bytes"));
-        let key = self.ring.find(key_id).ok_or(SealError::UnknownKey(key_id))?;
+        let key = self
+            .ring
+            .find(key_id)
+            .ok_or(SealError::UnknownKey(key_id))?;
         let tag_at = buf.len() - TAG_LEN;
         let (aad, rest) = buf.split_at_mut(HEADER_LEN);
         let (ciphertext, tag) = rest.split_at_mut(tag_at - HEADER_LEN);

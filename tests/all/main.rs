@@ -1,1 +1,8 @@
-fn main(){}
+//! Airlock's integration tests: one binary, one module per concern.
+
+mod cli;
+mod core;
+mod gateway;
+mod hooks;
+mod hostile;
+mod seal;

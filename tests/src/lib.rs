@@ -1,1 +1,133 @@
+//! Fixtures shared by Airlock's integration tests: the built hooks, hand-written WAT hooks, and a
+//! gateway whose core echoes back what it received.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use airlock::{
+    Gateway, GatewayLimits, Hook, HookEngine, HookOptions, Reply, Response, Router, SealConfig,
+    jsonl,
+};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// One engine for the whole test binary, as an app would have.
+pub fn engine() -> &'static HookEngine {
+    static ENGINE: OnceLock<HookEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| HookEngine::new(Default::default()).expect("engine"))
+}
+
+/// The bytes of a built hook, `target/hooks/<policy>.<lang>.wasm`. Panics with the command that
+/// builds it when it is missing: a missing hook is a failure, never a skip.
+pub fn built_hook(policy: &str, lang: &str) -> Vec<u8> {
+    let path = root().join(format!("target/hooks/{policy}.{lang}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; build the hooks with `scripts/build-hooks` (scripts/test does)",
+            path.display()
+        )
+    })
+}
+
+/// Loads a built hook with a JSON config.
+pub fn load_built(policy: &str, lang: &str, config: &str) -> Hook {
+    let options = HookOptions {
+        config: config.to_owned(),
+        ..HookOptions::default()
+    };
+    Hook::load(engine(), &built_hook(policy, lang), options)
+        .unwrap_or_else(|e| panic!("load {policy}.{lang}: {e}"))
+}
+
+/// A router whose fallback answers every message with the message itself, in the JSON Lines
+/// shape, so a test sees exactly what the core decoded from the envelope.
+pub fn echo_router() -> Router {
+    Router::new().fallback(|message| async move {
+        Ok(Response::Json(
+            jsonl::message_line(&message).expect("delivered message serializes"),
+        ))
+    })
+}
+
+/// A gateway in front of the echo router, with default limits.
+pub fn echo_gateway(hook: Hook) -> Gateway {
+    Gateway::with_config(
+        hook,
+        echo_router(),
+        GatewayLimits::default(),
+        SealConfig::default(),
+    )
+    .expect("gateway")
+}
+
+/// Runs one JSON Lines message through a gateway.
+pub fn send(gateway: &Gateway, line: &str) -> Reply {
+    let (source, request) = jsonl::parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    block_on(gateway.handle(source, request))
+}
+
+/// The delivered message of a reply as JSON, or the rejection's code.
+pub fn delivered(reply: &Reply) -> Result<serde_json::Value, String> {
+    match &reply.outcome {
+        Ok(Response::Json(raw)) => Ok(serde_json::from_str(raw.get()).expect("JSON")),
+        Ok(other) => Err(format!("not a JSON response: {other:?}")),
+        Err(rejection) => Err(rejection.code.clone()),
+    }
+}
+
+/// Runs a future to completion on a small runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// A hand-written hook module in WAT with the given bodies for `configure` and `inspect` (see
+/// `airlock::component::PASS_ALL_WAT` for the ABI) and extra module fields. Both functions may
+/// use `$log`, the imported logger, and the inspect parameters by name (`$name_len`,
+/// `$body_len`, …). Offset 16 is the verdict's return area; data may go from offset 256.
+pub fn wat_hook(configure: &str, inspect: &str, extra: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  (import "airlock:hook/log@0.1.0" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $at i32) (local $end i32) (local $have i32)
+    (local.set $at (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                            (i32.sub (i32.const 0) (local.get 2))))
+    (local.set $end (i32.add (local.get $at) (local.get 3)))
+    (local.set $have (i32.mul (memory.size) (i32.const 65536)))
+    (if (i32.gt_u (local.get $end) (local.get $have))
+      (then (if (i32.eq (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end) (local.get $have))
+                                                         (i32.const 65535)) (i32.const 16)))
+                        (i32.const -1))
+              (then unreachable))))
+    (global.set $heap (local.get $end))
+    (local.get $at))
+  (func (export "airlock:hook/policy@0.1.0#configure") (param $ptr i32) (param $len i32) (result i32)
+    {configure})
+  (func (export "airlock:hook/policy@0.1.0#inspect")
+    (param $id i64) (param $kind i32) (param $name i32) (param $name_len i32)
+    (param $window i32) (param $window_len i32) (param $webview i32) (param $webview_len i32)
+    (param $origin i32) (param $origin_len i32) (param $headers i32) (param $headers_len i32)
+    (param $body_tag i32) (param $body i32) (param $body_len i32) (result i32)
+    {inspect})
+  {extra}
+)"#
+    );
+    airlock::component::from_wat(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+}
+
+/// `configure` body that accepts any config.
+pub const CONFIGURE_OK: &str = "(i32.store8 (i32.const 0) (i32.const 0)) (i32.const 0)";
+/// `inspect` body that passes every message.
+pub const INSPECT_PASS: &str = "(i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";

@@ -65,7 +65,11 @@ pub fn json_body(message: &Message) -> Option<&str> {
 /// Parses a hook's JSON config; missing fields take `T`'s serde defaults. The error says what was
 /// wrong, for the app developer who wrote the config.
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
-    let config = if config.trim().is_empty() { "{}" } else { config };
+    let config = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     serde_json::from_str(config).map_err(|e| format!("invalid config: {e}"))
 }
 

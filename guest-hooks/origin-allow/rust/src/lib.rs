@@ -17,9 +17,13 @@ struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            origins: ["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"]
-                .map(String::from)
-                .to_vec(),
+            origins: [
+                "tauri://localhost",
+                "http://tauri.localhost",
+                "https://tauri.localhost",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }

@@ -26,7 +26,9 @@ struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            commands: ["fs_read", "fs_write", "fs_list"].map(String::from).to_vec(),
+            commands: ["fs_read", "fs_write", "fs_list"]
+                .map(String::from)
+                .to_vec(),
             root: "/app/data".to_owned(),
         }
     }
@@ -72,14 +74,25 @@ impl Guest for PathGuard {
             }
             let name = &message.name;
             let Some(args) = json_body(&message) else {
-                return reject(CODE, format!("`{name}` takes JSON args with a string `path`, got bytes"));
+                return reject(
+                    CODE,
+                    format!("`{name}` takes JSON args with a string `path`, got bytes"),
+                );
             };
             let path = match find_path(args) {
                 Ok(Some(serde_json::Value::String(path))) => path,
                 Ok(Some(other)) => {
-                    return reject(CODE, format!("`path` of `{name}` must be a string, got {}", type_name(&other)));
+                    return reject(
+                        CODE,
+                        format!(
+                            "`path` of `{name}` must be a string, got {}",
+                            type_name(&other)
+                        ),
+                    );
                 }
-                Ok(None) => return reject(CODE, format!("`{name}` needs a string `path` argument")),
+                Ok(None) => {
+                    return reject(CODE, format!("`{name}` needs a string `path` argument"));
+                }
                 Err(problem) => return reject(CODE, format!("args of `{name}`: {problem}")),
             };
             match check(&policy.root, &path) {
@@ -185,7 +198,11 @@ fn check(root: &[String], path: &str) -> Result<(), String> {
         was_inside |= inside;
     }
     if !at.starts_with_str(root) {
-        return Err(format!("resolves to /{} outside the root /{}", at.join("/"), root.join("/")));
+        return Err(format!(
+            "resolves to /{} outside the root /{}",
+            at.join("/"),
+            root.join("/")
+        ));
     }
     Ok(())
 }
@@ -206,15 +223,19 @@ fn percent_encoding(path: &str) -> Option<&str> {
     let hex = |i: usize, n: usize| {
         bytes.len() >= i + n && bytes[i..i + n].iter().all(u8::is_ascii_hexdigit)
     };
-    bytes.iter().enumerate().filter(|(_, b)| **b == b'%').find_map(|(i, _)| {
-        if hex(i + 1, 2) {
-            Some(&path[i..i + 3])
-        } else if matches!(bytes.get(i + 1), Some(b'u' | b'U')) && hex(i + 2, 4) {
-            Some(&path[i..i + 6])
-        } else {
-            None
-        }
-    })
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .find_map(|(i, _)| {
+            if hex(i + 1, 2) {
+                Some(&path[i..i + 3])
+            } else if matches!(bytes.get(i + 1), Some(b'u' | b'U')) && hex(i + 2, 4) {
+                Some(&path[i..i + 6])
+            } else {
+                None
+            }
+        })
 }
 
 /// `C:` or `scheme:` before any `/`.
@@ -235,10 +256,30 @@ fn has_scheme_or_drive(path: &str) -> bool {
 fn is_lookalike(c: char) -> bool {
     matches!(
         c,
-        '\u{2044}' | '\u{2215}' | '\u{2571}' | '\u{29F8}' | '\u{FF0F}' | '\u{1735}' | '\u{0337}'
-            | '\u{0338}' | '\u{2216}' | '\u{29F5}' | '\u{29F9}' | '\u{FE68}' | '\u{FF3C}'
-            | '\u{2024}' | '\u{2025}' | '\u{2026}' | '\u{FE52}' | '\u{FF0E}' | '\u{3002}'
-            | '\u{FF61}' | '\u{0701}' | '\u{0702}' | '\u{A4F8}' | '\u{06D4}'
+        '\u{2044}'
+            | '\u{2215}'
+            | '\u{2571}'
+            | '\u{29F8}'
+            | '\u{FF0F}'
+            | '\u{1735}'
+            | '\u{0337}'
+            | '\u{0338}'
+            | '\u{2216}'
+            | '\u{29F5}'
+            | '\u{29F9}'
+            | '\u{FE68}'
+            | '\u{FF3C}'
+            | '\u{2024}'
+            | '\u{2025}'
+            | '\u{2026}'
+            | '\u{FE52}'
+            | '\u{FF0E}'
+            | '\u{3002}'
+            | '\u{FF61}'
+            | '\u{0701}'
+            | '\u{0702}'
+            | '\u{A4F8}'
+            | '\u{06D4}'
     )
 }
 

@@ -49,7 +49,12 @@ impl Guest for Redact {
         };
         let mut value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
-            Err(e) => return reject("redact-failed", format!("cannot parse the event's JSON: {e}")),
+            Err(e) => {
+                return reject(
+                    "redact-failed",
+                    format!("cannot parse the event's JSON: {e}"),
+                );
+            }
         };
         let removed = CONFIG.with(|config| remove(&mut value, config));
         if removed == 0 {
@@ -57,7 +62,10 @@ impl Guest for Redact {
         }
         match serde_json::to_string(&value) {
             Ok(json) => replace_json_body(json),
-            Err(e) => reject("redact-failed", format!("cannot write the redacted JSON: {e}")),
+            Err(e) => reject(
+                "redact-failed",
+                format!("cannot write the redacted JSON: {e}"),
+            ),
         }
     }
 }
@@ -67,10 +75,13 @@ airlock_hook::export_hook!(Redact);
 /// Removes matching members at any depth; returns how many were removed.
 fn remove(value: &mut Value, config: &Config) -> usize {
     let matches = |key: &str| {
-        config.fields.iter().any(|field| match config.case_sensitive {
-            true => field == key,
-            false => field.eq_ignore_ascii_case(key),
-        })
+        config
+            .fields
+            .iter()
+            .any(|field| match config.case_sensitive {
+                true => field == key,
+                false => field.eq_ignore_ascii_case(key),
+            })
     };
     match value {
         Value::Object(map) => {

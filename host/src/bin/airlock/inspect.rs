@@ -115,7 +115,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             Err(error) => {
                 counts[3] += 1;
                 let error = format!("line {number}: {error}");
-                writeln!(out, "{}", serde_json::to_string(&LineError { line: number, error: &error })?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&LineError {
+                        line: number,
+                        error: &error
+                    })?
+                )?;
                 continue;
             }
         };

@@ -1,0 +1,184 @@
+//! The `airlock` binary, as hook authors run it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use airlock_tests::root;
+use serde_json::{Value, json};
+
+/// The `airlock` binary of this build profile (scripts/build-hooks builds it).
+fn airlock() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join("airlock");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
+        path.display()
+    );
+    Command::new(path)
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = airlock()
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn inspect_prints_one_verdict_line_per_message_and_reports_malformed_lines() {
+    let input = [
+        r#"{"kind":"command","name":"fs_read","source":{"window":"main","webview":"main","origin":"tauri://localhost"},"headers":{},"payload":{"path":"notes.txt"}}"#,
+        r#"{"kind":"command","name":"fs_read","payload":{"path":"../../etc/shadow"}}"#,
+        r#"{"kind":"command","name":"fs_read","payload":"#,
+        "",
+        r#"{"kind":"teleport","name":"x"}"#,
+        r#"{"kind":"channel","name":"upload","bytes":"AAEC/w=="}"#,
+    ]
+    .join("\n");
+    let output = run(
+        &["inspect", "--hook", "target/hooks/path-guard.rust.wasm"],
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = lines(&output);
+    assert_eq!(out.len(), 5, "{out:#?}");
+    let sent: Value = serde_json::from_str(input.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        out[0],
+        json!({"verdict": "pass", "code": null, "reason": null, "delivered": sent})
+    );
+    assert_eq!(out[1]["verdict"], "reject");
+    assert_eq!(out[1]["code"], "path-escape");
+    assert!(
+        out[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("../../etc/shadow")
+    );
+    assert_eq!(out[1]["delivered"], Value::Null);
+    assert_eq!(out[2]["line"], 3);
+    assert!(
+        out[2]["error"].as_str().unwrap().starts_with("line 3: "),
+        "{}",
+        out[2]
+    );
+    assert_eq!(out[3]["line"], 5);
+    assert!(
+        out[3]["error"].as_str().unwrap().contains("teleport"),
+        "{}",
+        out[3]
+    );
+    assert_eq!(out[4]["delivered"]["bytes"], "AAEC/w==");
+}
+
+#[test]
+fn inspect_reads_a_file_and_passes_the_config_to_the_hook() {
+    let dir = std::env::temp_dir().join(format!("airlock-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("redact.json");
+    std::fs::write(&config, r#"{"fields": ["pin"]}"#).unwrap();
+    let input = dir.join("events.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"kind":"event","name":"unlock","payload":{"pin":"1234","password":"kept"}}"#,
+    )
+    .unwrap();
+    let output = run(
+        &[
+            "inspect",
+            "--hook",
+            "target/hooks/redact.rust.wasm",
+            "--config",
+        ]
+        .into_iter()
+        .chain([config.to_str().unwrap(), input.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = lines(&output);
+    assert_eq!(out[0]["verdict"], "replace");
+    assert_eq!(out[0]["delivered"]["payload"], json!({"password": "kept"}));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn inspect_with_a_bad_hook_or_config_exits_non_zero_and_says_why() {
+    let missing = run(&["inspect", "--hook", "target/hooks/nope.wasm"], "");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.wasm"));
+
+    let dir = std::env::temp_dir().join(format!("airlock-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("bad.json");
+    std::fs::write(&config, r#"{"root": "relative/path"}"#).unwrap();
+    let refused = run(
+        &[
+            "inspect",
+            "--hook",
+            "target/hooks/path-guard.rust.wasm",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("refused its config") && stderr.contains("relative/path"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn component_wraps_a_wat_module_into_a_hook_that_loads() {
+    let out: PathBuf =
+        std::env::temp_dir().join(format!("airlock-pass-{}.wasm", std::process::id()));
+    let output = run(
+        &[
+            "component",
+            "host/src/pass_all.wat",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    airlock::Hook::load(airlock_tests::engine(), &bytes, Default::default()).unwrap();
+    std::fs::remove_file(out).unwrap();
+}

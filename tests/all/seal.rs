@@ -1,0 +1,226 @@
+//! Envelope attacks: every tampering, replay, foreign key, truncation and unknown version is
+//! refused; seal then open is the identity.
+
+use airlock::seal::{self, HEADER_LEN, TAG_LEN};
+use airlock::{Body, Envelope, Header, Kind, Message, SealConfig, SealError, Source};
+use proptest::prelude::*;
+
+fn message() -> Message {
+    Message {
+        id: 42,
+        kind: Kind::Command,
+        name: "fs_read".into(),
+        source: Source::new("main", "main", "tauri://localhost"),
+        headers: vec![Header::new("X-Trace", "abc")],
+        body: Body::Json(r#"{"path":"notes.txt"}"#.into()),
+    }
+}
+
+#[test]
+fn seal_then_open_returns_the_message() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let envelope = sealer.seal(&message()).unwrap();
+    assert_eq!(opener.open(envelope).unwrap(), message());
+}
+
+#[test]
+fn the_whole_message_is_encrypted_not_just_the_body() {
+    let (sealer, _) = seal::channel(SealConfig::default()).unwrap();
+    let bytes = sealer.seal(&message()).unwrap().into_bytes();
+    for visible in [
+        "fs_read",
+        "tauri://localhost",
+        "X-Trace",
+        "notes.txt",
+        "main",
+    ] {
+        assert!(
+            !bytes
+                .windows(visible.len())
+                .any(|w| w == visible.as_bytes()),
+            "{visible:?} is readable in the envelope"
+        );
+    }
+}
+
+#[test]
+fn every_single_byte_flip_is_rejected() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let original = sealer.seal(&message()).unwrap().into_bytes();
+    for index in 0..original.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut tampered = original.clone();
+            tampered[index] ^= flip;
+            let result = opener.open(Envelope::from_bytes(tampered));
+            assert!(
+                result.is_err(),
+                "flip {flip:#04x} at byte {index} was accepted"
+            );
+        }
+    }
+    // The untouched envelope still opens: the flips were refused for being flips.
+    opener.open(Envelope::from_bytes(original)).unwrap();
+}
+
+#[test]
+fn a_replayed_envelope_is_rejected() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let envelope = sealer.seal(&message()).unwrap();
+    opener.open(envelope.clone()).unwrap();
+    assert!(matches!(
+        opener.open(envelope),
+        Err(SealError::Replayed { .. })
+    ));
+}
+
+#[test]
+fn envelopes_may_arrive_out_of_order_within_the_replay_window() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let envelopes: Vec<Envelope> = (0..100).map(|_| sealer.seal(&message()).unwrap()).collect();
+    for envelope in envelopes.into_iter().rev() {
+        opener.open(envelope).unwrap();
+    }
+}
+
+#[test]
+fn an_envelope_behind_the_replay_window_is_rejected_as_too_old() {
+    let config = SealConfig {
+        replay_window: 64,
+        ..SealConfig::default()
+    };
+    let (sealer, opener) = seal::channel(config).unwrap();
+    let old = sealer.seal(&message()).unwrap();
+    let mut newest = None;
+    for _ in 0..64 {
+        newest = Some(sealer.seal(&message()).unwrap());
+    }
+    opener.open(newest.unwrap()).unwrap();
+    assert!(matches!(opener.open(old), Err(SealError::TooOld { .. })));
+}
+
+#[test]
+fn an_envelope_sealed_by_another_run_is_rejected() {
+    let (sealer, _) = seal::channel(SealConfig::default()).unwrap();
+    let (_, other_opener) = seal::channel(SealConfig::default()).unwrap();
+    let envelope = sealer.seal(&message()).unwrap();
+    assert!(other_opener.open(envelope.clone()).is_err());
+
+    // Even when the other run happens to use the same key id, authentication fails.
+    let (other_sealer, other_opener) = seal::channel(SealConfig::default()).unwrap();
+    let mut bytes = envelope.into_bytes();
+    bytes[1..5].copy_from_slice(&other_sealer.current_key_id().to_be_bytes());
+    assert!(matches!(
+        other_opener.open(Envelope::from_bytes(bytes)),
+        Err(SealError::Forged { .. })
+    ));
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let bytes = sealer.seal(&message()).unwrap().into_bytes();
+    for len in 0..bytes.len() {
+        let result = opener.open(Envelope::from_bytes(bytes[..len].to_vec()));
+        assert!(result.is_err(), "a {len}-byte prefix was accepted");
+    }
+    assert!(matches!(
+        opener.open(Envelope::from_bytes(
+            bytes[..HEADER_LEN + TAG_LEN - 1].to_vec()
+        )),
+        Err(SealError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn an_unknown_envelope_version_is_rejected() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let mut bytes = sealer.seal(&message()).unwrap().into_bytes();
+    bytes[0] = 2;
+    assert!(matches!(
+        opener.open(Envelope::from_bytes(bytes)),
+        Err(SealError::UnsupportedVersion(2))
+    ));
+}
+
+#[test]
+fn the_key_rotates_before_its_sequence_space_is_used_up() {
+    let config = SealConfig {
+        rotate_after: 10,
+        ..SealConfig::default()
+    };
+    let (sealer, opener) = seal::channel(config).unwrap();
+    let first_key = sealer.current_key_id();
+    let envelopes: Vec<Envelope> = (0..25).map(|_| sealer.seal(&message()).unwrap()).collect();
+    assert_ne!(sealer.current_key_id(), first_key);
+    let key_ids: std::collections::BTreeSet<[u8; 4]> = envelopes
+        .iter()
+        .map(|e| e.as_bytes()[1..5].try_into().unwrap())
+        .collect();
+    assert_eq!(key_ids.len(), 3, "25 envelopes at 10 per key use 3 keys");
+    for envelope in envelopes {
+        opener.open(envelope).unwrap();
+    }
+}
+
+#[test]
+fn envelopes_under_a_key_retired_too_long_ago_are_rejected() {
+    let config = SealConfig {
+        rotate_after: 1,
+        retired_keys: 1,
+        ..SealConfig::default()
+    };
+    let (sealer, opener) = seal::channel(config).unwrap();
+    let oldest = sealer.seal(&message()).unwrap();
+    let previous = {
+        sealer.seal(&message()).unwrap();
+        sealer.seal(&message()).unwrap()
+    };
+    sealer.seal(&message()).unwrap();
+    opener.open(previous).unwrap();
+    assert!(matches!(opener.open(oldest), Err(SealError::UnknownKey(_))));
+}
+
+fn arb_message() -> impl Strategy<Value = Message> {
+    let text = ".{0,40}";
+    (
+        any::<u64>(),
+        prop_oneof![Just(Kind::Command), Just(Kind::Event), Just(Kind::Channel)],
+        (text, text, text, text),
+        proptest::collection::vec((text, text), 0..5),
+        prop_oneof![
+            text.prop_map(Body::Json),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Body::Bytes)
+        ],
+    )
+        .prop_map(
+            |(id, kind, (name, window, webview, origin), headers, body)| Message {
+                id,
+                kind,
+                name,
+                source: Source::new(window, webview, origin),
+                headers: headers
+                    .into_iter()
+                    .map(|(n, v)| Header::new(n, v))
+                    .collect(),
+                body,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn seal_then_open_is_the_identity(message in arb_message()) {
+        let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+        let envelope = sealer.seal(&message).unwrap();
+        prop_assert_eq!(opener.open(envelope).unwrap(), message);
+    }
+
+    #[test]
+    fn any_tampered_byte_is_rejected(message in arb_message(), at in any::<prop::sample::Index>(), flip in 1u8..) {
+        let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+        let mut bytes = sealer.seal(&message).unwrap().into_bytes();
+        let index = at.index(bytes.len());
+        bytes[index] ^= flip;
+        prop_assert!(opener.open(Envelope::from_bytes(bytes)).is_err());
+    }
+}
