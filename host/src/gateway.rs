@@ -17,7 +17,8 @@ use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
 /// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names
-/// of at most 256 bytes, at most 64 headers, JSON nested at most 128 deep.
+/// of at most 256 bytes, at most 64 headers, JSON nested at most 100 deep (serde_json, in
+/// hosts and hooks, refuses 128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GatewayLimits {
     /// Largest message, in bytes of name, headers and body; a hook's `replace` must fit too.
@@ -36,7 +37,7 @@ impl Default for GatewayLimits {
             max_message_bytes: 4 << 20,
             max_name_bytes: 256,
             max_headers: 64,
-            max_json_depth: 128,
+            max_json_depth: 100,
         }
     }
 }

@@ -164,15 +164,15 @@ fn nested(depth: usize) -> String {
 #[test]
 fn json_depth_limit_obeyed() {
     let gateway = passing(GatewayLimits::default());
-    assert_eq!(send(&gateway, &nested(128)).decision, Decision::Pass);
+    assert_eq!(send(&gateway, &nested(100)).decision, Decision::Pass);
 }
 
 #[test]
 fn json_depth_limit_crossed_rejects_message() {
     let gateway = passing(GatewayLimits::default());
-    let reply = send(&gateway, &nested(130));
+    let reply = send(&gateway, &nested(102));
     assert_eq!(delivered(&reply), Err("invalid-body".into()));
-    assert!(reply.outcome.unwrap_err().reason.contains("128"));
+    assert!(reply.outcome.unwrap_err().reason.contains("100"));
     // Brackets inside strings do not count.
     let line = json!({"kind": "event", "name": "e", "payload": "[".repeat(1000)}).to_string();
     assert_eq!(send(&gateway, &line).decision, Decision::Pass);

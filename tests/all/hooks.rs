@@ -28,6 +28,9 @@ fn path_guard_passes_paths_inside_the_root_with_the_payload_unchanged() {
         "a//b/./c",
         "",
         "résumé 100%.txt",
+        "notes:2024.txt",
+        "...txt",
+        "日本語/メモ.txt",
     ] {
         let line = fs_read(&json!(path));
         let reply = send(&gateway, &line);
@@ -75,6 +78,12 @@ fn path_guard_rejects_every_escape_with_path_escape() {
         json!("~/.ssh/id_rsa"),
         json!("C:/Windows/win.ini"),
         json!("file:///etc/passwd"),
+        json!("file:/etc/passwd"),
+        json!("smb://host/share"),
+        json!("..;/etc/passwd"),
+        json!("notes.txt/../../../etc/passwd"),
+        json!("/app/data/sub/../../data/x"),
+        json!(" ../x"),
         json!(null),
         json!(7),
         json!(["..", "etc"]),

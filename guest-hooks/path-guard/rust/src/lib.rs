@@ -6,8 +6,8 @@
 //! step. Refused with code `path-escape`: `..` that leaves the root (even to come back), absolute
 //! paths outside it, backslashes, percent-encoded bytes (`%2e`, `%252f`, `%u002e`), Unicode
 //! lookalikes of `/`, `\` and `.`, control and invisible formatting characters, segments made only
-//! of dots and spaces (`...`, `.. `: read as `..` by some systems), `~`, drive letters and URL
-//! schemes, duplicate `path` keys, and a missing or non-string `path`. Other commands, events and
+//! of dots and spaces (`...`, `.. `: read as `..` by some systems) or `..;`, `~`, drive letters,
+//! URLs and `file:`, duplicate `path` keys, and a missing or non-string `path`. Other commands, events and
 //! channels pass untouched.
 
 use airlock_hook::{Guest, Kind, Message, Settings, Verdict, json_body, parse_config, reject};
@@ -189,6 +189,9 @@ fn check(root: &[String], path: &str) -> Result<(), String> {
             s if s.chars().all(|c| c == '.' || c == ' ') => {
                 return Err(format!("has segment {s:?}, made only of dots and spaces"));
             }
+            s if s.starts_with("..") && s[2..].starts_with([';', '?', '#']) => {
+                return Err(format!("has segment {s:?}, read as `..` by some servers"));
+            }
             s => at.push(s),
         }
         let inside = at.starts_with_str(root);
@@ -238,18 +241,20 @@ fn percent_encoding(path: &str) -> Option<&str> {
         })
 }
 
-/// `C:` or `scheme:` before any `/`.
+/// A drive letter (`C:`), a URL (`scheme://`), or a `file:` reference at the start.
 fn has_scheme_or_drive(path: &str) -> bool {
-    let first = path.split('/').next().unwrap_or("");
-    match first.find(':') {
-        Some(colon) => {
-            let prefix = &first[..colon];
-            let mut chars = prefix.chars();
-            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-                && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        }
-        None => false,
-    }
+    let Some((prefix, rest)) = path.split_once(':') else {
+        return false;
+    };
+    let scheme = prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let drive = prefix.len() == 1 && scheme;
+    scheme && (drive || rest.starts_with("//") || prefix.eq_ignore_ascii_case("file"))
 }
 
 /// Characters that look like, or are normalized (NFKC) into, `/`, `\` or `.`.
