@@ -6,8 +6,8 @@
 use std::hint::black_box;
 
 use airlock::{
-    Body, Gateway, Hook, HookOptions, Kind, Message, Request, Response, Router, SealConfig, Source,
-    seal,
+    Body, Gateway, Hook, HookOptions, InstanceMode, Kind, Message, Request, Response, Router,
+    SealConfig, Source, seal,
 };
 use airlock_tests::{built_hook, engine};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -54,14 +54,23 @@ fn seal_and_open(c: &mut Criterion) {
 }
 
 fn hook_call(c: &mut Criterion) {
-    let mut group = c.benchmark_group("hook-fresh");
+    hook_call_in(c, "hook-fresh", InstanceMode::Fresh);
+    hook_call_in(c, "hook-reuse", InstanceMode::Reuse { max_idle: 1 });
+}
+
+fn hook_call_in(c: &mut Criterion, group: &str, mode: InstanceMode) {
+    let mut group = c.benchmark_group(group);
     for (name, bytes) in hooks() {
-        let hook = Hook::load(engine(), &bytes, HookOptions::default()).unwrap();
+        let options = HookOptions {
+            mode,
+            ..HookOptions::default()
+        };
+        let hook = Hook::load(engine(), &bytes, options).unwrap();
         for size in [100, 10_000] {
             let message = Message::from_request(1, source(), fs_read(size));
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_with_input(BenchmarkId::new(name, size), &message, |b, message| {
-                b.iter(|| hook.inspect(message.clone()))
+                b.iter(|| hook.inspect_blocking(message.clone()))
             });
         }
     }

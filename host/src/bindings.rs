@@ -5,4 +5,5 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "hook",
+    exports: { default: async },
 });

@@ -6,12 +6,13 @@
 //! structured [`Rejection`] from the gateway, the hook or the core. Every message goes through
 //! the hook, whatever its body (an empty one included).
 
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::core::{Core, Response, Router};
-use crate::hook::{Hook, Inspection};
+use crate::hook::{Hook, HookError, Inspection};
 use crate::message::{Body, Header, Kind, Message, Request, Source};
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
@@ -53,14 +54,17 @@ pub struct Reply {
     pub hook_digest: Option<Arc<str>>,
     /// How long the hook took, when it ran.
     pub hook_time: Option<Duration>,
+    /// Fuel the hook used, when the engine meters fuel.
+    pub hook_fuel: Option<u64>,
     /// The core's response, or why there is none.
     pub outcome: Result<Response, Rejection>,
 }
 
-/// The pipeline: validation, hook, seal, core.
+/// The pipeline: validation, hook, seal, core. Share it between tasks behind an `Arc`; the hook
+/// can be swapped while messages are in flight ([`Gateway::reload`]).
 #[derive(Debug)]
 pub struct Gateway {
-    hook: Hook,
+    hook: RwLock<Arc<Hook>>,
     sealer: Sealer,
     core: Arc<Core>,
     limits: GatewayLimits,
@@ -94,7 +98,7 @@ impl Gateway {
     /// A gateway in front of an existing core; `sealer` must pair with the core's opener.
     pub fn from_parts(hook: Hook, sealer: Sealer, core: Arc<Core>, limits: GatewayLimits) -> Self {
         Gateway {
-            hook,
+            hook: RwLock::new(Arc::new(hook)),
             sealer,
             core,
             limits,
@@ -102,9 +106,41 @@ impl Gateway {
         }
     }
 
-    /// The hook in use.
-    pub fn hook(&self) -> &Hook {
-        &self.hook
+    /// The hook new messages go to.
+    pub fn hook(&self) -> Arc<Hook> {
+        self.hook.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `hook` serve every message from now on, and returns the one it replaces. Messages
+    /// already inside the old hook finish there; each reply names the digest of its hook.
+    pub fn swap_hook(&self, hook: Hook) -> Arc<Hook> {
+        let new = Arc::new(hook);
+        let mut current = self.hook.write().unwrap_or_else(|e| e.into_inner());
+        tracing::info!(old = %current.digest(), new = %new.digest(), "hook swapped");
+        std::mem::replace(&mut *current, new)
+    }
+
+    /// Loads `bytes` as the new hook, with the current hook's engine and options, and swaps it
+    /// in. If it fails to load or configure, the current hook keeps serving and the error says
+    /// why. Returns the new digest.
+    pub fn reload(&self, bytes: &[u8]) -> Result<Arc<str>, HookError> {
+        let current = self.hook();
+        let hook = Hook::load(current.engine(), bytes, current.options().clone()).inspect_err(
+            |e| tracing::error!(current = %current.digest(), "hook reload failed: {e}"),
+        )?;
+        let digest = hook.digest_arc();
+        self.swap_hook(hook);
+        Ok(digest)
+    }
+
+    /// [`Gateway::reload`] from a file.
+    pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<Arc<str>, HookError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| HookError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.reload(&bytes)
     }
 
     /// The limits in force.
@@ -120,6 +156,7 @@ impl Gateway {
             decision: Decision::Reject,
             hook_digest: None,
             hook_time: None,
+            hook_fuel: None,
             outcome: Err(rejection),
         };
         if let Err(rejection) = self.validate(&request) {
@@ -127,16 +164,18 @@ impl Gateway {
             return refused(rejection);
         }
 
-        let inspection = self
-            .hook
-            .inspect(Message::from_request(id, source, request));
-        let hook_time = inspection.elapsed;
-        let (decision, outcome) = self.forward(id, inspection).await;
+        let hook = self.hook();
+        let inspection = hook
+            .inspect(Message::from_request(id, source, request))
+            .await;
+        let (hook_time, hook_fuel) = (inspection.elapsed, inspection.fuel);
+        let (decision, outcome) = self.forward(id, hook.digest(), inspection).await;
         Reply {
             id,
             decision,
-            hook_digest: Some(self.hook.digest_arc()),
+            hook_digest: Some(hook.digest_arc()),
             hook_time: Some(hook_time),
+            hook_fuel,
             outcome,
         }
     }
@@ -145,10 +184,10 @@ impl Gateway {
     async fn forward(
         &self,
         id: u64,
+        digest: &str,
         inspection: Inspection,
     ) -> (Decision, Result<Response, Rejection>) {
         let cost_us = inspection.elapsed.as_micros() as u64;
-        let digest = self.hook.digest();
         let decision = inspection.verdict.kind();
         let message = match inspection.verdict {
             Verdict::Pass => Ok(inspection.message),

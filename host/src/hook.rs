@@ -1,30 +1,37 @@
 //! Loading, checking and running hook components.
 //!
-//! One [`HookEngine`] holds the `wasmtime::Engine` and every wasmtime setting Airlock uses, in
-//! [`HookEngine::new`] and nowhere else: the pooling allocator (copy-on-write memory, memory and
-//! tables kept resident), epoch interruption driven by a ticker thread, and a memory ceiling.
-//!
 //! [`Hook::load`] compiles a component, refuses any import Airlock does not provide (naming each
 //! one), prepares an `InstancePre` once, and runs `configure` on a trial instance so that a bad
-//! config fails at load time, not on the first message. [`Hook::inspect`] then runs a fresh
-//! instance per message: nothing a hook does to its memory survives into the next message. Every
-//! fault becomes a `hook-*` rejection; the host carries on and the next message gets a new
-//! instance.
+//! config fails at load time, not on the first message. [`Hook::inspect`] then runs the hook on
+//! one message, in one of two [`InstanceMode`]s:
+//!
+//! - **fresh** (the default): a new instance per message, from the pooling allocator, configured
+//!   and then asked to inspect. Nothing a hook does survives into the next message.
+//! - **reuse**: warm, configured instances are kept and handed one message at a time. What
+//!   survives between messages is whatever the hook keeps in its own instance: globals, its
+//!   linear memory (heap, caches, counters), and its memory size, which only grows. The host's
+//!   side is reset per message (time and fuel budget, log budget). An instance that faults in any
+//!   way is discarded, never reused; the next message gets a new one. Choose it for language
+//!   runtimes that are expensive to start (Python, JavaScript), not for policies that must not
+//!   remember.
+//!
+//! Calls are async: a running hook yields to the executor at every epoch tick, so a slow hook
+//! never stalls other messages, and is interrupted once past its time limit. Every fault becomes
+//! a `hook-*` rejection; the host carries on.
 
+use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
-    Store, Trap,
-};
+use wasmtime::component::Component;
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
 use crate::bindings::airlock::hook::{log, types as wit};
 use crate::bindings::{Hook as HookWorld, HookPre};
+use crate::engine::HookEngine;
 use crate::message::{Body, Header, Message};
 use crate::verdict::{Rejection, Replacement, Verdict, check_hook_code, clip_reason, code};
 
@@ -35,38 +42,25 @@ pub const TYPES_IMPORT: &str = "airlock:hook/types@0.1.0";
 /// The interface every hook must export.
 pub const POLICY_EXPORT: &str = "airlock:hook/policy@0.1.0";
 
-/// Engine-wide settings. Defaults: up to 256 hook instances alive at once, a 1 GiB ceiling on
-/// any one hook memory (each hook's own limit, [`HookLimits::memory_bytes`], sits below it), and a
-/// 1 ms epoch tick (the resolution of hook timeouts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineConfig {
-    /// Hook instances that may be alive at once, across all hooks of this engine.
-    pub max_instances: u32,
-    /// Largest linear memory any hook may ever have, in bytes.
-    pub memory_ceiling: usize,
-    /// How often the epoch advances; timeouts are counted in these ticks.
-    pub epoch_tick: Duration,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            max_instances: 256,
-            memory_ceiling: 1 << 30,
-            epoch_tick: Duration::from_millis(1),
-        }
-    }
-}
-
-/// Limits on one hook call. Defaults: 100 ms, 64 MiB of linear memory, 64 KiB of log text per
-/// message.
+/// Limits on each hook call (`configure` and `inspect` each get the full time and fuel budget).
+///
+/// Defaults: 100 ms, no fuel budget, 64 MiB of linear memory, tables of at most 100 000
+/// elements, at most 64 core instances (and as many memories and tables) per hook instance,
+/// 64 KiB of log text per message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookLimits {
-    /// Wall-clock time for `configure`, and again for `inspect`.
+    /// Wall-clock time per call; past it, `hook-timeout`.
     pub timeout: Duration,
-    /// Linear memory, in bytes (at most the engine's [`EngineConfig::memory_ceiling`]).
+    /// Fuel per call, when the engine meters fuel ([`crate::EngineConfig::fuel`]); past it,
+    /// `hook-timeout`. Deterministic, unlike the wall clock.
+    pub fuel: Option<u64>,
+    /// Linear memory, in bytes (at most the engine's memory ceiling); past it, `hook-memory`.
     pub memory_bytes: usize,
-    /// Log text per message, in bytes; logging more rejects the message with `hook-log`.
+    /// Elements in any one table; past it, `hook-limit`.
+    pub table_elements: usize,
+    /// Core instances (and memories, and tables) in one hook instance; past it, `hook-limit`.
+    pub instances: usize,
+    /// Log text per message, in bytes; past it, `hook-log`.
     pub log_bytes: usize,
 }
 
@@ -74,10 +68,26 @@ impl Default for HookLimits {
     fn default() -> Self {
         HookLimits {
             timeout: Duration::from_millis(100),
+            fuel: None,
             memory_bytes: 64 << 20,
+            table_elements: 100_000,
+            instances: 64,
             log_bytes: 64 << 10,
         }
     }
+}
+
+/// How instances are used; see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceMode {
+    /// A fresh instance per message (the default).
+    #[default]
+    Fresh,
+    /// Warm instances reused across messages; at most `max_idle` are kept waiting.
+    Reuse {
+        /// Idle instances kept for the next messages.
+        max_idle: usize,
+    },
 }
 
 /// Why a hook could not be loaded.
@@ -120,100 +130,15 @@ pub enum HookError {
     Limit(String),
 }
 
-/// Owns the wasmtime engine and its epoch ticker. Cheap to clone; hooks loaded with it share it.
-#[derive(Debug, Clone)]
-pub struct HookEngine {
-    inner: Arc<EngineInner>,
-}
-
-struct EngineInner {
-    engine: Engine,
-    linker: Linker<HookState>,
-    config: EngineConfig,
-    stop_ticker: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for EngineInner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineInner")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for EngineInner {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
-    }
-}
-
-impl HookEngine {
-    /// Sets up the engine (all of Airlock's wasmtime configuration lives here) and starts its
-    /// epoch ticker thread, which stops when the last clone is dropped.
-    pub fn new(config: EngineConfig) -> Result<Self, HookError> {
-        let mut pool = PoolingAllocationConfig::default();
-        let n = config.max_instances.max(1);
-        pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(4))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
-            .max_memory_size(config.memory_ceiling)
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10)
-            .pagemap_scan(Enabled::Auto);
-        let mut wasm = Config::new();
-        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .memory_init_cow(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(512 << 10);
-        let engine = Engine::new(&wasm).map_err(|e| HookError::Engine(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        HookWorld::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)
-            .map_err(|e| HookError::Engine(format!("{e:#}")))?;
-
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let ticker_engine = engine.clone();
-        let stop = stop_ticker.clone();
-        let tick = config.epoch_tick.max(Duration::from_micros(100));
-        std::thread::Builder::new()
-            .name("airlock-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    ticker_engine.increment_epoch();
-                }
-            })
-            .map_err(|e| HookError::Engine(format!("cannot start the epoch ticker: {e}")))?;
-
-        Ok(HookEngine {
-            inner: Arc::new(EngineInner {
-                engine,
-                linker,
-                config,
-                stop_ticker,
-            }),
-        })
-    }
-
-    /// The settings this engine was made with.
-    pub fn config(&self) -> &EngineConfig {
-        &self.inner.config
-    }
-
-    fn ticks(&self, timeout: Duration) -> u64 {
-        let tick = self.inner.config.epoch_tick.max(Duration::from_micros(100));
-        // One extra tick: the current one may be about to end.
-        (timeout.as_nanos().div_ceil(tick.as_nanos()) as u64).saturating_add(1)
-    }
-}
-
-/// How to load a hook: its config (JSON text) and limits. Default: config `{}`, default limits.
+/// How to load a hook. Default: config `{}`, default limits, a fresh instance per message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookOptions {
     /// The app's JSON configuration, passed to `configure` on every instance.
     pub config: String,
     /// Per-call limits.
     pub limits: HookLimits,
+    /// Fresh instance per message, or reuse of warm ones.
+    pub mode: InstanceMode,
 }
 
 impl Default for HookOptions {
@@ -221,17 +146,20 @@ impl Default for HookOptions {
         HookOptions {
             config: "{}".to_owned(),
             limits: HookLimits::default(),
+            mode: InstanceMode::Fresh,
         }
     }
 }
 
-/// A loaded, checked and configured hook, ready to inspect messages from many threads at once.
+/// A loaded, checked and configured hook, ready to inspect messages from many tasks at once.
+/// Clones share the hook (and its warm instances).
 #[derive(Clone)]
 pub struct Hook {
     engine: HookEngine,
     pre: HookPre<HookState>,
     digest: Arc<str>,
     options: Arc<HookOptions>,
+    warm: Arc<Mutex<Vec<Warm>>>,
 }
 
 impl std::fmt::Debug for Hook {
@@ -239,6 +167,7 @@ impl std::fmt::Debug for Hook {
         f.debug_struct("Hook")
             .field("digest", &self.digest)
             .field("limits", &self.options.limits)
+            .field("mode", &self.options.mode)
             .finish_non_exhaustive()
     }
 }
@@ -250,8 +179,16 @@ pub struct Inspection {
     pub message: Message,
     /// What the hook decided, faults included.
     pub verdict: Verdict,
-    /// Wall-clock time of the whole call: instantiate, configure, inspect.
+    /// Wall-clock time of the whole call (with instantiation and `configure` in fresh mode).
     pub elapsed: Duration,
+    /// Fuel `inspect` used, when the engine meters fuel.
+    pub fuel: Option<u64>,
+}
+
+/// A configured instance and its store.
+struct Warm {
+    store: Store<HookState>,
+    instance: HookWorld,
 }
 
 impl Hook {
@@ -269,32 +206,25 @@ impl Hook {
         Hook::load(engine, &bytes, options)
     }
 
-    /// Compiles and checks a hook component, then configures a trial instance.
+    /// Compiles and checks a hook component, then configures a trial instance (kept as the first
+    /// warm instance in reuse mode).
     pub fn load(
         engine: &HookEngine,
         bytes: &[u8],
         options: HookOptions,
     ) -> Result<Hook, HookError> {
-        let limits = options.limits;
-        if limits.memory_bytes > engine.inner.config.memory_ceiling {
-            return Err(HookError::Limit(format!(
-                "memory limit {} bytes is above the engine's ceiling of {} bytes",
-                limits.memory_bytes, engine.inner.config.memory_ceiling
-            )));
-        }
-        if limits.timeout.is_zero() {
-            return Err(HookError::Limit("timeout must be above zero".into()));
-        }
+        check_limits(engine, &options.limits)?;
         if bytes.starts_with(b"\0asm\x01\0\0\0") {
             return Err(HookError::CoreModule);
         }
+        let wasm = &engine.inner().engine;
         let digest: Arc<str> = format!("{:x}", Sha256::digest(bytes)).into();
-        let component = Component::new(&engine.inner.engine, bytes)
-            .map_err(|e| HookError::Compile(format!("{e:#}")))?;
+        let component =
+            Component::new(wasm, bytes).map_err(|e| HookError::Compile(format!("{e:#}")))?;
 
         let unsupported: Vec<String> = component
             .component_type()
-            .imports(&engine.inner.engine)
+            .imports(wasm)
             .map(|(name, _)| name)
             .filter(|name| ![LOG_IMPORT, TYPES_IMPORT].contains(name))
             .map(str::to_owned)
@@ -304,7 +234,7 @@ impl Hook {
         }
 
         let instance_pre = engine
-            .inner
+            .inner()
             .linker
             .instantiate_pre(&component)
             .map_err(|e| HookError::World(format!("{e:#}")))?;
@@ -314,20 +244,17 @@ impl Hook {
             pre,
             digest,
             options: Arc::new(options),
+            warm: Arc::new(Mutex::new(Vec::new())),
         };
 
-        let mut store = hook.store();
-        let instance = hook
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| HookError::ConfigFault(hook.fault(&store, &e, "instantiating")))?;
-        hook.configure(&mut store, &instance).map_err(|rejection| {
+        let trial = block_on(hook.instance()).map_err(|rejection| {
             if rejection.code == code::HOOK_CONFIG {
                 HookError::ConfigRefused(rejection.reason)
             } else {
                 HookError::ConfigFault(rejection)
             }
         })?;
+        hook.keep_warm(trial);
         tracing::info!(digest = %hook.digest, "hook loaded");
         Ok(hook)
     }
@@ -342,130 +269,251 @@ impl Hook {
         self.digest.clone()
     }
 
-    /// The limits each call runs under.
-    pub fn limits(&self) -> &HookLimits {
-        &self.options.limits
+    /// The options the hook was loaded with.
+    pub fn options(&self) -> &HookOptions {
+        &self.options
     }
 
-    /// Runs a fresh instance on one message: instantiate, `configure`, `inspect`. Faults are
-    /// `hook-*` rejections. The message comes back as it went in.
-    pub fn inspect(&self, message: Message) -> Inspection {
+    /// The engine the hook runs on.
+    pub fn engine(&self) -> &HookEngine {
+        &self.engine
+    }
+
+    /// Runs the hook on one message. Faults are `hook-*` rejections; the message comes back as it
+    /// went in.
+    pub async fn inspect(&self, message: Message) -> Inspection {
         let start = Instant::now();
-        let mut store = self.store();
-        let (message, verdict) = self.run(&mut store, message);
-        let verdict = match store.data().log.exceeded {
-            true => Verdict::Reject(Rejection::new(
-                code::HOOK_LOG,
-                format!(
-                    "hook logged more than its limit of {} bytes for one message",
-                    self.options.limits.log_bytes
-                ),
-            )),
-            false => verdict,
+        let reused = match self.options.mode {
+            InstanceMode::Reuse { .. } => self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop(),
+            InstanceMode::Fresh => None,
+        };
+        let mut warm = match reused {
+            Some(warm) => warm,
+            None => match self.instance().await {
+                Ok(warm) => warm,
+                Err(rejection) => {
+                    return Inspection {
+                        message,
+                        verdict: Verdict::Reject(rejection),
+                        elapsed: start.elapsed(),
+                        fuel: None,
+                    };
+                }
+            },
+        };
+        warm.store.data_mut().log = LogBudget::new(self.options.limits.log_bytes);
+        let (message, outcome, fuel) = self.call_inspect(&mut warm, message).await;
+        let verdict = match outcome {
+            Ok(verdict) => {
+                self.keep_warm(warm);
+                verdict
+            }
+            // A faulted instance is dropped here, never reused.
+            Err(fault) => Verdict::Reject(fault),
         };
         Inspection {
             message,
             verdict,
             elapsed: start.elapsed(),
+            fuel,
+        }
+    }
+
+    /// [`Hook::inspect`] for callers outside an async runtime.
+    pub fn inspect_blocking(&self, message: Message) -> Inspection {
+        block_on(self.inspect(message))
+    }
+
+    fn keep_warm(&self, warm: Warm) {
+        if let InstanceMode::Reuse { max_idle } = self.options.mode {
+            let mut idle = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < max_idle {
+                idle.push(warm);
+            }
         }
     }
 
     fn store(&self) -> Store<HookState> {
-        let limits = &self.options.limits;
+        let limits = self.options.limits;
         let mut store = Store::new(
-            &self.engine.inner.engine,
+            &self.engine.inner().engine,
             HookState {
                 digest: self.digest.clone(),
                 limiter: Limiter {
-                    memory_bytes: limits.memory_bytes,
+                    limits,
                     denied: None,
                 },
-                log: LogBudget {
-                    left: limits.log_bytes,
-                    exceeded: false,
-                },
+                log: LogBudget::new(limits.log_bytes),
+                call_started: Instant::now(),
+                timeout: limits.timeout,
             },
         );
         store.limiter(|state| &mut state.limiter);
-        // Instantiation may run wasm (start functions, data fix-ups): it gets a deadline too.
-        store.set_epoch_deadline(self.engine.ticks(limits.timeout));
+        // At each epoch tick: yield to the executor, or stop a call that ran out of time.
+        store.epoch_deadline_callback(|context| {
+            let state = context.data();
+            Ok(match state.call_started.elapsed() >= state.timeout {
+                true => UpdateDeadline::Interrupt,
+                false => UpdateDeadline::Yield(1),
+            })
+        });
+        // Instantiation may run wasm (start functions, data fix-ups): it is timed too.
+        self.begin_call(&mut store);
         store
     }
 
-    fn configure(&self, store: &mut Store<HookState>, hook: &HookWorld) -> Result<(), Rejection> {
-        store.set_epoch_deadline(self.engine.ticks(self.options.limits.timeout));
-        match hook
+    /// Resets the time (and fuel) budget for the next call.
+    fn begin_call(&self, store: &mut Store<HookState>) -> Option<u64> {
+        store.data_mut().call_started = Instant::now();
+        store.set_epoch_deadline(1);
+        if !self.engine.config().fuel {
+            return None;
+        }
+        let budget = self.options.limits.fuel.unwrap_or(u64::MAX);
+        store.set_fuel(budget).expect("fuel is enabled");
+        Some(budget)
+    }
+
+    /// A new instance, configured.
+    async fn instance(&self) -> Result<Warm, Rejection> {
+        let mut store = self.store();
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Err(self.fault(&store, &e, "instantiating")),
+        };
+        self.begin_call(&mut store);
+        let configured = instance
             .airlock_hook_policy()
-            .call_configure(&mut *store, &self.options.config)
-        {
-            Ok(Ok(())) => Ok(()),
+            .call_configure(&mut store, &self.options.config)
+            .await;
+        match configured {
+            Ok(Ok(())) => Ok(Warm { store, instance }),
             Ok(Err(reason)) => Err(Rejection::new(code::HOOK_CONFIG, clip_reason(reason))),
-            Err(e) => Err(self.fault(store, &e, "configuring")),
+            Err(e) => Err(self.fault(&store, &e, "configuring")),
         }
     }
 
-    fn run(&self, store: &mut Store<HookState>, message: Message) -> (Message, Verdict) {
-        let hook = match self.pre.instantiate(&mut *store) {
-            Ok(hook) => hook,
-            Err(e) => {
-                let rejection = self.fault(store, &e, "instantiating");
-                return (message, Verdict::Reject(rejection));
-            }
-        };
-        if let Err(rejection) = self.configure(store, &hook) {
-            return (message, Verdict::Reject(rejection));
-        }
-        store.set_epoch_deadline(self.engine.ticks(self.options.limits.timeout));
+    /// Calls `inspect`; `Err` is a fault, after which the instance must not be reused.
+    async fn call_inspect(
+        &self,
+        warm: &mut Warm,
+        message: Message,
+    ) -> (Message, Result<Verdict, Rejection>, Option<u64>) {
+        let budget = self.begin_call(&mut warm.store);
         let lent = to_wit(message);
-        let result = hook.airlock_hook_policy().call_inspect(&mut *store, &lent);
+        let result = warm
+            .instance
+            .airlock_hook_policy()
+            .call_inspect(&mut warm.store, &lent)
+            .await;
         let message = from_wit(lent);
-        let verdict = match result {
+        let fuel = budget.map(|b| b - warm.store.get_fuel().unwrap_or(0));
+        let limits = &self.options.limits;
+        let outcome = match result {
+            Err(e) => Err(self.fault(&warm.store, &e, "inspecting")),
+            Ok(_) if warm.store.data().log.exceeded => Err(Rejection::new(
+                code::HOOK_LOG,
+                format!(
+                    "hook logged more than its limit of {} bytes for one message",
+                    limits.log_bytes
+                ),
+            )),
             Ok(verdict) => from_wit_verdict(verdict),
-            Err(e) => Verdict::Reject(self.fault(store, &e, "inspecting")),
         };
-        (message, verdict)
+        (message, outcome, fuel)
     }
 
     /// Turns a wasmtime error into the rejection that names what the hook did.
     fn fault(&self, store: &Store<HookState>, error: &wasmtime::Error, doing: &str) -> Rejection {
         let limits = &self.options.limits;
-        if let Some(requested) = store.data().limiter.denied {
-            return Rejection::new(
+        let (code, reason) = match (store.data().limiter.denied, error.downcast_ref::<Trap>()) {
+            (Some(Denied::Memory(requested)), _) => (
                 code::HOOK_MEMORY,
                 format!(
                     "hook needed {requested} bytes of memory while {doing}, over its limit of {} bytes",
                     limits.memory_bytes
                 ),
-            );
-        }
-        let (code, reason) = match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => (
+            ),
+            (Some(Denied::Table(requested)), _) => (
+                code::HOOK_LIMIT,
+                format!(
+                    "hook needed a table of {requested} elements while {doing}, over its limit of {}",
+                    limits.table_elements
+                ),
+            ),
+            (None, Some(Trap::Interrupt)) => (
                 code::HOOK_TIMEOUT,
                 format!(
                     "hook ran past its time limit of {} ms while {doing}",
                     limits.timeout.as_millis()
                 ),
             ),
-            Some(Trap::StackOverflow) => (
-                code::HOOK_STACK,
-                format!("hook overflowed its wasm stack while {doing}"),
+            (None, Some(Trap::OutOfFuel)) => (
+                code::HOOK_TIMEOUT,
+                format!(
+                    "hook ran out of its fuel budget of {} while {doing}",
+                    limits.fuel.unwrap_or(u64::MAX)
+                ),
             ),
-            Some(trap) => (
+            (None, Some(Trap::StackOverflow)) => (
+                code::HOOK_STACK,
+                format!(
+                    "hook overflowed its wasm stack of {} KiB while {doing}",
+                    self.engine.config().max_wasm_stack >> 10
+                ),
+            ),
+            (None, Some(trap)) => (
                 code::HOOK_TRAP,
                 format!("hook trapped while {doing}: {trap}"),
             ),
-            None if doing == "instantiating" => (
+            (None, None) if format!("{error:#}").contains("resource limit exceeded") => (
+                code::HOOK_LIMIT,
+                format!(
+                    "hook needs more than {} instances, memories or tables: {error:#}",
+                    limits.instances
+                ),
+            ),
+            (None, None) if doing == "instantiating" => (
                 code::HOOK_UNAVAILABLE,
                 format!("cannot instantiate the hook: {error:#}"),
             ),
-            // Errors that are not traps come from lifting what the hook returned.
-            None => (
+            // Other errors come from lifting what the hook returned.
+            (None, None) => (
                 code::HOOK_OUTPUT,
                 format!("hook returned malformed output while {doing}: {error:#}"),
             ),
         };
         tracing::warn!(digest = %self.digest, code, "hook fault: {reason}");
         Rejection::new(code, reason)
+    }
+}
+
+fn check_limits(engine: &HookEngine, limits: &HookLimits) -> Result<(), HookError> {
+    let ceiling = engine.config().memory_ceiling;
+    let problem = if limits.memory_bytes > ceiling {
+        format!(
+            "memory limit of {} bytes is above the engine's ceiling of {ceiling} bytes",
+            limits.memory_bytes
+        )
+    } else if limits.timeout.is_zero() {
+        "time limit must be above zero".to_owned()
+    } else if limits.fuel.is_some() && !engine.config().fuel {
+        "a fuel budget needs an engine that meters fuel (EngineConfig::fuel)".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(HookError::Limit(problem))
+}
+
+/// Runs a future whose only pauses are wasmtime's own yields (which wake at once) to completion
+/// on this thread.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
     }
 }
 
@@ -535,8 +583,9 @@ fn from_wit_body(body: wit::Body) -> Body {
     }
 }
 
-fn from_wit_verdict(verdict: wit::Verdict) -> Verdict {
-    match verdict {
+/// The hook's verdict, or a `hook-output` fault for a malformed rejection code.
+fn from_wit_verdict(verdict: wit::Verdict) -> Result<Verdict, Rejection> {
+    Ok(match verdict {
         wit::Verdict::Pass => Verdict::Pass,
         wit::Verdict::Replace(r) => Verdict::Replace(Replacement {
             name: r.name,
@@ -547,22 +596,30 @@ fn from_wit_verdict(verdict: wit::Verdict) -> Verdict {
         }),
         wit::Verdict::Reject(r) => match check_hook_code(&r.code) {
             Ok(()) => Verdict::Reject(Rejection::new(r.code, clip_reason(r.reason))),
-            Err(problem) => Verdict::Reject(Rejection::new(code::HOOK_OUTPUT, problem)),
+            Err(problem) => return Err(Rejection::new(code::HOOK_OUTPUT, problem)),
         },
-    }
+    })
 }
 
-/// What a hook's store holds: its limiter and log budget for this one message.
-struct HookState {
+/// What a hook's store holds: its limiter, log budget and the current call's clock.
+pub(crate) struct HookState {
     digest: Arc<str>,
     limiter: Limiter,
     log: LogBudget,
+    call_started: Instant,
+    timeout: Duration,
+}
+
+#[derive(Clone, Copy)]
+enum Denied {
+    Memory(usize),
+    Table(usize),
 }
 
 struct Limiter {
-    memory_bytes: usize,
-    /// Set when a memory grow was refused: a trap that follows is a memory fault.
-    denied: Option<usize>,
+    limits: HookLimits,
+    /// Set when a grow was refused: a trap that follows is that limit's fault.
+    denied: Option<Denied>,
 }
 
 impl ResourceLimiter for Limiter {
@@ -572,8 +629,8 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.denied = Some(desired);
+        if desired > self.limits.memory_bytes {
+            self.denied = Some(Denied::Memory(desired));
             return Ok(false);
         }
         Ok(true)
@@ -585,13 +642,38 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        if desired > self.limits.table_elements {
+            self.denied = Some(Denied::Table(desired));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.instances
     }
 }
 
 struct LogBudget {
     left: usize,
     exceeded: bool,
+}
+
+impl LogBudget {
+    fn new(bytes: usize) -> Self {
+        LogBudget {
+            left: bytes,
+            exceeded: false,
+        }
+    }
 }
 
 impl log::Host for HookState {

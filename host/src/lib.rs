@@ -57,19 +57,23 @@ mod bindings;
 #[cfg(feature = "cli")]
 pub mod component;
 mod core;
+mod engine;
 mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod reload;
 pub mod seal;
 mod verdict;
 
 pub use crate::core::{Core, CoreError, Invocation, Response, Router};
+pub use engine::{EngineConfig, HookEngine};
 pub use gateway::{Gateway, GatewayLimits, Reply, check_name};
 pub use hook::{
-    EngineConfig, Hook, HookEngine, HookError, HookLimits, HookOptions, Inspection, LOG_IMPORT,
-    POLICY_EXPORT, TYPES_IMPORT,
+    Hook, HookError, HookLimits, HookOptions, Inspection, InstanceMode, LOG_IMPORT, POLICY_EXPORT,
+    TYPES_IMPORT,
 };
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
+pub use reload::{HookWatcher, WatchStatus};
 pub use seal::{Envelope, SealConfig, SealError};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

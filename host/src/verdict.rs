@@ -11,7 +11,7 @@ use crate::message::{Body, Header};
 pub mod code {
     /// The hook trapped (a panic, `unreachable`, an out-of-bounds access…).
     pub const HOOK_TRAP: &str = "hook-trap";
-    /// The hook ran past its time limit.
+    /// The hook ran past its time limit (or its fuel budget).
     pub const HOOK_TIMEOUT: &str = "hook-timeout";
     /// The hook tried to grow its memory past its limit.
     pub const HOOK_MEMORY: &str = "hook-memory";
@@ -19,6 +19,8 @@ pub mod code {
     pub const HOOK_STACK: &str = "hook-stack";
     /// The hook returned something malformed: a bad code, an invalid replacement.
     pub const HOOK_OUTPUT: &str = "hook-output";
+    /// The hook needed more instances, tables or table elements than its limits allow.
+    pub const HOOK_LIMIT: &str = "hook-limit";
     /// The hook logged more than its per-message budget.
     pub const HOOK_LOG: &str = "hook-log";
     /// The hook refused its configuration on this instance.

@@ -68,9 +68,19 @@ fn inspect_prints_one_verdict_line_per_message_and_reports_malformed_lines() {
     let out = lines(&output);
     assert_eq!(out.len(), 5, "{out:#?}");
     let sent: Value = serde_json::from_str(input.lines().next().unwrap()).unwrap();
+    assert_eq!(out[0]["verdict"], "pass");
     assert_eq!(
-        out[0],
-        json!({"verdict": "pass", "code": null, "reason": null, "delivered": sent})
+        (&out[0]["code"], &out[0]["reason"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(out[0]["delivered"], sent);
+    let digest = out[0]["hook"].as_str().unwrap();
+    assert_eq!(digest.len(), 64);
+    assert!(out[0]["cost_us"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        out[0]["fuel"],
+        Value::Null,
+        "fuel is reported only when metered"
     );
     assert_eq!(out[1]["verdict"], "reject");
     assert_eq!(out[1]["code"], "path-escape");
@@ -181,4 +191,64 @@ fn component_wraps_a_wat_module_into_a_hook_that_loads() {
     let bytes = std::fs::read(&out).unwrap();
     airlock::Hook::load(airlock_tests::engine(), &bytes, Default::default()).unwrap();
     std::fs::remove_file(out).unwrap();
+}
+
+#[test]
+fn inspect_takes_a_flag_for_each_limit_and_reports_fuel_when_metered() {
+    let line = r#"{"kind":"command","name":"fs_read","payload":{"path":"notes.txt"}}"#;
+    let flags = [
+        "inspect",
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--timeout-ms",
+        "250",
+        "--fuel",
+        "100000000",
+        "--memory-mib",
+        "32",
+        "--stack-kib",
+        "256",
+        "--table-elements",
+        "50000",
+        "--instances",
+        "32",
+        "--log-bytes",
+        "1024",
+        "--max-message-bytes",
+        "65536",
+        "--mode",
+        "reuse",
+    ];
+    let output = run(&flags, &format!("{line}\n{line}\n"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for out in lines(&output) {
+        assert_eq!(out["verdict"], "pass");
+        assert!(out["fuel"].as_u64().unwrap() > 0, "{out}");
+    }
+}
+
+#[test]
+fn inspect_rejects_with_hook_timeout_when_the_fuel_budget_runs_out() {
+    let line = r#"{"kind":"command","name":"fs_read","payload":{"path":"notes.txt"}}"#;
+    let flags = [
+        "inspect",
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--fuel",
+        "1000",
+    ];
+    let output = run(&flags, line);
+    assert!(
+        !output.status.success(),
+        "a hook that cannot even configure is not loaded"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("hook-timeout") && stderr.contains("fuel budget of 1000"),
+        "{stderr}"
+    );
 }

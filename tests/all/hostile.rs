@@ -23,8 +23,8 @@ fn load(
     limits: HookLimits,
 ) -> Result<Hook, HookError> {
     let options = HookOptions {
-        config: "{}".into(),
         limits,
+        ..HookOptions::default()
     };
     Hook::load(engine(), &wat_hook(configure, inspect, extra), options)
 }
@@ -295,4 +295,142 @@ fn instances_do_not_share_state_between_messages() {
     for _ in 0..20 {
         assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
     }
+}
+
+fn spin(iterations: u32) -> String {
+    format!(
+        "(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+         (br_if $l (i32.lt_u (local.get $i) (i32.const {iterations}))))"
+    )
+}
+
+fn fuel_hook(iterations: u32, fuel: u64) -> Hook {
+    let limits = HookLimits {
+        fuel: Some(fuel),
+        ..quick_limits()
+    };
+    let options = HookOptions {
+        limits,
+        ..HookOptions::default()
+    };
+    let inspect = format!("{} {INSPECT_PASS}", spin(iterations));
+    Hook::load(
+        airlock_tests::fuel_engine(),
+        &wat_hook(CONFIGURE_OK, &inspect, ""),
+        options,
+    )
+    .unwrap()
+}
+
+#[test]
+fn fuel_limit_obeyed() {
+    let reply = send(&echo_gateway(fuel_hook(1_000, 100_000)), GOOD);
+    assert_eq!(reply.decision, Decision::Pass);
+    let used = reply.hook_fuel.expect("fuel is reported");
+    assert!(used > 1_000 && used < 100_000, "{used}");
+}
+
+#[test]
+fn fuel_limit_crossed_rejects_with_hook_timeout_and_is_deterministic() {
+    let gateway = echo_gateway(fuel_hook(1_000_000, 100_000));
+    for _ in 0..3 {
+        let rejection = send(&gateway, GOOD).outcome.unwrap_err();
+        assert_eq!(rejection.code, "hook-timeout");
+        assert!(
+            rejection.reason.contains("fuel budget of 100000"),
+            "{}",
+            rejection.reason
+        );
+    }
+}
+
+#[test]
+fn a_fuel_budget_without_a_metering_engine_is_refused() {
+    let limits = HookLimits {
+        fuel: Some(10),
+        ..HookLimits::default()
+    };
+    let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
+    assert!(matches!(error, HookError::Limit(_)), "{error}");
+}
+
+/// `inspect` that grows a table by `by` elements and traps if that was refused.
+fn grow_table(by: u32) -> String {
+    format!(
+        "(if (i32.eq (table.grow $t (ref.null func) (i32.const {by})) (i32.const -1)) (then unreachable))
+         {INSPECT_PASS}"
+    )
+}
+
+#[test]
+fn table_limit_obeyed() {
+    let limits = HookLimits {
+        table_elements: 1_000,
+        ..quick_limits()
+    };
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(999),
+        "(table $t 1 funcref)",
+        limits,
+    )
+    .unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn table_limit_crossed_rejects_with_hook_limit() {
+    let limits = HookLimits {
+        table_elements: 1_000,
+        ..quick_limits()
+    };
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(1_000),
+        "(table $t 1 funcref)",
+        limits,
+    )
+    .unwrap();
+    let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-limit");
+    assert!(
+        rejection.reason.contains("1001 elements"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[test]
+fn instance_limit_obeyed() {
+    let limits = HookLimits {
+        instances: 8,
+        ..quick_limits()
+    };
+    let hook = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn instance_limit_crossed_refuses_the_hook_with_hook_limit() {
+    // A component made by wit-component has its module plus shim instances: more than one.
+    let limits = HookLimits {
+        instances: 1,
+        ..quick_limits()
+    };
+    let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
+    assert!(
+        matches!(&error, HookError::ConfigFault(r) if r.code == "hook-limit"),
+        "{error}"
+    );
+}
+
+#[test]
+fn stack_limit_obeyed() {
+    // 1 000 nested calls fit in the default 512 KiB stack.
+    let extra = "(func $down (param i32) (result i32)
+                   (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+                     (else (call $down (i32.sub (local.get 0) (i32.const 1))))))";
+    let inspect = format!("(drop (call $down (i32.const 1000))) {INSPECT_PASS}");
+    let hook = load(CONFIGURE_OK, &inspect, extra, quick_limits()).unwrap();
+    assert_eq!(send(&echo_gateway(hook), BAD).decision, Decision::Pass);
 }

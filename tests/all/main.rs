@@ -1,6 +1,7 @@
 //! Airlock's integration tests: one binary, one module per concern.
 
 mod cli;
+mod concurrency;
 mod core;
 mod gateway;
 mod hooks;

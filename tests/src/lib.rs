@@ -23,6 +23,18 @@ pub fn engine() -> &'static HookEngine {
     ENGINE.get_or_init(|| HookEngine::new(Default::default()).expect("engine"))
 }
 
+/// An engine that meters fuel, for fuel budgets.
+pub fn fuel_engine() -> &'static HookEngine {
+    static ENGINE: OnceLock<HookEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let config = airlock::EngineConfig {
+            fuel: true,
+            ..Default::default()
+        };
+        HookEngine::new(config).expect("engine")
+    })
+}
+
 /// The bytes of a built hook, `target/hooks/<policy>.<lang>.wasm`. Panics with the command that
 /// builds it when it is missing: a missing hook is a failure, never a skip.
 pub fn built_hook(policy: &str, lang: &str) -> Vec<u8> {

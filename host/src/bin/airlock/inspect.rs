@@ -2,16 +2,17 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use airlock::{
-    Gateway, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, Response, Router,
-    SealConfig, jsonl,
+    EngineConfig, Gateway, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, HookWatcher,
+    InstanceMode, Response, Router, SealConfig, jsonl,
 };
 
 #[derive(Debug, Args)]
@@ -27,15 +28,41 @@ pub struct InspectArgs {
     /// Time limit for each hook call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     timeout_ms: u64,
+    /// Fuel budget for each hook call (turns on fuel metering, which slows calls by 12-35 %).
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
     /// Linear memory limit for the hook, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     memory_mib: usize,
+    /// Wasm stack for each hook call, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 512)]
+    stack_kib: usize,
+    /// Elements in any one table of the hook.
+    #[arg(long, value_name = "COUNT", default_value_t = 100_000)]
+    table_elements: usize,
+    /// Core instances (and memories, and tables) in one hook instance.
+    #[arg(long, value_name = "COUNT", default_value_t = 64)]
+    instances: usize,
     /// Log text a hook may write per message, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     log_bytes: usize,
     /// Largest message (name, headers and body), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_message_bytes: usize,
+    /// A fresh instance per message, or warm instances reused across messages.
+    #[arg(long, value_enum, default_value_t = Mode::Fresh)]
+    mode: Mode,
+    /// Reload the hook when its file changes (useful while reading standard input).
+    #[arg(long)]
+    watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    /// A fresh instance per message: nothing survives between messages.
+    Fresh,
+    /// Warm instances reused across messages (for heavy language runtimes).
+    Reuse,
 }
 
 #[derive(Serialize)]
@@ -44,6 +71,12 @@ struct Outcome<'a> {
     code: Option<&'a str>,
     reason: Option<&'a str>,
     delivered: Option<&'a RawValue>,
+    /// SHA-256 of the hook that decided; null when the gateway refused the request first.
+    hook: Option<&'a str>,
+    /// Wall-clock time of the hook call, in microseconds.
+    cost_us: Option<f64>,
+    /// Fuel the hook used, when metered.
+    fuel: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -67,11 +100,23 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         config,
         limits: HookLimits {
             timeout: Duration::from_millis(args.timeout_ms),
+            fuel: args.fuel,
             memory_bytes: args.memory_mib << 20,
+            table_elements: args.table_elements,
+            instances: args.instances,
             log_bytes: args.log_bytes,
         },
+        mode: match args.mode {
+            Mode::Fresh => InstanceMode::Fresh,
+            Mode::Reuse => InstanceMode::Reuse { max_idle: 4 },
+        },
     };
-    let engine = HookEngine::new(Default::default())?;
+    let engine = HookEngine::new(EngineConfig {
+        fuel: args.fuel.is_some(),
+        max_wasm_stack: args.stack_kib << 10,
+        memory_ceiling: (args.memory_mib << 20).max(EngineConfig::default().memory_ceiling),
+        ..EngineConfig::default()
+    })?;
     let hook = Hook::load_file(&engine, &args.hook, options)
         .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
     // The core echoes every message back as it decoded it from the envelope.
@@ -87,7 +132,15 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         ..GatewayLimits::default()
     };
-    let gateway = Gateway::with_config(hook, router, limits, SealConfig::default())?;
+    let gateway = Arc::new(Gateway::with_config(
+        hook,
+        router,
+        limits,
+        SealConfig::default(),
+    )?);
+    let _watcher = args
+        .watch
+        .then(|| HookWatcher::spawn(&gateway, &args.hook, Duration::from_millis(200)));
 
     let input: Box<dyn Read> = match &args.file {
         Some(path) => Box::new(
@@ -138,6 +191,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             code,
             reason,
             delivered,
+            hook: reply.hook_digest.as_deref(),
+            cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
+            fuel: reply.hook_fuel,
         };
         writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
     }

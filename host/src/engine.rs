@@ -1,0 +1,143 @@
+//! The wasmtime engine: every wasmtime setting Airlock uses lives here and nowhere else.
+//!
+//! One [`HookEngine`] per process: the pooling allocator (copy-on-write memory, memory and tables
+//! kept resident between instances), async calls on fibers so that a running hook yields to the
+//! executor at every epoch tick, epoch interruption driven by a ticker thread, an optional fuel
+//! meter, and ceilings on memory and stack that no hook's own limits may exceed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::Hook as HookWorld;
+use crate::hook::{HookError, HookState};
+
+/// Engine-wide settings.
+///
+/// Defaults: up to 256 hook instances alive at once across all hooks, a 1 GiB ceiling on any
+/// hook's linear memory (each hook's own limit sits below it), a 512 KiB wasm stack, a 1 ms epoch
+/// tick (the resolution of time limits, and how often a running hook yields to the executor), and
+/// no fuel metering (it costs 12–35 % per call; turn it on for deterministic budgets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Hook instances that may be alive at once, across all hooks of this engine (warm ones
+    /// kept for reuse included).
+    pub max_instances: u32,
+    /// Largest linear memory any hook may ever have, in bytes.
+    pub memory_ceiling: usize,
+    /// Wasm stack per call, in bytes; deeper recursion is a `hook-stack` rejection.
+    pub max_wasm_stack: usize,
+    /// How often the epoch advances.
+    pub epoch_tick: Duration,
+    /// Count fuel (wasm instructions, roughly), so hooks can have a fuel budget.
+    pub fuel: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_instances: 256,
+            memory_ceiling: 1 << 30,
+            max_wasm_stack: 512 << 10,
+            epoch_tick: Duration::from_millis(1),
+            fuel: false,
+        }
+    }
+}
+
+/// Owns the wasmtime engine, the linker holding Airlock's imports, and the epoch ticker. Cheap to
+/// clone; hooks loaded with it share it.
+#[derive(Debug, Clone)]
+pub struct HookEngine {
+    inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HookState>,
+    pub(crate) config: EngineConfig,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for EngineInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineInner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Fiber stack for async calls: the wasm stack plus room for host frames.
+const HOST_STACK_MARGIN: usize = 1 << 20;
+
+impl HookEngine {
+    /// Sets up the engine and starts its epoch ticker thread, which stops when the last clone is
+    /// dropped.
+    pub fn new(config: EngineConfig) -> Result<Self, HookError> {
+        let engine_error = |e: wasmtime::Error| HookError::Engine(format!("{e:#}"));
+        let n = config.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(config.memory_ceiling)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto);
+        let mut wasm = Config::new();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .epoch_interruption(true)
+            .consume_fuel(config.fuel)
+            .concurrency_support(false)
+            .max_wasm_stack(config.max_wasm_stack)
+            .async_stack_size(config.max_wasm_stack + HOST_STACK_MARGIN);
+        let engine = Engine::new(&wasm).map_err(engine_error)?;
+        let mut linker = Linker::new(&engine);
+        HookWorld::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)
+            .map_err(engine_error)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let stop = stop_ticker.clone();
+        let tick = config.epoch_tick.max(Duration::from_micros(100));
+        std::thread::Builder::new()
+            .name("airlock-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| HookError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+
+        Ok(HookEngine {
+            inner: Arc::new(EngineInner {
+                engine,
+                linker,
+                config,
+                stop_ticker,
+            }),
+        })
+    }
+
+    /// The settings this engine was made with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn inner(&self) -> &EngineInner {
+        &self.inner
+    }
+}
