@@ -77,7 +77,19 @@ impl Default for HookLimits {
     }
 }
 
-/// How instances are used; see the [module docs](self).
+/// How a hook's instances are used.
+///
+/// - [`Fresh`](InstanceMode::Fresh), the default: a new instance per message, from the pooling
+///   allocator, configured and then asked to inspect. Nothing a hook does survives into the next
+///   message.
+/// - [`Reuse`](InstanceMode::Reuse): warm, configured instances are kept and handed one message
+///   at a time. What survives between messages is whatever the hook keeps in its own instance:
+///   globals, its linear memory (heap, caches, counters, anything a previous message left there),
+///   and its memory size, which only grows. The host's side is reset per message (time, fuel and
+///   log budgets). An instance that faults in any way — trap, timeout, memory, malformed output,
+///   log flood — is discarded, never reused; the next message gets a new one. Choose it for
+///   language runtimes that are expensive to start (Python, JavaScript), not for policies that
+///   must not remember one message while judging the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InstanceMode {
     /// A fresh instance per message (the default).
@@ -301,7 +313,9 @@ impl Hook {
                 }
             },
         };
-        warm.store.data_mut().log = LogBudget::new(self.options.limits.log_bytes);
+        let state = warm.store.data_mut();
+        state.log = LogBudget::new(self.options.limits.log_bytes);
+        state.limiter.denied = None;
         let (message, outcome, fuel) = self.call_inspect(&mut warm, message).await;
         let verdict = match outcome {
             Ok(verdict) => {

@@ -45,11 +45,14 @@
 //!
 //! # Modules
 //! - [`Message`] and friends: the model ([`Request`] is the frontend's part).
-//! - [`Hook`] / [`HookEngine`]: loading, checking and running components, fresh instance per
-//!   message, faults as `hook-*` rejections ([`code`]).
+//! - [`HookEngine`]: the one wasmtime engine (pooling allocator, async calls that yield at every
+//!   epoch tick, optional fuel), configured by [`EngineConfig`].
+//! - [`Hook`]: loading and checking components, running them under [`HookLimits`] in an
+//!   [`InstanceMode`] (fresh per message by default), faults as `hook-*` rejections ([`code`]).
 //! - [`seal`]: the envelope format, keys and the replay window.
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
-//! - [`Gateway`]: validation → hook → seal → core.
+//! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
+//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
 #![deny(missing_docs)]
 

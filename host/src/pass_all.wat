@@ -6,10 +6,11 @@
 ;;   name ptr/len, window ptr/len, webview ptr/len, origin ptr/len, headers ptr/len, body tag,
 ;;   body ptr/len) and returns a pointer to the verdict (byte 0: 0 = pass, 1 = replace,
 ;;   2 = reject; payload from offset 4);
-;; - `cabi_realloc` lets the host copy strings into this module's memory.
+;; - `cabi_realloc` lets the host copy strings into this module's memory; it is a bump allocator
+;;   that `inspect` rewinds when it returns, so a reused instance does not grow without end.
 (module
   (memory (export "memory") 1)
-  ;; A bump allocator: every instance serves one message, so nothing is ever freed.
+  ;; A bump allocator: nothing is freed one by one; `inspect` rewinds it for the next message.
   (global $heap (mut i32) (i32.const 1024))
   (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
     (local $at i32) (local $end i32) (local $have i32)
@@ -42,6 +43,7 @@
     (param $headers i32) (param $headers_len i32)
     (param $body_tag i32) (param $body i32) (param $body_len i32)
     (result i32)
+    (global.set $heap (i32.const 1024))
     (i32.store8 (i32.const 16) (i32.const 0))
     (i32.const 16))
 )

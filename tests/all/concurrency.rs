@@ -405,3 +405,22 @@ fn a_watched_hook_file_is_reloaded_when_it_changes_and_a_broken_one_is_reported(
     assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn a_refused_memory_grow_on_one_message_does_not_taint_the_next_in_reuse_mode() {
+    // Message 1: a grow past the limit is refused and the hook carries on; message 2: it traps.
+    let inspect = format!(
+        "(global.set $seen (i32.add (global.get $seen) (i32.const 1)))
+         (if (i32.eq (global.get $seen) (i32.const 1))
+           (then (drop (memory.grow (i32.const 60000)))))
+         (if (i32.eq (global.get $seen) (i32.const 2)) (then unreachable)) {INSPECT_PASS}"
+    );
+    let bytes = wat_hook(
+        CONFIGURE_OK,
+        &inspect,
+        "(global $seen (mut i32) (i32.const 0))",
+    );
+    let gateway = echo_gateway(Hook::load(engine(), &bytes, reuse_options()).unwrap());
+    assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
+    assert_eq!(send(&gateway, GOOD).outcome.unwrap_err().code, "hook-trap");
+}

@@ -434,3 +434,48 @@ fn stack_limit_obeyed() {
     let hook = load(CONFIGURE_OK, &inspect, extra, quick_limits()).unwrap();
     assert_eq!(send(&echo_gateway(hook), BAD).decision, Decision::Pass);
 }
+
+/// `inspect` that replaces the body with `len` zero bytes (a bytes body) from offset 65536,
+/// growing memory to hold them.
+fn huge_bytes_replacement(len: u32) -> String {
+    format!(
+        "(drop (memory.grow (i32.const {pages})))
+         (i32.store8 (i32.const 16) (i32.const 1))
+         (i32.store8 (i32.const 20) (i32.const 0)) (i32.store8 (i32.const 32) (i32.const 0))
+         (i32.store8 (i32.const 44) (i32.const 1)) (i32.store8 (i32.const 48) (i32.const 1))
+         (i32.store (i32.const 52) (i32.const 65536)) (i32.store (i32.const 56) (i32.const {len}))
+         (i32.const 16)",
+        pages = len.div_ceil(65536) + 1
+    )
+}
+
+const CHUNK: &str = r#"{"kind":"channel","name":"c","bytes":"AA=="}"#;
+
+#[test]
+fn output_size_limit_obeyed() {
+    // 4 MiB minus the name "c": exactly the default message limit.
+    let hook = load(
+        CONFIGURE_OK,
+        &huge_bytes_replacement((4 << 20) - 1),
+        "",
+        quick_limits(),
+    )
+    .unwrap();
+    let reply = send(&echo_gateway(hook), CHUNK);
+    assert_eq!(reply.decision, Decision::Replace, "{:?}", reply.outcome);
+}
+
+#[test]
+fn output_size_limit_crossed_rejects_with_hook_output() {
+    let hook = load(
+        CONFIGURE_OK,
+        &huge_bytes_replacement(8 << 20),
+        "",
+        quick_limits(),
+    )
+    .unwrap();
+    let gateway = echo_gateway(hook);
+    let rejection = send(&gateway, CHUNK).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-output");
+    assert!(rejection.reason.contains("4194304"), "{}", rejection.reason);
+}
