@@ -159,7 +159,7 @@ impl Gateway {
             hook_fuel: None,
             outcome: Err(rejection),
         };
-        if let Err(rejection) = self.validate(&request) {
+        if let Err(rejection) = self.limits.validate(&request) {
             tracing::info!(id, code = %rejection.code, "request refused: {}", rejection.reason);
             return refused(rejection);
         }
@@ -191,7 +191,7 @@ impl Gateway {
         let decision = inspection.verdict.kind();
         let message = match inspection.verdict {
             Verdict::Pass => Ok(inspection.message),
-            Verdict::Replace(replacement) => self.apply(inspection.message, replacement),
+            Verdict::Replace(replacement) => self.limits.apply(inspection.message, replacement),
             Verdict::Reject(rejection) => Err(rejection),
         };
         let message = match message {
@@ -221,10 +221,16 @@ impl Gateway {
             .map_err(|e| e.to_rejection());
         (decision, outcome)
     }
+}
 
+impl GatewayLimits {
     /// Applies a `replace` and checks the result like a frontend's request; any problem is a
     /// `hook-output` rejection naming it.
-    fn apply(&self, mut message: Message, replacement: Replacement) -> Result<Message, Rejection> {
+    pub fn apply(
+        &self,
+        mut message: Message,
+        replacement: Replacement,
+    ) -> Result<Message, Rejection> {
         if let Some(name) = replacement.name {
             message.name = name;
         }
@@ -244,7 +250,8 @@ impl Gateway {
         Ok(message)
     }
 
-    fn validate(&self, request: &Request) -> Result<(), Rejection> {
+    /// Checks a frontend's request: size, name, headers, and a body well-formed for its kind.
+    pub fn validate(&self, request: &Request) -> Result<(), Rejection> {
         self.check(request.kind, &request.name, &request.headers, &request.body)
     }
 
@@ -255,7 +262,7 @@ impl Gateway {
         headers: &[Header],
         body: &Body,
     ) -> Result<(), Rejection> {
-        let limits = &self.limits;
+        let limits = self;
         let size = name.len()
             + headers
                 .iter()

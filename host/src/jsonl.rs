@@ -136,19 +136,50 @@ pub fn parse_line(line: &str) -> Result<(Source, Request), String> {
 
 /// Writes a delivered message back in the line shape (without the id), as JSON.
 pub fn message_line(message: &Invocation) -> Result<Box<RawValue>, serde_json::Error> {
-    let payload = match &message.body {
+    let request = RequestRef {
+        kind: message.kind,
+        name: &message.name,
+        headers: &message.headers,
+        body: &message.body,
+    };
+    line(&message.source, request)
+}
+
+/// Writes a request and its source as one line that [`parse_line`] reads back.
+pub fn request_line(
+    source: &Source,
+    request: &Request,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    let request = RequestRef {
+        kind: request.kind,
+        name: &request.name,
+        headers: &request.headers,
+        body: &request.body,
+    };
+    line(source, request)
+}
+
+struct RequestRef<'a> {
+    kind: Kind,
+    name: &'a str,
+    headers: &'a [Header],
+    body: &'a Body,
+}
+
+fn line(source: &Source, request: RequestRef<'_>) -> Result<Box<RawValue>, serde_json::Error> {
+    let payload = match request.body {
         Body::Json(text) => Some(RawValue::from_string(text.clone())?),
         Body::Bytes(_) => None,
     };
-    let bytes = match &message.body {
+    let bytes = match request.body {
         Body::Bytes(bytes) => Some(BASE64.encode(bytes)),
         Body::Json(_) => None,
     };
     serde_json::value::to_raw_value(&LineOut {
-        kind: message.kind,
-        name: &message.name,
-        source: &message.source,
-        headers: HeadersOut(&message.headers),
+        kind: request.kind,
+        name: request.name,
+        source,
+        headers: HeadersOut(request.headers),
         payload: payload.as_deref(),
         bytes,
     })

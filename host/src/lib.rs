@@ -61,6 +61,8 @@ mod bindings;
 pub mod component;
 mod core;
 mod engine;
+#[cfg(feature = "cli")]
+pub mod fuzz;
 mod gateway;
 mod hook;
 pub mod jsonl;

@@ -252,3 +252,97 @@ fn inspect_rejects_with_hook_timeout_when_the_fuel_budget_runs_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn fuzz_writes_reproducers_that_inspect_replays_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("airlock-fuzz-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let naive = dir.join("naive.wasm");
+    std::fs::write(&naive, crate::fuzz::naive_guard()).unwrap();
+    let out = dir.join("findings");
+    let args = [
+        "fuzz",
+        "--hook",
+        naive.to_str().unwrap(),
+        "--reference",
+        "target/hooks/path-guard.rust.wasm",
+        "--runs",
+        "3000",
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = run(&args, "");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["runs"], 3000);
+    let findings = report["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for finding in findings {
+        assert_eq!(finding["kind"], "differs");
+        let file = finding["file"].as_str().unwrap();
+        let (ours, theirs) = finding["key"].as_str().unwrap().split_once(" vs ").unwrap();
+        let verdict_of = |hook: &str| {
+            let replay = run(&["inspect", "--hook", hook, file], "");
+            assert!(replay.status.success());
+            let line = &lines(&replay)[0];
+            line["code"]
+                .as_str()
+                .unwrap_or(line["verdict"].as_str().unwrap())
+                .to_owned()
+        };
+        assert_eq!(verdict_of(naive.to_str().unwrap()), ours, "{file}");
+        assert_eq!(
+            verdict_of("target/hooks/path-guard.rust.wasm"),
+            theirs,
+            "{file}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn fuzz_with_nothing_to_find_exits_zero_and_prints_a_summary() {
+    let args = [
+        "fuzz",
+        "--hook",
+        "target/hooks/origin-allow.rust.wasm",
+        "--runs",
+        "500",
+    ];
+    let output = run(&args, "");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("runs 500") && stdout.contains("no findings"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn fuzz_refuses_a_bad_duration_with_the_value() {
+    let output = run(
+        &[
+            "fuzz",
+            "--hook",
+            "target/hooks/redact.rust.wasm",
+            "--duration",
+            "5 parsecs",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("5 parsecs"));
+}

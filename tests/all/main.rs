@@ -3,6 +3,7 @@
 mod cli;
 mod concurrency;
 mod core;
+mod fuzz;
 mod gateway;
 mod hooks;
 mod hostile;

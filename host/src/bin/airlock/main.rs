@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod fuzz;
 mod inspect;
 
 /// Airlock: IPC isolation hooks as WebAssembly components.
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run JSON Lines messages through a hook, the seal and the core; print one verdict a line.
     Inspect(inspect::InspectArgs),
+    /// Throw structure-aware malicious messages at a hook; exits 1 when something was found.
+    Fuzz(fuzz::FuzzArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
     Component(ComponentArgs),
 }
@@ -42,14 +45,18 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect(args) => inspect::run(args),
-        Command::Component(args) => component(args),
+        Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz(args) => fuzz::run(args).map(|found| match found {
+            true => ExitCode::from(1),
+            false => ExitCode::SUCCESS,
+        }),
+        Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("airlock: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -1,0 +1,278 @@
+//! `airlock fuzz`: throw malicious payloads at a hook and report what breaks it.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use serde::Serialize;
+
+use airlock::fuzz::{self, Budget, FuzzOptions, Progress, Properties};
+use airlock::{EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, jsonl};
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// The hook under test.
+    #[arg(long)]
+    hook: PathBuf,
+    /// The hook's JSON config (a file), also given to the reference.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Another implementation of the same policy: any differing outcome is a finding.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Seed messages (JSON Lines, as `airlock inspect` reads); built-in seeds when absent.
+    #[arg(long)]
+    seeds: Option<PathBuf>,
+    /// Properties every run must keep (JSON; see `airlock::fuzz::oracle`).
+    #[arg(long)]
+    properties: Option<PathBuf>,
+    /// How long to fuzz: `60s`, `2m`, `500ms` or seconds (default 60s unless --runs is given).
+    #[arg(long, value_parser = parse_duration, conflicts_with = "runs")]
+    duration: Option<Duration>,
+    /// How many messages to try.
+    #[arg(long)]
+    runs: Option<u64>,
+    /// The random seed; the same seed and --runs give the same run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to write one reproducer per finding (JSON Lines that `airlock inspect` replays).
+    #[arg(long, default_value = "fuzz-findings")]
+    out: PathBuf,
+    /// Print the report as one JSON object on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Time limit for each hook call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    timeout_ms: u64,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 60s, 2m or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    runs: u64,
+    seconds: f64,
+    runs_per_s: f64,
+    corpus: usize,
+    outcomes: &'a std::collections::BTreeMap<String, u64>,
+    findings: Vec<JsonFinding<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    kind: &'static str,
+    key: &'a str,
+    summary: &'a str,
+    count: u64,
+    first_run: u64,
+    file: String,
+    message: serde_json::Value,
+}
+
+/// Returns whether anything was found.
+pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
+    let config = match &args.config {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?,
+        None => "{}".to_owned(),
+    };
+    let engine = HookEngine::new(EngineConfig {
+        fuel: true,
+        ..EngineConfig::default()
+    })?;
+    let options = HookOptions {
+        config,
+        limits: HookLimits {
+            timeout: Duration::from_millis(args.timeout_ms),
+            fuel: Some(u64::MAX / 2),
+            ..HookLimits::default()
+        },
+        ..HookOptions::default()
+    };
+    let load = |path: &Path| {
+        Hook::load_file(&engine, path, options.clone())
+            .with_context(|| format!("cannot load hook {}", path.display()))
+    };
+    let hook = load(&args.hook)?;
+    let reference = args.reference.as_deref().map(load).transpose()?;
+    let seeds = match &args.seeds {
+        Some(path) => read_seeds(path)?,
+        None => Vec::new(),
+    };
+    let properties = match &args.properties {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read properties {}", path.display()))?;
+            Some(
+                Properties::parse(&text)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("in {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let budget = match (args.runs, args.duration) {
+        (Some(runs), _) => Budget::Runs(runs),
+        (None, Some(duration)) => Budget::Time(duration),
+        (None, None) => Budget::Time(Duration::from_secs(60)),
+    };
+    let options = FuzzOptions {
+        hook,
+        reference,
+        seeds,
+        properties,
+        budget,
+        seed: args.seed,
+        limits: GatewayLimits::default(),
+    };
+
+    let tty = std::io::stderr().is_terminal();
+    let mut last_line = std::time::Instant::now();
+    let report = fuzz::run(&options, &mut |p: &Progress| {
+        if tty {
+            eprint!("\r{}   ", progress_line(p));
+        } else if last_line.elapsed() >= Duration::from_secs(5) {
+            last_line = std::time::Instant::now();
+            eprintln!("{}", progress_line(p));
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+
+    if !report.findings.is_empty() {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+    let mut files = Vec::new();
+    for (n, finding) in report.findings.iter().enumerate() {
+        let slug: String = finding
+            .key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let file = args.out.join(format!(
+            "{:02}-{}-{slug}.jsonl",
+            n + 1,
+            finding.kind.as_str()
+        ));
+        let line = jsonl::request_line(&finding.source, &finding.request)?;
+        std::fs::write(&file, format!("{}\n", line.get()))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        files.push(file);
+    }
+
+    let p = &report.progress;
+    let seconds = p.elapsed.as_secs_f64();
+    if args.json {
+        let findings = report
+            .findings
+            .iter()
+            .zip(&files)
+            .map(|(f, file)| {
+                let line = jsonl::request_line(&f.source, &f.request)?;
+                Ok(JsonFinding {
+                    kind: f.kind.as_str(),
+                    key: &f.key,
+                    summary: &f.summary,
+                    count: f.count,
+                    first_run: f.first_run,
+                    file: file.display().to_string(),
+                    message: serde_json::from_str(line.get())?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let json = JsonReport {
+            runs: p.runs,
+            seconds,
+            runs_per_s: p.runs as f64 / seconds.max(1e-9),
+            corpus: p.corpus,
+            outcomes: &p.outcomes,
+            findings,
+        };
+        println!("{}", serde_json::to_string(&json)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", progress_line(p))?;
+        if report.findings.is_empty() {
+            writeln!(out, "no findings")?;
+        } else {
+            writeln!(
+                out,
+                "{:<17} {:<28} {:>7} {:>9}  reproducer",
+                "finding", "key", "count", "first run"
+            )?;
+            for (finding, file) in report.findings.iter().zip(&files) {
+                writeln!(
+                    out,
+                    "{:<17} {:<28} {:>7} {:>9}  {}",
+                    finding.kind.as_str(),
+                    finding.key,
+                    finding.count,
+                    finding.first_run,
+                    file.display()
+                )?;
+                writeln!(out, "    {}", finding.summary)?;
+            }
+            writeln!(
+                out,
+                "replay one with: airlock inspect --hook {} FILE",
+                args.hook.display()
+            )?;
+        }
+    }
+    Ok(!report.findings.is_empty())
+}
+
+fn progress_line(p: &Progress) -> String {
+    let seconds = p.elapsed.as_secs_f64().max(1e-9);
+    let outcomes: Vec<String> = p.outcomes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!(
+        "runs {} ({:.0}/s)  corpus {}  findings {}  outcomes {}",
+        p.runs,
+        p.runs as f64 / seconds,
+        p.corpus,
+        p.findings,
+        outcomes.join(" ")
+    )
+}
+
+fn read_seeds(path: &Path) -> anyhow::Result<Vec<(airlock::Source, airlock::Request)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read seeds {}", path.display()))?;
+    let mut seeds = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let seed = jsonl::parse_line(line)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), index + 1))?;
+        seeds.push(seed);
+    }
+    if seeds.is_empty() {
+        bail!("{} holds no seed messages", path.display());
+    }
+    Ok(seeds)
+}

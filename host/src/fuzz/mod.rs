@@ -1,0 +1,524 @@
+//! Payload fuzzing: find the message that breaks a hook.
+//!
+//! [`run`] starts from seed messages, mutates them ([`mutate`]), runs each candidate through the
+//! gateway's validation and the hook, and keeps the candidates that reach new behaviour — a new
+//! verdict, rejection code, or order of magnitude of fuel used — as a corpus to mutate further.
+//! Each run is checked by the oracles:
+//!
+//! - a hook fault (`hook-trap`, `hook-timeout`, `hook-memory`, `hook-stack`, …);
+//! - a `replace` whose result the gateway refuses (not valid for its kind, too large…);
+//! - non-determinism: the same message twice, different outcomes;
+//! - with a reference hook, an outcome that differs from the reference's (differential fuzzing
+//!   of two implementations of one policy);
+//! - declarative [`Properties`].
+//!
+//! Each distinct finding is minimized to a small message that still shows it. The run is
+//! deterministic for a given seed and number of runs.
+
+pub mod mutate;
+pub mod oracle;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::gateway::GatewayLimits;
+use crate::hook::Hook;
+use crate::message::{Body, Message, Request, Source};
+use crate::verdict::{Decision, Verdict, code};
+pub use mutate::Rng;
+pub use oracle::Properties;
+
+/// How long to fuzz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// This many runs (a run is one candidate message, whatever number of hook calls it needs).
+    Runs(u64),
+    /// For this long.
+    Time(Duration),
+}
+
+/// What to fuzz, and how.
+#[derive(Debug)]
+pub struct FuzzOptions {
+    /// The hook under test.
+    pub hook: Hook,
+    /// A second implementation of the same policy to compare against.
+    pub reference: Option<Hook>,
+    /// Messages to start from; the built-in seeds when empty.
+    pub seeds: Vec<(Source, Request)>,
+    /// Properties every run must keep.
+    pub properties: Option<Properties>,
+    /// How long to go on.
+    pub budget: Budget,
+    /// The random seed: the same seed gives the same sequence of messages.
+    pub seed: u64,
+    /// The gateway's limits: candidates stay within them.
+    pub limits: GatewayLimits,
+}
+
+/// Which oracle a finding comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// The hook trapped, timed out, ran out of memory or stack…
+    Fault,
+    /// The hook's `replace` was refused by the gateway.
+    BadReplace,
+    /// The same message twice gave different outcomes.
+    Nondeterministic,
+    /// The outcome differs from the reference hook's.
+    Differs,
+    /// A declared property was broken.
+    Property,
+}
+
+impl FindingKind {
+    /// A short lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Fault => "fault",
+            FindingKind::BadReplace => "bad-replace",
+            FindingKind::Nondeterministic => "nondeterministic",
+            FindingKind::Differs => "differs",
+            FindingKind::Property => "property",
+        }
+    }
+}
+
+/// One distinct problem found, with a minimized message that shows it.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The oracle.
+    pub kind: FindingKind,
+    /// What distinguishes it from other findings of its kind (a code, a property name…).
+    pub key: String,
+    /// What happened, for people.
+    pub summary: String,
+    /// The minimized message's source.
+    pub source: Source,
+    /// The minimized message.
+    pub request: Request,
+    /// Body size before minimizing.
+    pub original_body_len: usize,
+    /// The run that first found it.
+    pub first_run: u64,
+    /// How many runs found it.
+    pub count: u64,
+}
+
+/// Where a run is, for a progress line.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Runs so far.
+    pub runs: u64,
+    /// Time so far.
+    pub elapsed: Duration,
+    /// Corpus size.
+    pub corpus: usize,
+    /// Distinct findings so far.
+    pub findings: usize,
+    /// How often each outcome (`pass`, `replace`, or a rejection code) was seen.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+/// The result of a fuzzing run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Progress at the end.
+    pub progress: Progress,
+    /// Distinct findings, in the order found.
+    pub findings: Vec<Finding>,
+}
+
+/// What one message did.
+#[derive(Debug, Clone, PartialEq)]
+struct Outcome {
+    decision: Decision,
+    code: Option<String>,
+    reason: Option<String>,
+    delivered: Option<Message>,
+    fuel: u64,
+    bad_replace: bool,
+}
+
+impl Outcome {
+    fn label(&self) -> String {
+        self.code
+            .clone()
+            .unwrap_or_else(|| self.decision.as_str().to_owned())
+    }
+
+    /// The parts two runs (or two implementations) must agree on.
+    fn comparable(&self) -> (Decision, Option<&str>, Option<(&str, &Body)>) {
+        (
+            self.decision,
+            self.code.as_deref(),
+            self.delivered.as_ref().map(|m| (m.name.as_str(), &m.body)),
+        )
+    }
+}
+
+fn evaluate(
+    hook: &Hook,
+    limits: &GatewayLimits,
+    source: &Source,
+    request: &Request,
+) -> Option<Outcome> {
+    limits.validate(request).ok()?;
+    let message = Message::from_request(1, source.clone(), request.clone());
+    let inspection = hook.inspect_blocking(message);
+    let fuel = inspection.fuel.unwrap_or(0);
+    let mut outcome = Outcome {
+        decision: inspection.verdict.kind(),
+        code: None,
+        reason: None,
+        delivered: None,
+        fuel,
+        bad_replace: false,
+    };
+    match inspection.verdict {
+        Verdict::Pass => outcome.delivered = Some(inspection.message),
+        Verdict::Replace(replacement) => match limits.apply(inspection.message, replacement) {
+            Ok(message) => outcome.delivered = Some(message),
+            Err(rejection) => {
+                outcome.decision = Decision::Reject;
+                outcome.code = Some(rejection.code);
+                outcome.reason = Some(rejection.reason);
+                outcome.bad_replace = true;
+            }
+        },
+        Verdict::Reject(rejection) => {
+            outcome.code = Some(rejection.code);
+            outcome.reason = Some(rejection.reason);
+        }
+    }
+    Some(outcome)
+}
+
+const FAULT_CODES: &[&str] = &[
+    code::HOOK_TRAP,
+    code::HOOK_TIMEOUT,
+    code::HOOK_MEMORY,
+    code::HOOK_STACK,
+    code::HOOK_LIMIT,
+    code::HOOK_LOG,
+    code::HOOK_OUTPUT,
+    code::HOOK_CONFIG,
+    code::HOOK_UNAVAILABLE,
+];
+
+/// What an oracle saw: its kind, the key that tells findings apart, and a summary.
+type Hit = (FindingKind, String, String);
+
+struct Fuzzer<'a> {
+    options: &'a FuzzOptions,
+}
+
+impl Fuzzer<'_> {
+    /// The first finding a message shows, as (kind, key, summary).
+    fn check(
+        &self,
+        source: &Source,
+        request: &Request,
+        twice: bool,
+    ) -> Option<(Outcome, Option<Hit>)> {
+        let options = self.options;
+        let outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        let finding = self.oracles(source, request, &outcome, twice);
+        Some((outcome, finding))
+    }
+
+    fn oracles(
+        &self,
+        source: &Source,
+        request: &Request,
+        outcome: &Outcome,
+        twice: bool,
+    ) -> Option<Hit> {
+        let options = self.options;
+        let reason = outcome.reason.clone().unwrap_or_default();
+        if outcome.bad_replace {
+            return Some((FindingKind::BadReplace, "bad-replace".into(), reason));
+        }
+        if let Some(code) = outcome.code.as_deref().filter(|c| FAULT_CODES.contains(c)) {
+            return Some((
+                FindingKind::Fault,
+                code.to_owned(),
+                format!("{code}: {reason}"),
+            ));
+        }
+        if twice {
+            let again = evaluate(&options.hook, &options.limits, source, request)?;
+            if again.comparable() != outcome.comparable() {
+                return Some((
+                    FindingKind::Nondeterministic,
+                    "nondeterministic".into(),
+                    format!("first {}, then {}", describe(outcome), describe(&again)),
+                ));
+            }
+        }
+        if let Some(reference) = &options.reference
+            && let Some(theirs) = evaluate(reference, &options.limits, source, request)
+            && !theirs
+                .code
+                .as_deref()
+                .is_some_and(|c| FAULT_CODES.contains(&c))
+            && theirs.comparable() != outcome.comparable()
+        {
+            return Some((
+                FindingKind::Differs,
+                format!("{} vs {}", outcome.label(), theirs.label()),
+                format!(
+                    "hook: {}; reference: {}",
+                    describe(outcome),
+                    describe(&theirs)
+                ),
+            ));
+        }
+        if let Some(properties) = &options.properties {
+            let original = Message::from_request(1, source.clone(), request.clone());
+            if let Some(why) =
+                properties.violation(&original, outcome.decision, outcome.delivered.as_ref())
+            {
+                let name = why.split('"').nth(1).unwrap_or("property").to_owned();
+                return Some((FindingKind::Property, name, why));
+            }
+        }
+        None
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match (&outcome.code, &outcome.delivered) {
+        (Some(code), _) => format!(
+            "reject {code} ({})",
+            outcome.reason.as_deref().unwrap_or("")
+        ),
+        (None, Some(message)) => format!(
+            "{} as {:?} with {} body bytes",
+            outcome.decision,
+            message.name,
+            message.body.len()
+        ),
+        (None, None) => outcome.decision.to_string(),
+    }
+}
+
+/// Fuzzes until the budget runs out, calling `progress` now and then.
+pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report {
+    let fuzzer = Fuzzer { options };
+    let mut rng = Rng::new(options.seed);
+    let bounds = mutate::Bounds {
+        max_body: options.limits.max_message_bytes / 2,
+        max_depth: options.limits.max_json_depth,
+    };
+    let mut corpus = match options.seeds.is_empty() {
+        true => mutate::builtin_seeds(),
+        false => options.seeds.clone(),
+    };
+    let mut signatures = HashSet::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut state = Progress {
+        runs: 0,
+        elapsed: Duration::ZERO,
+        corpus: corpus.len(),
+        findings: 0,
+        outcomes: BTreeMap::new(),
+    };
+    let start = Instant::now();
+    let mut last_report = Instant::now();
+    let seeds = corpus.len();
+    loop {
+        state.elapsed = start.elapsed();
+        let done = match options.budget {
+            Budget::Runs(runs) => state.runs >= runs,
+            Budget::Time(limit) => state.elapsed >= limit,
+        };
+        if done {
+            break;
+        }
+        // Seeds go first as they are; then mutations of corpus entries.
+        let (source, request) = match state.runs < seeds as u64 {
+            true => corpus[state.runs as usize].clone(),
+            false => {
+                let (source, request) = &corpus[rng.below(corpus.len())];
+                mutate::mutate(&mut rng, source, request, bounds)
+            }
+        };
+        state.runs += 1;
+        let twice = state.runs.is_multiple_of(8);
+        let Some((outcome, finding)) = fuzzer.check(&source, &request, twice) else {
+            continue;
+        };
+        *state.outcomes.entry(outcome.label()).or_default() += 1;
+        let signature = (
+            request.kind,
+            outcome.label(),
+            64 - outcome.fuel.leading_zeros(),
+        );
+        if signatures.insert(signature) && corpus.len() < 4096 && state.runs > seeds as u64 {
+            corpus.push((source.clone(), request.clone()));
+        }
+        if let Some((kind, key, summary)) = finding {
+            match findings.iter_mut().find(|f| f.kind == kind && f.key == key) {
+                Some(known) => known.count += 1,
+                None => {
+                    let original_body_len = request.body.len();
+                    let (source, request) = minimize(&fuzzer, kind, &key, source, request.clone());
+                    // Describe what the minimized message does (it shows the same finding).
+                    let summary = match fuzzer.check(
+                        &source,
+                        &request,
+                        kind == FindingKind::Nondeterministic,
+                    ) {
+                        Some((_, Some((_, _, minimized)))) => minimized,
+                        _ => summary,
+                    };
+                    findings.push(Finding {
+                        kind,
+                        key,
+                        summary,
+                        source,
+                        original_body_len,
+                        request,
+                        first_run: state.runs,
+                        count: 1,
+                    });
+                }
+            }
+        }
+        state.corpus = corpus.len();
+        state.findings = findings.len();
+        if last_report.elapsed() >= Duration::from_millis(250) {
+            last_report = Instant::now();
+            progress(&state);
+        }
+    }
+    state.elapsed = start.elapsed();
+    progress(&state);
+    Report {
+        progress: state,
+        findings,
+    }
+}
+
+/// Shrinks a message while it still shows the same finding: headers, origin, then the JSON body
+/// (members, elements, subtrees, string lengths). At most 400 tries.
+fn minimize(
+    fuzzer: &Fuzzer,
+    kind: FindingKind,
+    key: &str,
+    source: Source,
+    request: Request,
+) -> (Source, Request) {
+    let mut tries = 0;
+    let mut still = |source: &Source, request: &Request| {
+        tries += 1;
+        let twice = kind == FindingKind::Nondeterministic;
+        tries <= 400
+            && matches!(fuzzer.check(source, request, twice),
+                Some((_, Some((k, ref found, _)))) if k == kind && found == key)
+    };
+    let (mut source, mut request) = (source, request);
+    if !request.headers.is_empty() {
+        let bare = Request {
+            headers: Vec::new(),
+            ..request.clone()
+        };
+        if still(&source, &bare) {
+            request = bare;
+        }
+    }
+    let default_origin = Source::new(&source.window, &source.webview, "tauri://localhost");
+    if default_origin != source && still(&default_origin, &request) {
+        source = default_origin;
+    }
+    let Body::Json(text) = &request.body else {
+        return (source, request);
+    };
+    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+        return (source, request);
+    };
+    let canonical = value.to_string();
+    if canonical != *text {
+        // Duplicate keys or odd spellings the tree would lose: keep the text as it is.
+        let rewritten = Request {
+            body: Body::Json(canonical),
+            ..request.clone()
+        };
+        if !still(&source, &rewritten) {
+            return (source, request);
+        }
+    }
+    let mut improved = true;
+    while improved {
+        improved = false;
+        for candidate in shrink_candidates(&value) {
+            let attempt = Request {
+                body: Body::Json(candidate.to_string()),
+                ..request.clone()
+            };
+            if attempt.body.len() < Body::Json(value.to_string()).len() && still(&source, &attempt)
+            {
+                value = candidate;
+                improved = true;
+                break;
+            }
+        }
+    }
+    request.body = Body::Json(value.to_string());
+    (source, request)
+}
+
+/// Smaller versions of a JSON value: one member, element or half a string removed, or one
+/// subtree replaced by null.
+fn shrink_candidates(value: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    match value {
+        Value::Object(map) => {
+            for key in map.keys() {
+                let mut smaller = map.clone();
+                smaller.remove(key);
+                out.push(Value::Object(smaller));
+            }
+            for (key, child) in map {
+                for shrunk in shrink_candidates(child) {
+                    let mut smaller = map.clone();
+                    smaller.insert(key.clone(), shrunk);
+                    out.push(Value::Object(smaller));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for at in 0..items.len() {
+                let mut smaller = items.clone();
+                smaller.remove(at);
+                out.push(Value::Array(smaller));
+            }
+            for (at, child) in items.iter().enumerate() {
+                for shrunk in shrink_candidates(child) {
+                    let mut smaller = items.clone();
+                    smaller[at] = shrunk;
+                    out.push(Value::Array(smaller));
+                }
+            }
+        }
+        Value::String(text) if text.chars().count() > 1 => {
+            let chars: Vec<char> = text.chars().collect();
+            let half = chars.len() / 2;
+            out.push(Value::String(chars[..half].iter().collect()));
+            out.push(Value::String(chars[half..].iter().collect()));
+            if chars.len() <= 64 {
+                for at in 0..chars.len() {
+                    let mut fewer = chars.clone();
+                    fewer.remove(at);
+                    out.push(Value::String(fewer.into_iter().collect()));
+                }
+            }
+        }
+        _ => {}
+    }
+    out.truncate(300);
+    out
+}
