@@ -107,6 +107,8 @@ impl HookEngine {
         let mut linker = Linker::new(&engine);
         HookWorld::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
+        // Deny-by-default WASI stubs, for language runtimes that import it (see `wasi.rs`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();

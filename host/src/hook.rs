@@ -34,6 +34,7 @@ use crate::bindings::{Hook as HookWorld, HookPre};
 use crate::engine::HookEngine;
 use crate::message::{Body, Header, Message};
 use crate::verdict::{Rejection, Replacement, Verdict, check_hook_code, clip_reason, code};
+use crate::wasi::WasiState;
 
 /// The only import with functions a hook may have.
 pub const LOG_IMPORT: &str = "airlock:hook/log@0.1.0";
@@ -126,7 +127,7 @@ pub enum HookError {
     #[error("not a valid wasm component: {0}")]
     Compile(String),
     /// The hook imports something Airlock does not provide.
-    #[error("hook imports what Airlock does not provide: {} (Airlock provides only {LOG_IMPORT}, and the types of {TYPES_IMPORT})", .0.join(", "))]
+    #[error("hook imports what Airlock does not provide: {} (Airlock provides {LOG_IMPORT}, the types of {TYPES_IMPORT}, and deny-by-default WASI 0.2 stubs)", .0.join(", "))]
     UnsupportedImports(Vec<String>),
     /// An import or export has the right name but the wrong shape, or an export is missing.
     #[error("hook does not match the airlock:hook world: {0}")]
@@ -238,7 +239,7 @@ impl Hook {
             .component_type()
             .imports(wasm)
             .map(|(name, _)| name)
-            .filter(|name| ![LOG_IMPORT, TYPES_IMPORT].contains(name))
+            .filter(|name| !provided(name))
             .map(str::to_owned)
             .collect();
         if !unsupported.is_empty() {
@@ -249,7 +250,16 @@ impl Hook {
             .inner()
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| HookError::World(format!("{e:#}")))?;
+            .map_err(|e| {
+                let text = format!("{e:#}");
+                // A WASI interface Airlock does not link (wasi:http, say) is an unsupported import.
+                match text.split('`').nth(1) {
+                    Some(name) if text.contains("not found in the linker") => {
+                        HookError::UnsupportedImports(vec![name.to_owned()])
+                    }
+                    _ => HookError::World(text),
+                }
+            })?;
         let pre = HookPre::new(instance_pre).map_err(|e| HookError::World(format!("{e:#}")))?;
         let hook = Hook {
             engine: engine.clone(),
@@ -360,6 +370,7 @@ impl Hook {
                 log: LogBudget::new(limits.log_bytes),
                 call_started: Instant::now(),
                 timeout: limits.timeout,
+                wasi: None,
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -421,6 +432,7 @@ impl Hook {
             .call_inspect(&mut warm.store, &lent)
             .await;
         let message = from_wit(lent);
+        warm.store.data_mut().take_output();
         let fuel = budget.map(|b| b - warm.store.get_fuel().unwrap_or(0));
         let limits = &self.options.limits;
         let outcome = match result {
@@ -499,6 +511,50 @@ impl Hook {
         };
         tracing::warn!(digest = %self.digest, code, "hook fault: {reason}");
         Rejection::new(code, reason)
+    }
+}
+
+/// WASI 0.2 interfaces Airlock links, as deny-by-default stubs (see `wasi.rs`).
+const WASI_INTERFACES: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/ip-name-lookup",
+];
+
+/// Whether Airlock links an import of this name.
+fn provided(name: &str) -> bool {
+    if [LOG_IMPORT, TYPES_IMPORT].contains(&name) {
+        return true;
+    }
+    match name.split_once('@') {
+        Some((interface, version)) => {
+            version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface)
+        }
+        None => false,
     }
 }
 
@@ -622,6 +678,51 @@ pub(crate) struct HookState {
     log: LogBudget,
     call_started: Instant,
     timeout: Duration,
+    /// Built on first use, for hooks that import WASI.
+    wasi: Option<WasiState>,
+}
+
+impl HookState {
+    /// Writes a line to the host's log, within the per-message budget.
+    fn record(&mut self, level: log::Level, text: &str) {
+        if self.log.exceeded || text.len() > self.log.left {
+            self.log.exceeded = true;
+            return;
+        }
+        self.log.left -= text.len();
+        let digest = &self.digest[..12];
+        match level {
+            log::Level::Trace => tracing::trace!(hook = digest, "{text}"),
+            log::Level::Debug => tracing::debug!(hook = digest, "{text}"),
+            log::Level::Info => tracing::info!(hook = digest, "{text}"),
+            log::Level::Warn => tracing::warn!(hook = digest, "{text}"),
+            log::Level::Error => tracing::error!(hook = digest, "{text}"),
+        }
+    }
+
+    /// Takes what the hook wrote to stdout and stderr into the log.
+    fn take_output(&mut self) {
+        let Some(wasi) = self.wasi.as_mut() else {
+            return;
+        };
+        let output = wasi.take_output();
+        if !output.is_empty() {
+            self.record(
+                log::Level::Info,
+                String::from_utf8_lossy(&output).trim_end(),
+            );
+        }
+    }
+}
+
+impl wasmtime_wasi::WasiView for HookState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(WasiState::new);
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -692,19 +793,7 @@ impl LogBudget {
 
 impl log::Host for HookState {
     fn log(&mut self, level: log::Level, text: String) {
-        if self.log.exceeded || text.len() > self.log.left {
-            self.log.exceeded = true;
-            return;
-        }
-        self.log.left -= text.len();
-        let digest = &self.digest[..12];
-        match level {
-            log::Level::Trace => tracing::trace!(hook = digest, "{text}"),
-            log::Level::Debug => tracing::debug!(hook = digest, "{text}"),
-            log::Level::Info => tracing::info!(hook = digest, "{text}"),
-            log::Level::Warn => tracing::warn!(hook = digest, "{text}"),
-            log::Level::Error => tracing::error!(hook = digest, "{text}"),
-        }
+        self.record(level, &text);
     }
 }
 

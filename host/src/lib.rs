@@ -70,6 +70,7 @@ mod message;
 mod reload;
 pub mod seal;
 mod verdict;
+mod wasi;
 
 pub use crate::core::{Core, CoreError, Invocation, Response, Router};
 pub use engine::{EngineConfig, HookEngine};

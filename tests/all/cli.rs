@@ -346,3 +346,71 @@ fn fuzz_refuses_a_bad_duration_with_the_value() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("5 parsecs"));
 }
+
+#[test]
+fn bench_reports_the_hook_against_a_baseline_from_the_same_run() {
+    let args = [
+        "bench",
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--duration",
+        "0.2",
+        "--json",
+        "--mode",
+        "reuse",
+        "--threads",
+        "2",
+    ];
+    let output = run(&args, "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for field in [
+        "median_ns",
+        "p99_ns",
+        "msgs_per_s",
+        "baseline_median_ns",
+        "ratio",
+    ] {
+        assert!(report[field].as_f64().unwrap() > 0.0, "{field}: {report}");
+    }
+    assert!(report["p99_ns"].as_f64() >= report["median_ns"].as_f64());
+}
+
+#[test]
+fn bench_refuses_a_hook_that_rejects_its_message() {
+    let output = run(
+        &[
+            "bench",
+            "--hook",
+            "target/hooks/origin-allow.rust.wasm",
+            "--duration",
+            "0.1",
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "origin-allow passes tauri://localhost"
+    );
+    let dir = std::env::temp_dir().join(format!("airlock-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("deny.json");
+    std::fs::write(&config, r#"{"origins": []}"#).unwrap();
+    let output = run(
+        &[
+            "bench",
+            "--hook",
+            "target/hooks/origin-allow.rust.wasm",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("origin-denied"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -242,16 +242,21 @@ fn a_hook_that_loops_in_configure_is_not_loaded() {
 fn an_import_airlock_does_not_provide_is_named_in_the_load_error() {
     let component = wat::parse_str(
         r#"(component
+             (import "wasi:http/outgoing-handler@0.2.0" (instance))
              (import "wasi:cli/environment@0.2.0" (instance
                (export "get-arguments" (func (result (list string))))))
-             (import "wasi:filesystem/preopens@0.2.0" (instance)))"#,
+             (import "acme:exfil/upload@1.0.0" (instance)))"#,
     )
     .unwrap();
     let error = Hook::load(engine(), &component, HookOptions::default()).unwrap_err();
     let text = error.to_string();
     assert!(matches!(error, HookError::UnsupportedImports(_)));
-    assert!(text.contains("wasi:cli/environment@0.2.0"), "{text}");
-    assert!(text.contains("wasi:filesystem/preopens@0.2.0"), "{text}");
+    assert!(text.contains("wasi:http/outgoing-handler@0.2.0"), "{text}");
+    assert!(text.contains("acme:exfil/upload@1.0.0"), "{text}");
+    assert!(
+        !text.contains("wasi:cli/environment"),
+        "WASI stubs are provided: {text}"
+    );
 }
 
 #[test]

@@ -8,3 +8,4 @@ mod gateway;
 mod hooks;
 mod hostile;
 mod seal;
+mod wasi;

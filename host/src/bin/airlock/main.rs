@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod bench;
 mod fuzz;
 mod inspect;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run JSON Lines messages through a hook, the seal and the core; print one verdict a line.
     Inspect(inspect::InspectArgs),
+    /// Measure the full pipeline with a hook against a no-hook baseline in the same run.
+    Bench(bench::BenchArgs),
     /// Throw structure-aware malicious messages at a hook; exits 1 when something was found.
     Fuzz(fuzz::FuzzArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
         Command::Fuzz(args) => fuzz::run(args).map(|found| match found {
             true => ExitCode::from(1),
             false => ExitCode::SUCCESS,
