@@ -9,7 +9,9 @@ use clap::Args;
 use serde::Serialize;
 
 use airlock::fuzz::{self, Budget, FuzzOptions, Progress, Properties};
-use airlock::{EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, jsonl};
+use airlock::{
+    EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode, jsonl,
+};
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
@@ -46,6 +48,18 @@ pub struct FuzzArgs {
     /// Time limit for each hook call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     timeout_ms: u64,
+    /// A fresh instance per message, or warm instances reused (state kept between messages
+    /// shows up as non-determinism).
+    #[arg(long, value_enum, default_value_t = Mode::Fresh)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    /// A fresh instance per message.
+    Fresh,
+    /// Warm instances reused across messages.
+    Reuse,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -109,7 +123,10 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             fuel: Some(u64::MAX / 2),
             ..HookLimits::default()
         },
-        ..HookOptions::default()
+        mode: match args.mode {
+            Mode::Fresh => InstanceMode::Fresh,
+            Mode::Reuse => InstanceMode::Reuse { max_idle: 1 },
+        },
     };
     let load = |path: &Path| {
         Hook::load_file(&engine, path, options.clone())
