@@ -67,7 +67,7 @@ fn a_timed_out_reused_instance_is_discarded() {
     );
     let options = HookOptions {
         limits: HookLimits {
-            timeout: Duration::from_millis(20),
+            timeout: Duration::from_millis(100),
             ..HookLimits::default()
         },
         ..reuse_options()
@@ -151,7 +151,7 @@ fn tens_of_thousands_of_messages_from_many_tasks_each_get_exactly_one_right_answ
     });
     let options = HookOptions {
         limits: HookLimits {
-            timeout: Duration::from_millis(20),
+            timeout: Duration::from_millis(50),
             ..HookLimits::default()
         },
         ..HookOptions::default()
@@ -238,7 +238,7 @@ fn tens_of_thousands_of_messages_from_many_tasks_each_get_exactly_one_right_answ
 fn a_slow_hook_on_one_message_does_not_stall_the_others_even_on_one_thread() {
     let options = HookOptions {
         limits: HookLimits {
-            timeout: Duration::from_millis(400),
+            timeout: Duration::from_secs(2),
             ..HookLimits::default()
         },
         ..HookOptions::default()
@@ -287,7 +287,7 @@ fn a_slow_hook_on_one_message_does_not_stall_the_others_even_on_one_thread() {
             fast_done_before_slow, 100,
             "the fast messages finished while the slow one ran"
         );
-        assert!(fast_time < Duration::from_millis(400), "{fast_time:?}");
+        assert!(fast_time < Duration::from_secs(2), "{fast_time:?}");
     });
 }
 
@@ -321,7 +321,7 @@ fn reloading_lets_in_flight_messages_finish_on_the_old_hook_and_sends_new_ones_t
         },
         ..HookOptions::default()
     };
-    let old = Hook::load(engine(), &slow_pass(100), options).unwrap();
+    let old = Hook::load(engine(), &slow_pass(300), options).unwrap();
     let old_digest = old.digest().to_owned();
     let gateway = Arc::new(echo_gateway(old));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -336,7 +336,17 @@ fn reloading_lets_in_flight_messages_finish_on_the_old_hook_and_sends_new_ones_t
             gateway.handle(source, request).await
         })
     };
-    std::thread::sleep(Duration::from_millis(20));
+    // Wait until the message is inside the old hook (its `handle` holds a clone of it).
+    let old = gateway.hook();
+    let start = Instant::now();
+    while Arc::strong_count(&old) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the message never started"
+        );
+        std::thread::yield_now();
+    }
+    drop(old);
     let new_digest = gateway.reload(&reject_all()).unwrap();
     let after = send(&gateway, GOOD);
     assert_eq!(after.hook_digest.as_deref(), Some(&*new_digest));
