@@ -224,3 +224,14 @@ proptest! {
         prop_assert!(opener.open(Envelope::from_bytes(bytes)).is_err());
     }
 }
+
+#[test]
+fn an_envelope_overtaken_by_ten_thousand_others_still_opens_with_the_default_window() {
+    // A thread descheduled between sealing and dispatch lets other tasks go far ahead.
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let late = sealer.seal(&message()).unwrap();
+    for _ in 0..10_000 {
+        opener.open(sealer.seal(&message()).unwrap()).unwrap();
+    }
+    assert_eq!(opener.open(late).unwrap(), message());
+}
