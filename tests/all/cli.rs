@@ -418,22 +418,10 @@ fn bench_refuses_a_hook_that_rejects_its_message() {
 #[test]
 fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
     // Rejects every other message of its instance: invisible in fresh mode, caught in reuse.
-    let inspect = "(global.set $flip (i32.xor (global.get $flip) (i32.const 1)))
-      (if (global.get $flip) (then
-        (i32.store8 (i32.const 16) (i32.const 2))
-        (i32.store (i32.const 20) (i32.const 256)) (i32.store (i32.const 24) (i32.const 4))
-        (i32.store (i32.const 28) (i32.const 256)) (i32.store (i32.const 32) (i32.const 4))
-        (return (i32.const 16))))
-      (i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";
-    let extra = r#"(global $flip (mut i32) (i32.const 0)) (data (i32.const 256) "flip")"#;
     let dir = std::env::temp_dir().join(format!("airlock-fuzz-reuse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let hook = dir.join("flip.wasm");
-    std::fs::write(
-        &hook,
-        airlock_tests::wat_hook(airlock_tests::CONFIGURE_OK, inspect, extra),
-    )
-    .unwrap();
+    std::fs::write(&hook, crate::fuzz::flip_hook()).unwrap();
     let out = dir.join("findings");
     let base = [
         "fuzz",

@@ -130,9 +130,9 @@ fn a_trap_on_one_payload_shape_is_found_and_minimized() {
     assert!(body.len() <= 40, "minimized to {body}");
 }
 
-#[test]
-fn non_determinism_is_found() {
-    // In reuse mode, a hook that alternates between pass and reject.
+/// A hook that rejects every other message its instance sees (code `flip`): the same verdict
+/// every time in fresh mode, alternating in reuse mode.
+pub(crate) fn flip_hook() -> Vec<u8> {
     let inspect = "
       (global.set $flip (i32.xor (global.get $flip) (i32.const 1)))
       (if (global.get $flip) (then
@@ -142,10 +142,12 @@ fn non_determinism_is_found() {
         (return (i32.const 16))))
       (i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";
     let extra = r#"(global $flip (mut i32) (i32.const 0)) (data (i32.const 256) "flip")"#;
-    let hook = load(
-        &wat_hook(CONFIGURE_OK, inspect, extra),
-        InstanceMode::Reuse { max_idle: 1 },
-    );
+    wat_hook(CONFIGURE_OK, inspect, extra)
+}
+
+#[test]
+fn non_determinism_is_found() {
+    let hook = load(&flip_hook(), InstanceMode::Reuse { max_idle: 1 });
     let report = fuzz(hook, None, None, 200);
     assert!(
         report
