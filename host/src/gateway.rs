@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::core::{Core, Response, Router};
 use crate::hook::{Hook, HookError, Inspection};
-use crate::message::{Body, Header, Kind, Message, Request, Source};
+use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
@@ -263,12 +263,7 @@ impl GatewayLimits {
         body: &Body,
     ) -> Result<(), Rejection> {
         let limits = self;
-        let size = name.len()
-            + headers
-                .iter()
-                .map(|h| h.name.len() + h.value.len())
-                .sum::<usize>()
-            + body.len();
+        let size = counted_len(name, headers, body);
         if size > limits.max_message_bytes {
             return Err(Rejection::new(
                 code::TOO_LARGE,

@@ -218,13 +218,7 @@ impl Message {
 
     /// Bytes counted against the gateway's message size limit: name, headers and body.
     pub fn counted_len(&self) -> usize {
-        self.name.len()
-            + self
-                .headers
-                .iter()
-                .map(|h| h.name.len() + h.value.len())
-                .sum::<usize>()
-            + self.body.len()
+        counted_len(&self.name, &self.headers, &self.body)
     }
 
     /// Length of [`Message::encode_into`]'s output.
@@ -317,6 +311,16 @@ impl Message {
             body,
         })
     }
+}
+
+/// Bytes counted against the gateway's message size limit: name, headers and body.
+pub(crate) fn counted_len(name: &str, headers: &[Header], body: &Body) -> usize {
+    name.len()
+        + headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>()
+        + body.len()
 }
 
 /// Why a message's wire form could not be read.

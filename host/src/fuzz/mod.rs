@@ -454,13 +454,13 @@ fn minimize(
     let mut improved = true;
     while improved {
         improved = false;
+        let current_len = value.to_string().len();
         for candidate in shrink_candidates(&value) {
             let attempt = Request {
                 body: Body::Json(candidate.to_string()),
                 ..request.clone()
             };
-            if attempt.body.len() < Body::Json(value.to_string()).len() && still(&source, &attempt)
-            {
+            if attempt.body.len() < current_len && still(&source, &attempt) {
                 value = candidate;
                 improved = true;
                 break;
