@@ -1,2 +1,2 @@
 //! Airlock's criterion benchmarks live in `benches/`; run them with
-//! `cargo bench -p airlock-benches` after `scripts/build-hooks`.
+//! `scripts/bench` (builds the hooks, then `cargo bench -p airlock-benches`).

@@ -5,6 +5,7 @@
 //! executor at every epoch tick, epoch interruption driven by a ticker thread, an optional fuel
 //! meter, and ceilings on memory and stack that no hook's own limits may exceed.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::Hook as HookWorld;
+use crate::cache::CompiledCache;
 use crate::hook::{HookError, HookState};
 
 /// Engine-wide settings.
@@ -59,6 +61,7 @@ pub(crate) struct EngineInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HookState>,
     pub(crate) config: EngineConfig,
+    pub(crate) cache: Option<CompiledCache>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -81,8 +84,21 @@ const HOST_STACK_MARGIN: usize = 1 << 20;
 
 impl HookEngine {
     /// Sets up the engine and starts its epoch ticker thread, which stops when the last clone is
-    /// dropped.
+    /// dropped. Every hook is compiled when loaded; see [`HookEngine::with_cache`] to keep
+    /// compiled hooks between runs.
     pub fn new(config: EngineConfig) -> Result<Self, HookError> {
+        HookEngine::build(config, None)
+    }
+
+    /// [`HookEngine::new`], keeping compiled hooks in `dir` (created if missing, private to this
+    /// user): a hook loaded before with the same engine settings is not compiled again. Keyed by
+    /// the SHA-256 of the component and the engine's settings; whoever can write to `dir` can run
+    /// code in this process, so use a folder of your own (see the `cache` module's notes).
+    pub fn with_cache(config: EngineConfig, dir: impl AsRef<Path>) -> Result<Self, HookError> {
+        HookEngine::build(config, Some(dir.as_ref()))
+    }
+
+    fn build(config: EngineConfig, cache_dir: Option<&Path>) -> Result<Self, HookError> {
         let engine_error = |e: wasmtime::Error| HookError::Engine(format!("{e:#}"));
         let n = config.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
@@ -104,6 +120,9 @@ impl HookEngine {
             .max_wasm_stack(config.max_wasm_stack)
             .async_stack_size(config.max_wasm_stack + HOST_STACK_MARGIN);
         let engine = Engine::new(&wasm).map_err(engine_error)?;
+        let cache = cache_dir
+            .map(|dir| CompiledCache::open(dir, &engine))
+            .transpose()?;
         let mut linker = Linker::new(&engine);
         HookWorld::add_to_linker::<HookState, HasSelf<HookState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
@@ -129,6 +148,7 @@ impl HookEngine {
                 engine,
                 linker,
                 config,
+                cache,
                 stop_ticker,
             }),
         })
@@ -137,6 +157,11 @@ impl HookEngine {
     /// The settings this engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The folder compiled hooks are kept in, if any.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.cache.as_ref().map(CompiledCache::dir)
     }
 
     pub(crate) fn inner(&self) -> &EngineInner {

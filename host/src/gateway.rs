@@ -328,22 +328,30 @@ fn check_headers(headers: &[Header], max: usize) -> Result<(), Rejection> {
 }
 
 /// A JSON body must parse and nest at most `max_depth` deep; a command's JSON args must be an
-/// object, as Tauri's are. Bytes bodies are taken as they are.
+/// object, as Tauri's are. Bytes bodies are taken as they are. One pass over the text.
 fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection> {
     let Body::Json(text) = body else {
         return Ok(());
     };
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        return Err(Rejection::new(
-            code::INVALID_BODY,
-            format!("body is not valid JSON: {e}"),
-        ));
-    }
-    if let Some(at) = nesting_past(text, max_depth) {
-        return Err(Rejection::new(
-            code::INVALID_BODY,
-            format!("JSON nests deeper than the limit of {max_depth} at byte {at}"),
-        ));
+    let mut parser = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Nesting {
+            depth: 0,
+            max_depth,
+        },
+        &mut parser,
+    )
+    .and_then(|()| parser.end());
+    if let Err(e) = parsed {
+        let problem = match e.to_string().starts_with(TOO_DEEP) {
+            true => format!(
+                "JSON nests deeper than the limit of {max_depth} at line {} column {}",
+                e.line(),
+                e.column()
+            ),
+            false => format!("body is not valid JSON: {e}"),
+        };
+        return Err(Rejection::new(code::INVALID_BODY, problem));
     }
     let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes()[0];
     if kind == Kind::Command && first != b'{' {
@@ -364,30 +372,78 @@ fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection
     Ok(())
 }
 
-/// The offset of the first `[` or `{` nested deeper than `max_depth` in valid JSON text.
-fn nesting_past(json: &str, max_depth: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (at, byte) in json.bytes().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max_depth {
-                    return Some(at);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+/// The start of the error [`Nesting`] raises past its limit.
+const TOO_DEEP: &str = "nested too deep";
+
+/// Walks a JSON value without keeping it, refusing arrays and objects nested past `max_depth`.
+#[derive(Clone, Copy)]
+struct Nesting {
+    depth: usize,
+    max_depth: usize,
+}
+
+impl Nesting {
+    fn enter<E: serde::de::Error>(self) -> Result<Nesting, E> {
+        match self.depth < self.max_depth {
+            true => Ok(Nesting {
+                depth: self.depth + 1,
+                ..self
+            }),
+            false => Err(E::custom(TOO_DEEP)),
         }
     }
-    None
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Nesting {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Nesting {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }

@@ -26,11 +26,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
 use crate::bindings::airlock::hook::{log, types as wit};
 use crate::bindings::{Hook as HookWorld, HookPre};
+use crate::cache::{self, CacheOutcome};
 use crate::engine::HookEngine;
 use crate::message::{Body, Header, Message};
 use crate::verdict::{Rejection, Replacement, Verdict, check_hook_code, clip_reason, code};
@@ -103,6 +103,51 @@ pub enum InstanceMode {
     },
 }
 
+impl InstanceMode {
+    /// The mode that suits a hook's language runtime: [`Reuse`](InstanceMode::Reuse) (with
+    /// `max_idle` warm instances) for the interpreters that cost a millisecond or more to start —
+    /// CPython (componentize-py), QuickJS (componentize-qjs) and SpiderMonkey (componentize-js) —
+    /// and [`Fresh`](InstanceMode::Fresh) for everything else (Rust, C, WAT…), whose fresh
+    /// instances cost microseconds. The measurements behind it are in BENCHMARKS.md. The runtime
+    /// is recognized by the names its toolchain leaves in the component; a hook that must not
+    /// remember anything between messages should be loaded with `Fresh` explicitly.
+    pub fn for_component(bytes: &[u8], max_idle: usize) -> InstanceMode {
+        match HeavyRuntime::detect(bytes) {
+            Some(_) => InstanceMode::Reuse { max_idle },
+            None => InstanceMode::Fresh,
+        }
+    }
+}
+
+/// A language runtime that is slow to instantiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeavyRuntime {
+    /// CPython, from componentize-py.
+    CPython,
+    /// QuickJS, from componentize-qjs.
+    QuickJs,
+    /// SpiderMonkey, from componentize-js (jco).
+    SpiderMonkey,
+}
+
+impl HeavyRuntime {
+    /// The runtime embedded in a component, recognized by the module names its toolchain leaves
+    /// there.
+    pub fn detect(bytes: &[u8]) -> Option<HeavyRuntime> {
+        const MARKERS: [(&str, HeavyRuntime); 4] = [
+            ("componentize_py_runtime", HeavyRuntime::CPython),
+            ("componentize_qjs_runtime", HeavyRuntime::QuickJs),
+            ("StarlingMonkey", HeavyRuntime::SpiderMonkey),
+            ("componentize-js", HeavyRuntime::SpiderMonkey),
+        ];
+        MARKERS
+            .iter()
+            .find(|(marker, _)| memchr::memmem::find(bytes, marker.as_bytes()).is_some())
+            .map(|&(_, runtime)| runtime)
+    }
+}
+
 /// Why a hook could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -172,6 +217,7 @@ pub struct Hook {
     pre: HookPre<HookState>,
     digest: Arc<str>,
     options: Arc<HookOptions>,
+    compiled: CacheOutcome,
     warm: Arc<Mutex<Vec<Warm>>>,
 }
 
@@ -232,8 +278,10 @@ impl Hook {
         }
         let wasm = &engine.inner().engine;
         let digest: Arc<str> = format!("{:x}", Sha256::digest(bytes)).into();
-        let component =
-            Component::new(wasm, bytes).map_err(|e| HookError::Compile(format!("{e:#}")))?;
+        let (component, compiled) = match &engine.inner().cache {
+            Some(cache) => cache.load(wasm, bytes, &digest)?,
+            None => (cache::compile(wasm, bytes)?, CacheOutcome::Compiled),
+        };
 
         let unsupported: Vec<String> = component
             .component_type()
@@ -266,6 +314,7 @@ impl Hook {
             pre,
             digest,
             options: Arc::new(options),
+            compiled,
             warm: Arc::new(Mutex::new(Vec::new())),
         };
 
@@ -277,7 +326,7 @@ impl Hook {
             }
         })?;
         hook.keep_warm(trial);
-        tracing::info!(digest = %hook.digest, "hook loaded");
+        tracing::info!(digest = %hook.digest, compiled = ?hook.compiled, "hook loaded");
         Ok(hook)
     }
 
@@ -289,6 +338,11 @@ impl Hook {
     /// The digest, shared (cheap to clone into each reply).
     pub fn digest_arc(&self) -> Arc<str> {
         self.digest.clone()
+    }
+
+    /// Whether loading compiled the component or found it in the engine's cache.
+    pub fn compiled(&self) -> CacheOutcome {
+        self.compiled
     }
 
     /// The options the hook was loaded with.

@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod cache;
 #[cfg(feature = "cli")]
 pub mod component;
 mod core;
@@ -73,11 +74,12 @@ mod verdict;
 mod wasi;
 
 pub use crate::core::{Core, CoreError, Invocation, Response, Router};
+pub use cache::CacheOutcome;
 pub use engine::{EngineConfig, HookEngine};
 pub use gateway::{Gateway, GatewayLimits, Reply, check_name};
 pub use hook::{
-    Hook, HookError, HookLimits, HookOptions, Inspection, InstanceMode, LOG_IMPORT, POLICY_EXPORT,
-    TYPES_IMPORT,
+    HeavyRuntime, Hook, HookError, HookLimits, HookOptions, Inspection, InstanceMode, LOG_IMPORT,
+    POLICY_EXPORT, TYPES_IMPORT,
 };
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use reload::{HookWatcher, WatchStatus};

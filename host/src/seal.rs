@@ -20,10 +20,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::rand_core::RngCore;
-use aes_gcm::aead::{AeadInPlace, OsRng};
-use aes_gcm::{Aes256Gcm, KeyInit};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 use crate::message::{DecodeError, Message};
@@ -163,9 +160,7 @@ pub fn channel(config: SealConfig) -> Result<(Sealer, Opener), SealError> {
         retired_keys: config.retired_keys,
     };
     let mut first_id = [0u8; 4];
-    OsRng
-        .try_fill_bytes(&mut first_id)
-        .map_err(|e| SealError::Rng(e.to_string()))?;
+    random(&mut first_id)?;
     let first = Key::generate(u32::from_be_bytes(first_id), config.replay_window)?;
     let ring = Arc::new(Ring {
         config,
@@ -196,7 +191,8 @@ struct Ring {
 struct Key {
     id: u32,
     nonce_prefix: [u8; 4],
-    cipher: Aes256Gcm,
+    /// AWS-LC's key context; AWS-LC wipes it when it is freed.
+    cipher: LessSafeKey,
     next_sequence: AtomicU64,
     window: Mutex<ReplayWindow>,
 }
@@ -213,26 +209,30 @@ impl Key {
     fn generate(id: u32, window: u64) -> Result<Key, SealError> {
         let mut secret = Zeroizing::new([0u8; 32]);
         let mut nonce_prefix = [0u8; 4];
-        OsRng
-            .try_fill_bytes(&mut secret[..])
-            .and_then(|()| OsRng.try_fill_bytes(&mut nonce_prefix))
-            .map_err(|e| SealError::Rng(e.to_string()))?;
+        random(&mut secret[..])?;
+        random(&mut nonce_prefix)?;
+        let key = UnboundKey::new(&AES_256_GCM, &secret[..])
+            .map_err(|_| SealError::Rng("AWS-LC refused a 32-byte AES-256-GCM key".to_owned()))?;
         Ok(Key {
             id,
             nonce_prefix,
-            // The cipher's key schedule is zeroized on drop (aes and ghash `zeroize` features).
-            cipher: Aes256Gcm::new(GenericArray::from_slice(&secret[..])),
+            cipher: LessSafeKey::new(key),
             next_sequence: AtomicU64::new(0),
             window: Mutex::new(ReplayWindow::new(window)),
         })
     }
 
-    fn nonce(&self, sequence: u64) -> [u8; 12] {
+    fn nonce(&self, sequence: u64) -> Nonce {
         let mut nonce = [0u8; 12];
         nonce[..4].copy_from_slice(&self.nonce_prefix);
         nonce[4..].copy_from_slice(&sequence.to_be_bytes());
-        nonce
+        Nonce::assume_unique_for_key(nonce)
     }
+}
+
+/// Fills `bytes` from the OS random number generator.
+fn random(bytes: &mut [u8]) -> Result<(), SealError> {
+    aws_lc_rs::rand::fill(bytes).map_err(|_| SealError::Rng("no random bytes".to_owned()))
 }
 
 fn header(key_id: u32, sequence: u64) -> [u8; HEADER_LEN] {
@@ -254,15 +254,11 @@ impl Sealer {
         let (aad, plaintext) = buf.split_at_mut(HEADER_LEN);
         let tag = key
             .cipher
-            .encrypt_in_place_detached(
-                GenericArray::from_slice(&key.nonce(sequence)),
-                aad,
-                plaintext,
-            )
+            .seal_in_place_separate_tag(key.nonce(sequence), Aad::from(aad), plaintext)
             .map_err(|_| SealError::TooLarge {
                 len: plaintext.len(),
             })?;
-        buf.extend_from_slice(&tag);
+        buf.extend_from_slice(tag.as_ref());
         Ok(Envelope(buf))
     }
 
@@ -337,12 +333,7 @@ impl Opener {
         let (aad, rest) = buf.split_at_mut(HEADER_LEN);
         let (ciphertext, tag) = rest.split_at_mut(tag_at - HEADER_LEN);
         key.cipher
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&key.nonce(sequence)),
-                aad,
-                ciphertext,
-                GenericArray::from_slice(tag),
-            )
+            .open_in_place_separate_tag(key.nonce(sequence), Aad::from(aad), tag, ciphertext)
             .map_err(|_| SealError::Forged { key_id, sequence })?;
         key.window
             .lock()

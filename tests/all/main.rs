@@ -1,5 +1,6 @@
 //! Airlock's integration tests: one binary, one module per concern.
 
+mod cache;
 mod cli;
 mod concurrency;
 mod core;

@@ -20,6 +20,10 @@ extern crate self as airlock_hook;
 
 use std::sync::Mutex;
 
+// On WASI, libc's own malloc owns the free memory; the heap is only for bare wasm32.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod heap;
+
 wit_bindgen::generate!({
     path: "../../wit",
     world: "hook",

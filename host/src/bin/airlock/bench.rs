@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+use crate::Mode;
 use serde::Serialize;
 
 use airlock::{
-    Body, Gateway, GatewayLimits, Hook, HookEngine, HookOptions, InstanceMode, Kind, Request,
-    Router, Source,
+    Body, Gateway, GatewayLimits, Hook, HookOptions, InstanceMode, Request, Response, Router,
+    Source, jsonl,
 };
 
 #[derive(Debug, Args)]
@@ -22,11 +24,18 @@ pub struct BenchArgs {
     /// The hook's JSON config (a file).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Size of each message's JSON args, in bytes (an `fs_read` command padded to it).
+    /// Size of each message's JSON body, in bytes: the message's object body gets a `pad` string
+    /// field long enough to reach it.
     #[arg(long, default_value_t = 100)]
     size: usize,
-    /// A fresh instance per message, or warm instances reused.
-    #[arg(long, value_enum, default_value_t = Mode::Fresh)]
+    /// The message to send, as a JSON Lines message (`airlock inspect`'s form) with an object
+    /// payload, e.g. `{"kind":"event","name":"login","payload":{"password":"x"}}` to measure a
+    /// `replace` with the redact hook.
+    #[arg(long, value_name = "LINE", default_value = DEFAULT_MESSAGE)]
+    message: String,
+    /// A fresh instance per message, warm instances reused, or whichever suits the hook's
+    /// language runtime (reuse for CPython, QuickJS and SpiderMonkey).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
     /// Tasks sending messages at once, on as many worker threads.
     #[arg(long, default_value_t = 1)]
@@ -37,12 +46,8 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mode {
-    Fresh,
-    Reuse,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +58,9 @@ struct Measured {
     mb_per_s: f64,
     messages: u64,
 }
+
+const DEFAULT_MESSAGE: &str =
+    r#"{"kind":"command","name":"fs_read","payload":{"path":"notes.txt"}}"#;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -67,19 +75,27 @@ struct Report {
     size: usize,
     threads: usize,
     mode: &'static str,
+    verdict: &'static str,
     hook: String,
 }
 
-#[derive(serde::Deserialize)]
-struct ReadArgs {
-    #[allow(dead_code)]
-    path: String,
-}
-
-fn request(size: usize) -> Request {
-    let filler = size.saturating_sub(r#"{"path":"notes.txt","pad":""}"#.len());
-    let args = format!(r#"{{"path":"notes.txt","pad":"{}"}}"#, "x".repeat(filler));
-    Request::new(Kind::Command, "fs_read", Body::Json(args))
+/// The message line with its object payload padded to `size` bytes of JSON.
+fn request(line: &str, size: usize) -> anyhow::Result<(Source, Request)> {
+    let (source, mut request) =
+        jsonl::parse_line(line).map_err(|e| anyhow::anyhow!("--message {line:?}: {e}"))?;
+    let Body::Json(text) = &request.body else {
+        anyhow::bail!("--message {line:?} has a bytes body; it needs a JSON object payload");
+    };
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .with_context(|| format!("--message {line:?} needs a JSON object payload"))?;
+    object.insert("pad".to_owned(), "".into());
+    let unpadded = serde_json::to_string(&object)?.len();
+    object.insert(
+        "pad".to_owned(),
+        "x".repeat(size.saturating_sub(unpadded)).into(),
+    );
+    request.body = Body::Json(serde_json::to_string(&object)?);
+    Ok((source, request))
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -94,56 +110,53 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read config {}", path.display()))?,
         None => "{}".to_owned(),
     };
-    let mode = match args.mode {
-        Mode::Fresh => InstanceMode::Fresh,
-        Mode::Reuse => InstanceMode::Reuse {
-            max_idle: args.threads * 2,
-        },
-    };
-    let engine = HookEngine::new(Default::default())?;
+    let bytes = crate::read_hook(&args.hook)?;
+    let mode = args.mode.resolve(&bytes, args.threads * 2);
+    let engine = args.cache.engine(Default::default())?;
     let options = HookOptions {
         config,
         mode,
         ..HookOptions::default()
     };
-    let hook = Hook::load_file(&engine, &args.hook, options)
+    let hook = Hook::load(&engine, &bytes, options)
         .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
     let digest = hook.digest().to_owned();
-    let router = Router::new().command("fs_read", |_: ReadArgs, _| async { Ok::<_, String>(()) });
+    // A no-op core: every message is answered without looking at it.
+    let router = Router::new().fallback(|_| async { Ok(Response::Delivered { receivers: 1 }) });
     let gateway = Arc::new(Gateway::new(hook, router)?);
-    let message = request(args.size);
-    let source = Source::new("main", "main", "tauri://localhost");
+    let (source, message) = request(&args.message, args.size)?;
     let reply = futures_block(gateway.handle(source.clone(), message.clone()));
     if let Err(rejection) = &reply.outcome {
         anyhow::bail!(
-            "the benchmark message is refused ({rejection}); use a hook that passes an `fs_read` of notes.txt"
+            "the benchmark message is refused ({rejection}); measure a message the hook passes or replaces (--message)"
         );
     }
+    let verdict = reply.decision.as_str();
 
     let duration = Duration::from_secs_f64(args.duration);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
         .build()?;
     eprintln!(
-        "airlock bench: {} B, {} thread(s), {:?} mode, {:.1} s each for the baseline and the hook",
-        args.size, args.threads, args.mode, args.duration
+        "airlock bench: {} B, {verdict}, {} thread(s), {} mode, {:.1} s each for the baseline and the hook",
+        args.size,
+        args.threads,
+        report_mode(mode),
+        args.duration
     );
     let limits = GatewayLimits::default();
     let baseline = measure(&runtime, args.threads, duration, args.size, {
         let message = message.clone();
         move || {
-            // What the app does without isolation: validate, parse the args, call the handler.
+            // The same path without isolation: validate, then hand the message to a no-op core.
             let message = message.clone();
             async move {
-                limits.validate(&message).expect("valid");
-                let Body::Json(text) = &message.body else {
-                    unreachable!("JSON args")
-                };
-                let args: ReadArgs = serde_json::from_str(text).expect("args");
-                std::hint::black_box(args);
+                limits.validate(&message).map_err(|r| r.to_string())?;
+                std::hint::black_box(message);
+                Ok(())
             }
         }
-    });
+    })?;
     let hooked = measure(&runtime, args.threads, duration, args.size, {
         let gateway = gateway.clone();
         move || {
@@ -151,10 +164,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let (source, message) = (source.clone(), message.clone());
             async move {
                 let reply = gateway.handle(source, message).await;
-                assert!(reply.outcome.is_ok(), "{:?}", reply.outcome);
+                reply.outcome.map(drop).map_err(|r| r.to_string())
             }
         }
-    });
+    })?;
     let report = Report {
         median_ns: hooked.median_ns,
         p99_ns: hooked.p99_ns,
@@ -166,10 +179,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ratio: hooked.median_ns as f64 / baseline.median_ns.max(1) as f64,
         size: args.size,
         threads: args.threads,
-        mode: match args.mode {
-            Mode::Fresh => "fresh",
-            Mode::Reuse => "reuse",
-        },
+        mode: report_mode(mode),
+        verdict,
         hook: digest,
     };
     if args.json {
@@ -200,10 +211,10 @@ fn measure<F, Fut>(
     duration: Duration,
     size: usize,
     make: F,
-) -> Measured
+) -> anyhow::Result<Measured>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let start = Instant::now();
     let mut latencies: Vec<u32> = runtime.block_on(async {
@@ -215,29 +226,41 @@ where
                     let end = Instant::now() + duration;
                     while Instant::now() < end {
                         let one = Instant::now();
-                        make().await;
+                        make().await.map_err(|refused| {
+                            anyhow::anyhow!(
+                                "message {} of the run was refused: {refused} (a hook past its time limit usually means the machine is overloaded)",
+                                latencies.len() + 1
+                            )
+                        })?;
                         latencies.push(one.elapsed().as_nanos().min(u32::MAX as u128) as u32);
                     }
-                    latencies
+                    anyhow::Ok(latencies)
                 })
             })
             .collect();
         let mut all = Vec::new();
         for task in tasks {
-            all.extend(task.await.expect("benchmark task"));
+            all.extend(task.await.expect("benchmark task")?);
         }
-        all
-    });
+        anyhow::Ok(all)
+    })?;
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as u64;
     let msgs_per_s = latencies.len() as f64 / elapsed;
-    Measured {
+    Ok(Measured {
         median_ns: at(0.5),
         p99_ns: at(0.99),
         msgs_per_s,
         mb_per_s: msgs_per_s * size as f64 / 1e6,
         messages: latencies.len() as u64,
+    })
+}
+
+fn report_mode(mode: InstanceMode) -> &'static str {
+    match mode {
+        InstanceMode::Fresh => "fresh",
+        InstanceMode::Reuse { .. } => "reuse",
     }
 }
 

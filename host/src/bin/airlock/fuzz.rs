@@ -9,9 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use airlock::fuzz::{self, Budget, FuzzOptions, Progress, Properties};
-use airlock::{
-    EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode, jsonl,
-};
+use airlock::{EngineConfig, GatewayLimits, Hook, HookLimits, HookOptions, InstanceMode, jsonl};
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
@@ -52,6 +50,8 @@ pub struct FuzzArgs {
     /// shows up as non-determinism).
     #[arg(long, value_enum, default_value_t = Mode::Fresh)]
     mode: Mode,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -112,7 +112,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("cannot read config {}", path.display()))?,
         None => "{}".to_owned(),
     };
-    let engine = HookEngine::new(EngineConfig {
+    let engine = args.cache.engine(EngineConfig {
         fuel: true,
         ..EngineConfig::default()
     })?;

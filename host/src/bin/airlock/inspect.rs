@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+use crate::Mode;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use airlock::{
-    EngineConfig, Gateway, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, HookWatcher,
-    InstanceMode, Response, Router, SealConfig, jsonl,
+    EngineConfig, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, HookWatcher, InstanceMode,
+    Response, Router, SealConfig, jsonl,
 };
 
 #[derive(Debug, Args)]
@@ -49,20 +51,15 @@ pub struct InspectArgs {
     /// Largest message (name, headers and body), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_message_bytes: usize,
-    /// A fresh instance per message, or warm instances reused across messages.
-    #[arg(long, value_enum, default_value_t = Mode::Fresh)]
+    /// A fresh instance per message, warm instances reused across messages, or whichever suits
+    /// the hook's language runtime (reuse for CPython, QuickJS and SpiderMonkey).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
     /// Reload the hook when its file changes (useful while reading standard input).
     #[arg(long)]
     watch: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mode {
-    /// A fresh instance per message: nothing survives between messages.
-    Fresh,
-    /// Warm instances reused across messages (for heavy language runtimes).
-    Reuse,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 #[derive(Serialize)]
@@ -96,6 +93,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         }
         None => "{}".to_owned(),
     };
+    let bytes = crate::read_hook(&args.hook)?;
     let options = HookOptions {
         config,
         limits: HookLimits {
@@ -106,19 +104,17 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             instances: args.instances,
             log_bytes: args.log_bytes,
         },
-        mode: match args.mode {
-            Mode::Fresh => InstanceMode::Fresh,
-            Mode::Reuse => InstanceMode::Reuse { max_idle: 4 },
-        },
+        mode: args.mode.resolve(&bytes, 4),
     };
-    let engine = HookEngine::new(EngineConfig {
+    let engine = args.cache.engine(EngineConfig {
         fuel: args.fuel.is_some(),
         max_wasm_stack: args.stack_kib << 10,
         memory_ceiling: (args.memory_mib << 20).max(EngineConfig::default().memory_ceiling),
         ..EngineConfig::default()
     })?;
-    let hook = Hook::load_file(&engine, &args.hook, options)
+    let hook = Hook::load(&engine, &bytes, options)
         .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
+    drop(bytes);
     // The core echoes every message back as it decoded it from the envelope.
     let router = Router::new().fallback(|message| async move {
         jsonl::message_line(&message)
