@@ -120,9 +120,12 @@ static bool json_fail(json_parser *ps, const char *why) {
   return false;
 }
 
+// Hot loops work on local pointers: through `ps->p`, every byte read (unsigned char may alias
+// anything) would reload and store the position.
 static void json_ws(json_parser *ps) {
-  while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-    ps->p++;
+  const unsigned char *p = ps->p, *end = ps->end;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  ps->p = p;
 }
 
 static int json_peek(json_parser *ps) { return ps->p < ps->end ? *ps->p : -1; }
@@ -169,9 +172,9 @@ static size_t json_put_utf8(char *out, uint32_t c) {
 // String: escapes resolved, surrogates paired or refused.
 static bool json_string(json_parser *ps, json_str *out) {
   ps->p++; // "
-  const unsigned char *start = ps->p, *q = ps->p;
+  const unsigned char *start = ps->p, *q = ps->p, *end = ps->end;
   bool escaped = false;
-  while (q < ps->end && *q != '"') {
+  while (q < end && *q != '"') {
     if (*q < 0x20) return json_fail(ps, "control character while parsing a string");
     if (*q == '\\') {
       escaped = true;
@@ -179,7 +182,7 @@ static bool json_string(json_parser *ps, json_str *out) {
     }
     q++;
   }
-  if (q >= ps->end) return json_fail(ps, "EOF while parsing a string");
+  if (q >= end) return json_fail(ps, "EOF while parsing a string");
   if (!escaped) {
     out->ptr = (const char *)start;
     out->len = (size_t)(q - start);
@@ -467,6 +470,9 @@ static bool json_skip(json_parser *ps) {
   case '"':
     ps->p++;
     for (;;) {
+      const unsigned char *p = ps->p, *end = ps->end;
+      while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+      ps->p = p;
       if (ps->p >= ps->end) return json_fail(ps, "EOF while parsing a string");
       unsigned char ch = *ps->p++;
       if (ch == '"') return true;
