@@ -168,13 +168,32 @@ static size_t json_put_utf8(char *out, uint32_t c) {
   return 4;
 }
 
+// The first byte in [p, end) that a string cannot hold as is: `"`, `\\` or a control
+// character. Eight bytes at a time (SWAR): a byte is flagged when it equals 0x22 or 0x5C or is
+// below 0x20; a false flag can only follow a true one, and the byte loop settles it.
+static const unsigned char *json_plain_end(const unsigned char *p, const unsigned char *end) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ones * 0x22), backslash = v ^ (ones * 0x5C);
+    uint64_t flags = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((v - ones * 0x20) & ~v);
+    if (flags & highs) break;
+    p += 8;
+  }
+  while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+  return p;
+}
+
 // A string (the parser is at its opening quote), decoded like serde_json decodes into a Rust
 // String: escapes resolved, surrogates paired or refused.
 static bool json_string(json_parser *ps, json_str *out) {
   ps->p++; // "
   const unsigned char *start = ps->p, *q = ps->p, *end = ps->end;
   bool escaped = false;
-  while (q < end && *q != '"') {
+  for (;;) {
+    q = json_plain_end(q, end);
+    if (q >= end || *q == '"') break;
     if (*q < 0x20) return json_fail(ps, "control character while parsing a string");
     if (*q == '\\') {
       escaped = true;
@@ -470,9 +489,7 @@ static bool json_skip(json_parser *ps) {
   case '"':
     ps->p++;
     for (;;) {
-      const unsigned char *p = ps->p, *end = ps->end;
-      while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
-      ps->p = p;
+      ps->p = json_plain_end(ps->p, ps->end);
       if (ps->p >= ps->end) return json_fail(ps, "EOF while parsing a string");
       unsigned char ch = *ps->p++;
       if (ch == '"') return true;
