@@ -2,6 +2,7 @@
 
 mod cli;
 mod concurrency;
+mod conformance;
 mod core;
 mod fuzz;
 mod gateway;
