@@ -8,5 +8,6 @@ mod fuzz;
 mod gateway;
 mod hooks;
 mod hostile;
+mod new;
 mod seal;
 mod wasi;
