@@ -3,10 +3,12 @@
 mod cache;
 mod cli;
 mod concurrency;
+mod conformance;
 mod core;
 mod fuzz;
 mod gateway;
 mod hooks;
 mod hostile;
+mod new;
 mod seal;
 mod wasi;

@@ -66,15 +66,117 @@ pub fn json_body(message: &Message) -> Option<&str> {
     }
 }
 
-/// Parses a hook's JSON config; missing fields take `T`'s serde defaults. The error says what was
-/// wrong, for the app developer who wrote the config.
+/// Parses a hook's JSON config; missing fields take `T`'s serde defaults. The config must be a
+/// JSON object (`{}` when the app gives none; empty text counts as `{}`): an array, `null` or any
+/// other value is refused even when `T` could be read from it. The error says what was wrong, for
+/// the app developer who wrote the config.
+///
+/// ```
+/// #[derive(serde::Deserialize, Default)]
+/// #[serde(deny_unknown_fields, default)]
+/// struct Config {
+///     deny: Vec<String>,
+/// }
+///
+/// let config: Config = airlock_hook::parse_config(r#"{"deny": ["delete_all"]}"#).unwrap();
+/// assert_eq!(config.deny, ["delete_all"]);
+/// let error = airlock_hook::parse_config::<Config>(r#"{"denied": []}"#).err().unwrap();
+/// assert!(error.contains("unknown field `denied`"), "{error}");
+/// let error = airlock_hook::parse_config::<Config>(r#"{"deny": "x"}"#).err().unwrap();
+/// assert!(error.starts_with("invalid config: `deny`: invalid type"), "{error}");
+/// assert!(airlock_hook::parse_config::<Config>("[]").is_err());
+/// ```
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
     let config = if config.trim().is_empty() {
         "{}"
     } else {
         config
     };
-    serde_json::from_str(config).map_err(|e| format!("invalid config: {e}"))
+    // serde reads a struct from an array too (`[]` would give the defaults): refuse it.
+    if !config.trim_start().starts_with('{') {
+        let shown: String = config.trim().chars().take(40).collect();
+        return Err(format!(
+            "invalid config: expected a JSON object, got `{shown}`"
+        ));
+    }
+    serde_json::from_str(config)
+        .map_err(|e| format!("invalid config: {}", config_error::<T>(config, e)))
+}
+
+/// serde's error, with the top-level field it is about when serde does not say (a wrong type
+/// inside `deny` reads "invalid type: string "x", expected a sequence"): each field is tried
+/// alone, which works for configs whose fields all have defaults.
+fn config_error<T: serde::de::DeserializeOwned>(config: &str, error: serde_json::Error) -> String {
+    let Ok(fields) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(config)
+    else {
+        return error.to_string();
+    };
+    let message = error.to_string();
+    if message.contains("unknown field") {
+        return message;
+    }
+    for (key, value) in fields {
+        let alone = serde_json::Value::Object([(key.clone(), value)].into_iter().collect());
+        if let Err(e) = serde_json::from_value::<T>(alone) {
+            return format!("`{key}`: {e}");
+        }
+    }
+    message
+}
+
+/// The message's JSON body read into `T` (a serde struct of the arguments a command takes), or a
+/// `reject` verdict with `code` saying what did not fit: a bytes body, malformed JSON, a missing
+/// or mistyped field (with `#[serde(deny_unknown_fields)]`, an unknown one too).
+///
+/// ```
+/// use airlock_hook::{Body, Kind, Message, Source, Verdict, json_args, reject};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Transfer {
+///     amount: u64,
+/// }
+///
+/// fn inspect(message: Message) -> Verdict {
+///     let args: Transfer = match json_args(&message, "bad-args") {
+///         Ok(args) => args,
+///         Err(verdict) => return verdict,
+///     };
+///     if args.amount > 1000 {
+///         return reject("too-much", format!("{} is over the 1000 limit", args.amount));
+///     }
+///     Verdict::Pass
+/// }
+///
+/// let message = |body: &str| Message {
+///     id: 1,
+///     kind: Kind::Command,
+///     name: "transfer".into(),
+///     source: Source { window: "main".into(), webview: "main".into(), origin: "tauri://localhost".into() },
+///     headers: vec![],
+///     body: Body::Json(body.into()),
+/// };
+/// assert!(matches!(inspect(message(r#"{"amount": 5}"#)), Verdict::Pass));
+/// assert!(matches!(inspect(message(r#"{"amount": 5000}"#)), Verdict::Reject(r) if r.code == "too-much"));
+/// assert!(matches!(inspect(message(r#"{"amount": "5"}"#)), Verdict::Reject(r) if r.code == "bad-args"));
+/// ```
+pub fn json_args<T: serde::de::DeserializeOwned>(
+    message: &Message,
+    code: &str,
+) -> Result<T, Verdict> {
+    let name = &message.name;
+    let Some(text) = json_body(message) else {
+        return Err(reject(code, format!("`{name}` takes JSON args, got bytes")));
+    };
+    serde_json::from_str(text).map_err(|e| reject(code, format!("args of `{name}`: {e}")))
+}
+
+/// A `replace` verdict that swaps the body for `value` written as JSON, keeping everything else.
+/// A value serde cannot write as JSON (a map with non-string keys, say) rejects with `code`.
+pub fn replace_with<T: serde::Serialize>(value: &T, code: &str) -> Verdict {
+    match serde_json::to_string(value) {
+        Ok(json) => replace_json_body(json),
+        Err(e) => reject(code, format!("cannot write the new body as JSON: {e}")),
+    }
 }
 
 /// Holds a hook's parsed config between `configure` and `inspect` (a hook instance is

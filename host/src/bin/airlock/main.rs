@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod bench;
 mod fuzz;
 mod inspect;
+mod new;
 
 /// Airlock: IPC isolation hooks as WebAssembly components.
 #[derive(Debug, Parser)]
@@ -27,6 +28,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
     Component(ComponentArgs),
+    /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
+    New(new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
             false => ExitCode::SUCCESS,
         }),
         Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
+        Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
