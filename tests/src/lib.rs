@@ -17,10 +17,16 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the tests keep compiled hooks, so that each built hook (an 18 MB Python one included)
+/// is compiled once, not once per test and run.
+pub fn hook_cache() -> PathBuf {
+    root().join("target/hook-cache")
+}
+
 /// One engine for the whole test binary, as an app would have.
 pub fn engine() -> &'static HookEngine {
     static ENGINE: OnceLock<HookEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| HookEngine::new(Default::default()).expect("engine"))
+    ENGINE.get_or_init(|| HookEngine::with_cache(Default::default(), hook_cache()).expect("engine"))
 }
 
 /// An engine that meters fuel, for fuel budgets.
@@ -31,7 +37,7 @@ pub fn fuel_engine() -> &'static HookEngine {
             fuel: true,
             ..Default::default()
         };
-        HookEngine::new(config).expect("engine")
+        HookEngine::with_cache(config, hook_cache()).expect("engine")
     })
 }
 

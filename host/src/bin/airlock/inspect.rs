@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use airlock::{
-    EngineConfig, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, HookWatcher, InstanceMode,
-    Response, Router, SealConfig, jsonl,
+    EngineConfig, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, HookWatcher, Response,
+    Router, SealConfig, jsonl,
 };
 
 #[derive(Debug, Args)]
