@@ -1,0 +1,439 @@
+// path-guard: file commands must keep their `path` argument inside a root (JavaScript).
+//
+// The same policy as `../rust/src/lib.rs`, whose header comment gives the rules; this file follows
+// it line for line, including the parsing details that decide a verdict:
+//
+// - Config (all optional): `{"commands": ["fs_read", "fs_write", "fs_list"], "root": "/app/data"}`;
+//   an empty or all-whitespace config means `{}`; unknown or duplicate fields, wrong types and a
+//   root that is not an absolute POSIX path (or holds `..`) are refused, naming the problem.
+// - The args must be one JSON object (whitespace around it only) with exactly one top-level `path`
+//   key (escapes decoded, so `"pa\u0074h"` is `path`) holding a string. Top-level keys and the
+//   `path` value are decoded strictly (an unpaired UTF-16 surrogate escape is an error, as for
+//   serde's `String`); every other value is only checked for JSON syntax, at any depth.
+//
+// The JSON reader is written here rather than taken from `JSON.parse`, which keeps the last of
+// duplicate keys without saying so and accepts unpaired surrogates.
+
+const CODE = "path-escape";
+const PASS = { tag: "pass" };
+
+// One token after optional JSON whitespace: punctuation, a string (its raw inside), a number, or a
+// literal.
+const TOKEN = new RegExp(
+  '[ \\t\\n\\r]*(?:([{}\\[\\]:,])' +
+    '|"((?:[^"\\\\\\x00-\\x1f]|\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*)"' +
+    "|(-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)" +
+    "|(true|false|null))",
+  "y",
+);
+const TRAILING = /[ \t\n\r]*/y;
+const ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(.))/g;
+const SIMPLE = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+class JsonError extends Error {}
+
+/** The value of a string's raw inside, with unpaired surrogate escapes refused. */
+function decode(raw) {
+  if (!raw.includes("\\")) return raw;
+  let out = "";
+  let pending = -1; // a leading surrogate waiting for its trailing half
+  let pos = 0;
+  ESCAPE.lastIndex = 0;
+  for (let m; (m = ESCAPE.exec(raw)) !== null; ) {
+    if (m.index !== pos) {
+      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
+      out += raw.slice(pos, m.index);
+    }
+    pos = ESCAPE.lastIndex;
+    if (m[1] === undefined) {
+      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
+      out += SIMPLE[m[2]];
+      continue;
+    }
+    const n = parseInt(m[1], 16);
+    if (pending >= 0) {
+      if (n < 0xdc00 || n > 0xdfff) throw new JsonError("lone leading surrogate in hex escape");
+      out += String.fromCharCode(pending, n);
+      pending = -1;
+    } else if (n >= 0xd800 && n <= 0xdbff) {
+      pending = n;
+    } else if (n >= 0xdc00 && n <= 0xdfff) {
+      throw new JsonError("lone trailing surrogate in hex escape");
+    } else {
+      out += String.fromCharCode(n);
+    }
+  }
+  if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
+  return out + raw.slice(pos);
+}
+
+class Reader {
+  constructor(text) {
+    this.text = text;
+    this.pos = 0;
+  }
+
+  /** [kind, text]: kind is one of `{}[]:,` or `s` (string), `n` (number), `l` (literal). */
+  token() {
+    TOKEN.lastIndex = this.pos;
+    const m = TOKEN.exec(this.text);
+    if (m === null) {
+      TRAILING.lastIndex = this.pos;
+      TRAILING.exec(this.text);
+      this.pos = TRAILING.lastIndex;
+      const what =
+        this.pos >= this.text.length ? "end of input" : JSON.stringify(this.text[this.pos]);
+      throw new JsonError(`unexpected ${what} at column ${this.pos + 1}`);
+    }
+    this.pos = TOKEN.lastIndex;
+    if (m[1] !== undefined) return [m[1], m[1]];
+    if (m[2] !== undefined) return ["s", m[2]];
+    if (m[3] !== undefined) return ["n", m[3]];
+    return ["l", m[4]];
+  }
+
+  /** Checks the syntax of the value that starts with this token, without depth limit. */
+  skipValue(kind) {
+    const stack = [];
+    for (;;) {
+      if (kind === "s" || kind === "n" || kind === "l") {
+        // a scalar: done
+      } else if (kind === "{" || kind === "[") {
+        const close = kind === "{" ? "}" : "]";
+        kind = this.token()[0];
+        if (kind !== close) {
+          stack.push(close);
+          if (close === "}") kind = this.memberKey(kind);
+          continue;
+        }
+      } else {
+        throw new JsonError(`expected a value at column ${this.pos}`);
+      }
+      // A value ended: close containers or go on with the next element.
+      for (;;) {
+        if (stack.length === 0) return;
+        kind = this.token()[0];
+        const top = stack[stack.length - 1];
+        if (kind === top) {
+          stack.pop();
+          continue;
+        }
+        if (kind !== ",") throw new JsonError(`expected \`,\` or \`${top}\` at column ${this.pos}`);
+        kind = this.token()[0];
+        if (top === "}") kind = this.memberKey(kind);
+        break;
+      }
+    }
+  }
+
+  /** After a key token inside an object: checks it and the colon; the value's first token kind. */
+  memberKey(kind) {
+    if (kind !== "s") throw new JsonError(`expected a string key at column ${this.pos}`);
+    if (this.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${this.pos}`);
+    return this.token()[0];
+  }
+
+  end() {
+    TRAILING.lastIndex = this.pos;
+    TRAILING.exec(this.text);
+    this.pos = TRAILING.lastIndex;
+    if (this.pos !== this.text.length) {
+      throw new JsonError(`trailing characters at column ${this.pos + 1}`);
+    }
+  }
+}
+
+function typeName(kind, text) {
+  if (kind === "l") return text === "null" ? "null" : "a boolean";
+  return { n: "a number", s: "a string", "[": "an array", "{": "an object" }[kind] ?? "?";
+}
+
+/** The top-level `path` value of a JSON object: ["s", string], [kind, type name] or null. */
+function findPath(args) {
+  const reader = new Reader(args);
+  let [kind, text] = reader.token();
+  if (kind !== "{") throw new JsonError("invalid type: expected a JSON object");
+  let found = null;
+  [kind, text] = reader.token();
+  if (kind !== "}") {
+    for (;;) {
+      if (kind !== "s") throw new JsonError(`expected a string key at column ${reader.pos}`);
+      const key = decode(text);
+      if (reader.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${reader.pos}`);
+      [kind, text] = reader.token();
+      if (key === "path") {
+        if (found !== null) throw new JsonError("duplicate `path` key");
+        if (kind === "s") {
+          found = ["s", decode(text)];
+        } else {
+          // Not a string: refused whatever it holds (serde would also refuse some of these
+          // values outright, with the same code).
+          reader.skipValue(kind);
+          found = [kind, typeName(kind, text)];
+        }
+      } else {
+        reader.skipValue(kind);
+      }
+      [kind, text] = reader.token();
+      if (kind === "}") break;
+      if (kind !== ",") throw new JsonError(`expected \`,\` or \`}\` at column ${reader.pos}`);
+      [kind, text] = reader.token();
+    }
+  }
+  reader.end();
+  return found;
+}
+
+const isControl = (code) => code < 0x20 || (code >= 0x7f && code <= 0x9f);
+
+const LOOKALIKES = new Set([
+  0x2044, 0x2215, 0x2571, 0x29f8, 0xff0f, 0x1735, 0x0337, 0x0338, 0x2216, 0x29f5, 0x29f9, 0xfe68,
+  0xff3c, 0x2024, 0x2025, 0x2026, 0xfe52, 0xff0e, 0x3002, 0xff61, 0x0701, 0x0702, 0xa4f8, 0x06d4,
+]);
+const INVISIBLE_SINGLE = new Set([
+  0x00ad, 0x034f, 0x061c, 0x115f, 0x1160, 0x17b4, 0x17b5, 0x3164, 0xfeff, 0xffa0,
+]);
+const INVISIBLE_RANGES = [
+  [0x180b, 0x180f], [0x200b, 0x200f], [0x2028, 0x202e], [0x2060, 0x206f], [0xfe00, 0xfe0f],
+  [0xfff9, 0xfffb], [0x1d173, 0x1d17a], [0xe0000, 0xe0fff],
+];
+
+function isInvisible(code) {
+  if (INVISIBLE_SINGLE.has(code)) return true;
+  return INVISIBLE_RANGES.some(([lo, hi]) => code >= lo && code <= hi);
+}
+
+const PERCENT = /%(?:[0-9a-fA-F]{2}|[uU][0-9a-fA-F]{4})/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
+// Characters no path check needs to look at one by one: printable ASCII other than `\`.
+const PLAIN = /^[ -\[\]-~]*$/;
+
+const hex4 = (code) => code.toString(16).toUpperCase().padStart(4, "0");
+
+/** Rust's `{:?}` of a string, near enough for a reason. */
+function debug(text) {
+  let out = '"';
+  for (const c of text) {
+    const code = c.codePointAt(0);
+    if (c === '"' || c === "\\") out += "\\" + c;
+    else if (c === "\n") out += "\\n";
+    else if (c === "\t") out += "\\t";
+    else if (c === "\r") out += "\\r";
+    else if (isControl(code) || isInvisible(code)) out += `\\u{${code.toString(16)}}`;
+    else out += c;
+  }
+  return out + '"';
+}
+
+function startsWithRoot(at, root) {
+  if (at.length < root.length) return false;
+  for (let i = 0; i < root.length; i++) if (at[i] !== root[i]) return false;
+  return true;
+}
+
+/** null when the path stays inside the root; else the problem, completing "path … ". */
+function check(root, path) {
+  if (!PLAIN.test(path)) {
+    for (const c of path) {
+      const code = c.codePointAt(0);
+      if (isControl(code)) return `has control character U+${hex4(code)}`;
+      if (c === "\\") return "has a backslash";
+      if (LOOKALIKES.has(code)) return `has U+${hex4(code)}, a lookalike of \`/\`, \`\\\` or \`.\``;
+      if (isInvisible(code)) return `has invisible formatting character U+${hex4(code)}`;
+    }
+  }
+  const encoded = PERCENT.exec(path);
+  if (encoded !== null) return `has percent-encoded ${debug(encoded[0])}`;
+  if (path.startsWith("~")) return "starts with `~`, a home-directory reference";
+  const colon = path.indexOf(":");
+  if (colon >= 0) {
+    const prefix = path.slice(0, colon);
+    const rest = path.slice(colon + 1);
+    if (
+      SCHEME.test(prefix) &&
+      (prefix.length === 1 || rest.startsWith("//") || prefix.toLowerCase() === "file")
+    ) {
+      return "starts with a drive letter or URL scheme";
+    }
+  }
+
+  const absolute = path.startsWith("/");
+  const at = absolute ? [] : root.slice();
+  let wasInside = !absolute;
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") {
+      if (at.length === 0) return "climbs above `/`";
+      at.pop();
+    } else if (/^[. ]+$/.test(segment)) {
+      return `has segment ${debug(segment)}, made only of dots and spaces`;
+    } else if (segment.startsWith("..") && ";?#".includes(segment[2] ?? "x")) {
+      return `has segment ${debug(segment)}, read as \`..\` by some servers`;
+    } else {
+      at.push(segment);
+    }
+    const inside = startsWithRoot(at, root);
+    if (wasInside && !inside) return `walks out of the root /${root.join("/")}`;
+    wasInside ||= inside;
+  }
+  if (!startsWithRoot(at, root)) {
+    return `resolves to /${at.join("/")} outside the root /${root.join("/")}`;
+  }
+  return null;
+}
+
+// ---- config -------------------------------------------------------------------------------------
+
+// What Rust's `str::trim` removes (Unicode White_Space); `String.prototype.trim` differs (it
+// takes U+FEFF and leaves U+0085).
+const RUST_WHITESPACE =
+  /^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
+const DEFAULT_COMMANDS = ["fs_read", "fs_write", "fs_list"];
+const DEFAULT_ROOT = "/app/data";
+
+/** A config value as JS data, strictly decoded (arrays of strings and strings suffice). */
+function configValue(reader, kind, text) {
+  if (kind === "s") return decode(text);
+  if (kind === "n") return Number(text);
+  if (kind === "l") return { true: true, false: false, null: null }[text];
+  if (kind === "[") {
+    const items = [];
+    [kind, text] = reader.token();
+    if (kind === "]") return items;
+    for (;;) {
+      items.push(configValue(reader, kind, text));
+      [kind, text] = reader.token();
+      if (kind === "]") return items;
+      if (kind !== ",") throw new JsonError(`expected \`,\` or \`]\` at column ${reader.pos}`);
+      [kind, text] = reader.token();
+    }
+  }
+  if (kind === "{") {
+    reader.skipValue(kind);
+    return {};
+  }
+  throw new JsonError(`expected a value at column ${reader.pos}`);
+}
+
+function describe(value) {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return `boolean \`${value}\``;
+  if (typeof value === "number") return `number \`${value}\``;
+  if (typeof value === "string") return `string ${debug(value)}`;
+  if (Array.isArray(value)) return "sequence";
+  return "map";
+}
+
+/** [commands, root] from the config text; throws JsonError naming the problem. */
+function parseConfig(config) {
+  if (RUST_WHITESPACE.test(config)) config = "{}";
+  const reader = new Reader(config);
+  let [kind, text] = reader.token();
+  const fields = new Map();
+  if (kind === "[") {
+    // serde reads a struct from an array of its fields in declaration order, too.
+    const values = configValue(reader, kind, text);
+    if (values.length > 2) {
+      throw new JsonError(`invalid length ${values.length}, expected struct Config with 2 elements`);
+    }
+    ["commands", "root"].forEach((name, i) => {
+      if (i < values.length) fields.set(name, values[i]);
+    });
+  } else if (kind === "{") {
+    [kind, text] = reader.token();
+    if (kind !== "}") {
+      for (;;) {
+        if (kind !== "s") throw new JsonError(`expected a string key at column ${reader.pos}`);
+        const key = decode(text);
+        if (reader.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${reader.pos}`);
+        if (key !== "commands" && key !== "root") {
+          throw new JsonError(`unknown field \`${key}\`, expected \`commands\` or \`root\``);
+        }
+        if (fields.has(key)) throw new JsonError(`duplicate field \`${key}\``);
+        [kind, text] = reader.token();
+        fields.set(key, configValue(reader, kind, text));
+        [kind, text] = reader.token();
+        if (kind === "}") break;
+        if (kind !== ",") throw new JsonError(`expected \`,\` or \`}\` at column ${reader.pos}`);
+        [kind, text] = reader.token();
+      }
+    }
+  } else {
+    reader.skipValue(kind);
+    throw new JsonError("invalid type, expected struct Config");
+  }
+  reader.end();
+
+  const commands = fields.has("commands") ? fields.get("commands") : DEFAULT_COMMANDS;
+  if (!Array.isArray(commands)) {
+    throw new JsonError(`invalid type: ${describe(commands)}, expected a sequence`);
+  }
+  for (const item of commands) {
+    if (typeof item !== "string") {
+      throw new JsonError(`invalid type: ${describe(item)}, expected a string`);
+    }
+  }
+  const root = fields.has("root") ? fields.get("root") : DEFAULT_ROOT;
+  if (typeof root !== "string") {
+    throw new JsonError(`invalid type: ${describe(root)}, expected a string`);
+  }
+  return [commands.slice(), root];
+}
+
+/** The root's segments (empty for `/`); throws a message. */
+function rootSegments(root) {
+  let control = false;
+  for (const c of root) if (isControl(c.codePointAt(0))) control = true;
+  if (!root.startsWith("/") || root.includes("\\") || control) {
+    throw `root ${debug(root)} must be an absolute POSIX path`;
+  }
+  const segments = [];
+  for (const segment of root.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") throw `root ${debug(root)} must not contain \`..\``;
+    segments.push(segment);
+  }
+  return segments;
+}
+
+let commands = new Set(DEFAULT_COMMANDS);
+let root = rootSegments(DEFAULT_ROOT);
+
+const reject = (reason) => ({ tag: "reject", val: { code: CODE, reason } });
+
+export const policy = {
+  configure(config) {
+    let parsed;
+    try {
+      parsed = parseConfig(config);
+    } catch (e) {
+      if (e instanceof JsonError) throw `invalid config: ${e.message}`;
+      throw e;
+    }
+    const segments = rootSegments(parsed[1]);
+    commands = new Set(parsed[0]);
+    root = segments;
+  },
+
+  inspect(message) {
+    if (message.kind !== "command" || !commands.has(message.name)) return PASS;
+    const name = message.name;
+    const body = message.body;
+    if (body.tag !== "json") {
+      return reject(`\`${name}\` takes JSON args with a string \`path\`, got bytes`);
+    }
+    let found;
+    try {
+      found = findPath(body.val);
+    } catch (e) {
+      if (e instanceof JsonError) return reject(`args of \`${name}\`: ${e.message}`);
+      throw e;
+    }
+    if (found === null) return reject(`\`${name}\` needs a string \`path\` argument`);
+    const [kind, path] = found;
+    if (kind !== "s") return reject(`\`path\` of \`${name}\` must be a string, got ${path}`);
+    const problem = check(root, path);
+    if (problem === null) return PASS;
+    return reject(`path ${debug(path)} ${problem}`);
+  },
+};
