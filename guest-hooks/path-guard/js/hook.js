@@ -21,51 +21,31 @@ const PASS = { tag: "pass" };
 // literal.
 const TOKEN = new RegExp(
   '[ \\t\\n\\r]*(?:([{}\\[\\]:,])' +
-    '|"((?:[^"\\\\\\x00-\\x1f]|\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*)"' +
+    '|"([^"\\\\\\x00-\\x1f]*(?:\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\\\\x00-\\x1f]*)*)"' +
     "|(-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)" +
     "|(true|false|null))",
   "y",
 );
 const TRAILING = /[ \t\n\r]*/y;
-const ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(.))/g;
-const SIMPLE = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
 class JsonError extends Error {}
 
-/** The value of a string's raw inside, with unpaired surrogate escapes refused. */
+/**
+ * The value of a string's raw inside (already checked by `TOKEN`), with unpaired surrogate escapes
+ * refused as serde_json refuses them for a `String`. The engine's `JSON.parse` decodes; the text
+ * from the host is valid Unicode, so any unpaired surrogate after decoding came from an escape.
+ */
 function decode(raw) {
   if (!raw.includes("\\")) return raw;
-  let out = "";
-  let pending = -1; // a leading surrogate waiting for its trailing half
-  let pos = 0;
-  ESCAPE.lastIndex = 0;
-  for (let m; (m = ESCAPE.exec(raw)) !== null; ) {
-    if (m.index !== pos) {
-      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-      out += raw.slice(pos, m.index);
-    }
-    pos = ESCAPE.lastIndex;
-    if (m[1] === undefined) {
-      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-      out += SIMPLE[m[2]];
-      continue;
-    }
-    const n = parseInt(m[1], 16);
-    if (pending >= 0) {
-      if (n < 0xdc00 || n > 0xdfff) throw new JsonError("lone leading surrogate in hex escape");
-      out += String.fromCharCode(pending, n);
-      pending = -1;
-    } else if (n >= 0xd800 && n <= 0xdbff) {
-      pending = n;
-    } else if (n >= 0xdc00 && n <= 0xdfff) {
-      throw new JsonError("lone trailing surrogate in hex escape");
-    } else {
-      out += String.fromCharCode(n);
-    }
+  const value = JSON.parse('"' + raw + '"');
+  if (MAYBE_SURROGATE.test(raw) && LONE_SURROGATE.test(value)) {
+    throw new JsonError("lone surrogate in hex escape");
   }
-  if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-  return out + raw.slice(pos);
+  return value;
 }
+
+const MAYBE_SURROGATE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/;
 
 class Reader {
   constructor(text) {
@@ -148,8 +128,37 @@ function typeName(kind, text) {
   return { n: "a number", s: "a string", "[": "an array", "{": "an object" }[kind] ?? "?";
 }
 
-/** The top-level `path` value of a JSON object: ["s", string], [kind, type name] or null. */
+/**
+ * The top-level `path` value of a JSON object: ["s", string], [kind, type name] or null.
+ *
+ * Fast path: when the args hold no backslash (so no escaped key and no surrogate escape) and the
+ * text `"path"` at most once (so no duplicate key), the engine's own `JSON.parse` decides: its
+ * grammar is serde_json's. Everything else, and anything `JSON.parse` refuses (a syntax error, or
+ * nesting deeper than its stack), goes to `Reader`, which has the final word.
+ */
 function findPath(args) {
+  if (!args.includes("\\") && args.indexOf('"path"') === args.lastIndexOf('"path"')) {
+    let value;
+    try {
+      value = JSON.parse(args);
+    } catch {
+      return findPathStrictly(args);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new JsonError("invalid type: expected a JSON object");
+    }
+    if (!Object.prototype.hasOwnProperty.call(value, "path")) return null;
+    const path = value.path;
+    if (typeof path === "string") return ["s", path];
+    if (path === null) return ["l", "null"];
+    if (typeof path === "boolean") return ["l", String(path)];
+    if (typeof path === "number") return ["n", ""];
+    return [Array.isArray(path) ? "[" : "{", ""];
+  }
+  return findPathStrictly(args);
+}
+
+function findPathStrictly(args) {
   const reader = new Reader(args);
   let [kind, text] = reader.token();
   if (kind !== "{") throw new JsonError("invalid type: expected a JSON object");
@@ -169,7 +178,7 @@ function findPath(args) {
           // Not a string: refused whatever it holds (serde would also refuse some of these
           // values outright, with the same code).
           reader.skipValue(kind);
-          found = [kind, typeName(kind, text)];
+          found = [kind, text];
         }
       } else {
         reader.skipValue(kind);
@@ -207,34 +216,31 @@ const PERCENT = /%(?:[0-9a-fA-F]{2}|[uU][0-9a-fA-F]{4})/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 // Characters no path check needs to look at one by one: printable ASCII other than `\`.
 const PLAIN = /^[ -\[\]-~]*$/;
+const DOTS_AND_SPACES = /^[. ]+$/;
+// Every character `isControl`, `LOOKALIKES` or `isInvisible` names, and `\`.
+const SUSPICIOUS = new RegExp(
+  "[\\u0000-\\u001f\\u007f-\\u009f\\\\" +
+    [...LOOKALIKES].map((c) => `\\u{${c.toString(16)}}`).join("") +
+    [...INVISIBLE_SINGLE].map((c) => `\\u{${c.toString(16)}}`).join("") +
+    INVISIBLE_RANGES.map(([lo, hi]) => `\\u{${lo.toString(16)}}-\\u{${hi.toString(16)}}`).join("") +
+    "]",
+  "u",
+);
 
 const hex4 = (code) => code.toString(16).toUpperCase().padStart(4, "0");
 
-/** Rust's `{:?}` of a string, near enough for a reason. */
+/** A string quoted for a reason (long ones are cut: the host keeps 1024 bytes of a reason). */
 function debug(text) {
-  let out = '"';
-  for (const c of text) {
-    const code = c.codePointAt(0);
-    if (c === '"' || c === "\\") out += "\\" + c;
-    else if (c === "\n") out += "\\n";
-    else if (c === "\t") out += "\\t";
-    else if (c === "\r") out += "\\r";
-    else if (isControl(code) || isInvisible(code)) out += `\\u{${code.toString(16)}}`;
-    else out += c;
-  }
-  return out + '"';
-}
-
-function startsWithRoot(at, root) {
-  if (at.length < root.length) return false;
-  for (let i = 0; i < root.length; i++) if (at[i] !== root[i]) return false;
-  return true;
+  return JSON.stringify(text.length > 1024 ? text.slice(0, 1024) + "…" : text);
 }
 
 /** null when the path stays inside the root; else the problem, completing "path … ". */
 function check(root, path) {
   if (!PLAIN.test(path)) {
-    for (const c of path) {
+    // Find the first suspicious character with one regex, then say what it is.
+    const bad = SUSPICIOUS.exec(path);
+    if (bad !== null) {
+      const c = bad[0];
       const code = c.codePointAt(0);
       if (isControl(code)) return `has control character U+${hex4(code)}`;
       if (c === "\\") return "has a backslash";
@@ -259,24 +265,30 @@ function check(root, path) {
 
   const absolute = path.startsWith("/");
   const at = absolute ? [] : root.slice();
+  const depth = root.length;
+  // How many leading segments of `at` equal the root's (at most `depth`): `at` is inside the root
+  // when all of them do.
+  let matched = absolute ? 0 : depth;
   let wasInside = !absolute;
   for (const segment of path.split("/")) {
     if (segment === "" || segment === ".") continue;
     if (segment === "..") {
       if (at.length === 0) return "climbs above `/`";
       at.pop();
-    } else if (/^[. ]+$/.test(segment)) {
+      if (matched > at.length) matched = at.length;
+    } else if ((segment[0] === "." || segment[0] === " ") && DOTS_AND_SPACES.test(segment)) {
       return `has segment ${debug(segment)}, made only of dots and spaces`;
     } else if (segment.startsWith("..") && ";?#".includes(segment[2] ?? "x")) {
       return `has segment ${debug(segment)}, read as \`..\` by some servers`;
     } else {
+      if (matched === at.length && matched < depth && segment === root[matched]) matched += 1;
       at.push(segment);
     }
-    const inside = startsWithRoot(at, root);
+    const inside = matched === depth;
     if (wasInside && !inside) return `walks out of the root /${root.join("/")}`;
     wasInside ||= inside;
   }
-  if (!startsWithRoot(at, root)) {
+  if (matched !== depth) {
     return `resolves to /${at.join("/")} outside the root /${root.join("/")}`;
   }
   return null;
@@ -431,7 +443,9 @@ export const policy = {
     }
     if (found === null) return reject(`\`${name}\` needs a string \`path\` argument`);
     const [kind, path] = found;
-    if (kind !== "s") return reject(`\`path\` of \`${name}\` must be a string, got ${path}`);
+    if (kind !== "s") {
+      return reject(`\`path\` of \`${name}\` must be a string, got ${typeName(kind, path)}`);
+    }
     const problem = check(root, path);
     if (problem === null) return PASS;
     return reject(`path ${debug(path)} ${problem}`);

@@ -16,6 +16,8 @@ keeps the last of duplicate keys, accepts unpaired surrogates and stops at Pytho
 limit, and each of those would change a verdict.
 """
 
+import json
+import json.scanner
 import re
 
 from wit_world import exports
@@ -37,13 +39,11 @@ PASS = Verdict_Pass()
 # literal. Digits are spelled [0-9]: `\d` would also match non-ASCII digits.
 _TOKEN = re.compile(
     r'[ \t\n\r]*(?:([{}\[\]:,])'
-    r'|"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"'
+    r'|"([^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*)"'
     r'|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
     r'|(true|false|null))'
 )
 _TRAILING = re.compile(r"[ \t\n\r]*")
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
-_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 class JsonError(Exception):
@@ -51,39 +51,18 @@ class JsonError(Exception):
 
 
 def _decode(raw):
-    """The value of a string's raw inside, with unpaired surrogate escapes refused."""
+    """The value of a string's raw inside (already checked by `_TOKEN`), with unpaired surrogate
+    escapes refused as serde_json refuses them for a `String`. `json` decodes, joining escaped
+    pairs; the text from the host is valid Unicode, so any surrogate left came from an escape."""
     if "\\" not in raw:
         return raw
-    out = []
-    pending = None  # a leading surrogate waiting for its trailing half
-    pos = 0
-    for m in _ESCAPE.finditer(raw):
-        if m.start() != pos:
-            if pending is not None:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(raw[pos : m.start()])
-        pos = m.end()
-        if m.group(1) is None:
-            if pending is not None:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(_SIMPLE[m.group(2)])
-            continue
-        n = int(m.group(1), 16)
-        if pending is not None:
-            if not 0xDC00 <= n <= 0xDFFF:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(chr(0x10000 + ((pending - 0xD800) << 10) + (n - 0xDC00)))
-            pending = None
-        elif 0xD800 <= n <= 0xDBFF:
-            pending = n
-        elif 0xDC00 <= n <= 0xDFFF:
-            raise JsonError("lone trailing surrogate in hex escape")
-        else:
-            out.append(chr(n))
-    if pending is not None:
-        raise JsonError("lone leading surrogate in hex escape")
-    out.append(raw[pos:])
-    return "".join(out)
+    value = json.loads('"' + raw + '"')
+    if _SURROGATE.search(value) is not None:
+        raise JsonError("lone surrogate in hex escape")
+    return value
+
+
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
 class _Reader:
@@ -162,7 +141,47 @@ def _type_name(kind, text):
 
 
 def find_path(args):
-    """The top-level `path` value of a JSON object: ("s", str), (kind, type name) or None."""
+    """The top-level `path` value of a JSON object: ("s", str), (kind, type name) or None.
+
+    Fast path: when the args hold no backslash (so no escaped key and no surrogate escape) and
+    the text `"path"` at most once (so no duplicate key), CPython's C JSON scanner decides: with
+    `NaN` and `Infinity` refused its grammar is serde_json's. Everything else, and anything it
+    refuses (a syntax error, or nesting past the recursion limit), goes to `_Reader`, which has
+    the final word.
+    """
+    if _C_SCANNER and "\\" not in args and args.count('"path"') <= 1:
+        try:
+            value = json.loads(args, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            return find_path_strictly(args)
+        if not isinstance(value, dict):
+            raise JsonError("invalid type: expected a JSON object")
+        if "path" not in value:
+            return None
+        path = value["path"]
+        if isinstance(path, str):
+            return "s", path
+        if path is None:
+            return "l", "null"
+        if path is True or path is False:
+            return "l", "true"
+        if isinstance(path, list):
+            return "[", "an array"
+        if isinstance(path, dict):
+            return "{", "an object"
+        return "n", "a number"
+    return find_path_strictly(args)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+# The pure-Python scanner would read non-ASCII digits as numbers: use the fast path only with C's.
+_C_SCANNER = json.scanner.c_make_scanner is not None
+
+
+def find_path_strictly(args):
     reader = _Reader(args)
     kind, _ = reader.token()
     if kind != "{":
@@ -227,32 +246,27 @@ _PERCENT = re.compile(r"%(?:[0-9a-fA-F]{2}|[uU][0-9a-fA-F]{4})")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # Characters no path check needs to look at one by one: printable ASCII other than `\`.
 _PLAIN = re.compile(r"[ -\[\]-~]*\Z")
+# Every character `is_control`, `_LOOKALIKES` or `is_invisible` names, and `\`.
+_SUSPICIOUS = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\\\"
+    + "".join(re.escape(chr(c)) for c in sorted(_LOOKALIKES | _INVISIBLE_SINGLE))
+    + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in _INVISIBLE_RANGES)
+    + "]"
+)
 
 
 def _debug(text):
-    """Rust's `{:?}` of a string, near enough for a reason."""
-    out = ['"']
-    for c in text:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\r":
-            out.append("\\r")
-        elif is_control(ord(c)) or is_invisible(ord(c)):
-            out.append(f"\\u{{{ord(c):x}}}")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
+    """A string quoted for a reason (long ones are cut: the host keeps 1024 bytes of a reason)."""
+    return json.dumps(text[:1024] + "…" if len(text) > 1024 else text, ensure_ascii=False)
 
 
 def check(root, path):
     """None when the path stays inside the root; else the problem, completing "path … "."""
     if _PLAIN.match(path) is None:
-        for c in path:
+        # Find the first suspicious character with one regex, then say what it is.
+        bad = _SUSPICIOUS.search(path)
+        if bad is not None:
+            c = bad.group(0)
             code = ord(c)
             if is_control(code):
                 return f"has control character U+{code:04X}"
@@ -277,6 +291,9 @@ def check(root, path):
     absolute = path.startswith("/")
     at = [] if absolute else list(root)
     depth = len(root)
+    # How many leading segments of `at` equal the root's (at most `depth`): `at` is inside the
+    # root when all of them do.
+    matched = 0 if absolute else depth
     was_inside = not absolute
     for segment in path.split("/"):
         if segment == "" or segment == ".":
@@ -285,17 +302,21 @@ def check(root, path):
             if not at:
                 return "climbs above `/`"
             at.pop()
-        elif segment.strip(". ") == "":
+            if matched > len(at):
+                matched = len(at)
+        elif segment[0] in ". " and segment.strip(". ") == "":
             return f"has segment {_debug(segment)}, made only of dots and spaces"
         elif segment.startswith("..") and segment[2:3] in (";", "?", "#"):
             return f"has segment {_debug(segment)}, read as `..` by some servers"
         else:
+            if matched == len(at) < depth and segment == root[matched]:
+                matched += 1
             at.append(segment)
-        inside = len(at) >= depth and at[:depth] == root
+        inside = matched == depth
         if was_inside and not inside:
             return f"walks out of the root /{'/'.join(root)}"
         was_inside = was_inside or inside
-    if not (len(at) >= depth and at[:depth] == root):
+    if matched != depth:
         return f"resolves to /{'/'.join(at)} outside the root /{'/'.join(root)}"
     return None
 

@@ -24,14 +24,12 @@ const MAX_DEPTH = 128;
 
 const TOKEN = new RegExp(
   '[ \\t\\n\\r]*(?:([{}\\[\\]:,])' +
-    '|"((?:[^"\\\\\\x00-\\x1f]|\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*)"' +
+    '|"([^"\\\\\\x00-\\x1f]*(?:\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\\\\x00-\\x1f]*)*)"' +
     "|(-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)" +
     "|(true|false|null))",
   "y",
 );
 const TRAILING = /[ \t\n\r]*/y;
-const ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(.))/g;
-const SIMPLE = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 const LITERALS = { true: true, false: false, null: null };
 
 class JsonError extends Error {}
@@ -43,40 +41,22 @@ class Num {
   }
 }
 
-/** The value of a string's raw inside, with unpaired surrogate escapes refused. */
+/**
+ * The value of a string's raw inside (already checked by `TOKEN`), with unpaired surrogate escapes
+ * refused as serde_json refuses them for a `String`. The engine's `JSON.parse` decodes; the text
+ * from the host is valid Unicode, so any unpaired surrogate after decoding came from an escape.
+ */
 function decode(raw) {
   if (!raw.includes("\\")) return raw;
-  let out = "";
-  let pending = -1;
-  let pos = 0;
-  ESCAPE.lastIndex = 0;
-  for (let m; (m = ESCAPE.exec(raw)) !== null; ) {
-    if (m.index !== pos) {
-      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-      out += raw.slice(pos, m.index);
-    }
-    pos = ESCAPE.lastIndex;
-    if (m[1] === undefined) {
-      if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-      out += SIMPLE[m[2]];
-      continue;
-    }
-    const n = parseInt(m[1], 16);
-    if (pending >= 0) {
-      if (n < 0xdc00 || n > 0xdfff) throw new JsonError("lone leading surrogate in hex escape");
-      out += String.fromCharCode(pending, n);
-      pending = -1;
-    } else if (n >= 0xd800 && n <= 0xdbff) {
-      pending = n;
-    } else if (n >= 0xdc00 && n <= 0xdfff) {
-      throw new JsonError("lone trailing surrogate in hex escape");
-    } else {
-      out += String.fromCharCode(n);
-    }
+  const value = JSON.parse('"' + raw + '"');
+  if (MAYBE_SURROGATE.test(raw) && LONE_SURROGATE.test(value)) {
+    throw new JsonError("lone surrogate in hex escape");
   }
-  if (pending >= 0) throw new JsonError("lone leading surrogate in hex escape");
-  return out + raw.slice(pos);
+  return value;
 }
+
+const MAYBE_SURROGATE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/;
 
 class Reader {
   constructor(text) {
@@ -164,23 +144,32 @@ function parse(text) {
   return value;
 }
 
-/** Compact JSON for the value, as serde_json writes it. */
-function write(value) {
+/** Appends compact JSON for the value to `out`, as serde_json writes it. */
+function write(value, out) {
   if (value instanceof Map) {
-    let out = "{";
+    out.push("{");
     let first = true;
     for (const [key, item] of value) {
-      if (!first) out += ",";
+      if (!first) out.push(",");
       first = false;
-      out += JSON.stringify(key) + ":" + write(item);
+      out.push(JSON.stringify(key), ":");
+      write(item, out);
     }
-    return out + "}";
+    out.push("}");
+  } else if (Array.isArray(value)) {
+    out.push("[");
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(",");
+      write(value[i], out);
+    }
+    out.push("]");
+  } else if (value instanceof Num) {
+    out.push(value.text);
+  } else {
+    // Strings: JSON.stringify escapes `"`, `\` and U+0000-001F only (short forms for \b \f \n
+    // \r \t, lowercase hex otherwise), as serde_json does; true, false and null as themselves.
+    out.push(JSON.stringify(value));
   }
-  if (Array.isArray(value)) return "[" + value.map(write).join(",") + "]";
-  if (value instanceof Num) return value.text;
-  // Strings: JSON.stringify escapes `"`, `\` and U+0000-001F only (short forms for \b \f \n \r
-  // \t, lowercase hex otherwise), as serde_json does; true, false and null as themselves.
-  return JSON.stringify(value);
 }
 
 const asciiLower = (text) => text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
@@ -213,6 +202,23 @@ function remove(value, matches) {
     }
   }
   return removed;
+}
+
+// A `\uD800`-`\uDFFF` escape (or text that merely looks like one: the strict reader decides).
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** Whether a `JSON.parse` result holds a member to remove or a container MAX_DEPTH deep. */
+function anyMatchOrTooDeep(value, depth) {
+  if (typeof value !== "object" || value === null) return false;
+  if (depth + 1 >= MAX_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (anyMatchOrTooDeep(item, depth + 1)) return true;
+    return false;
+  }
+  for (const key of Object.keys(value)) {
+    if (matches(key) || anyMatchOrTooDeep(value[key], depth + 1)) return true;
+  }
+  return false;
 }
 
 // ---- config -------------------------------------------------------------------------------------
@@ -303,16 +309,34 @@ export const policy = {
 
   inspect(message) {
     if (message.kind !== "event" || message.body.tag !== "json") return PASS;
+    const text = message.body.val;
+    // Fast path: without a surrogate escape, `JSON.parse` accepts exactly what serde_json does
+    // (but for depth, checked while looking): when nothing matches, the event passes. Anything
+    // else (a match, a refusal, a surrogate escape) goes to the strict reader, which builds the
+    // exact replacement or the error.
+    if (!SURROGATE_ESCAPE.test(text)) {
+      let loose;
+      try {
+        loose = JSON.parse(text);
+      } catch {
+        loose = undefined;
+      }
+      if (loose !== undefined && !anyMatchOrTooDeep(loose, 0)) return PASS;
+    }
     let value;
     try {
-      value = parse(message.body.val);
+      value = parse(text);
     } catch (e) {
       if (e instanceof JsonError) {
-        return { tag: "reject", val: { code: CODE, reason: `cannot parse the event's JSON: ${e.message}` } };
+        const reason = `cannot parse the event's JSON: ${e.message}`;
+        return { tag: "reject", val: { code: CODE, reason } };
       }
       throw e;
     }
     if (remove(value, matches) === 0) return PASS;
-    return { tag: "replace", val: { name: null, headers: null, body: { tag: "json", val: write(value) } } };
+    const out = [];
+    write(value, out);
+    const body = { tag: "json", val: out.join("") };
+    return { tag: "replace", val: { name: null, headers: null, body } };
   },
 };

@@ -19,6 +19,7 @@ unpaired surrogates, has no fixed depth limit, and turns `1.0` into `1.0` but `1
 """
 
 import json
+import json.scanner
 import re
 
 from wit_world import exports
@@ -42,13 +43,11 @@ MAX_DEPTH = 128
 
 _TOKEN = re.compile(
     r'[ \t\n\r]*(?:([{}\[\]:,])'
-    r'|"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"'
+    r'|"([^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*)"'
     r'|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
     r'|(true|false|null))'
 )
 _TRAILING = re.compile(r"[ \t\n\r]*")
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
-_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _LITERALS = {"true": True, "false": False, "null": None}
 
 
@@ -61,39 +60,18 @@ class Number(str):
 
 
 def _decode(raw):
-    """The value of a string's raw inside, with unpaired surrogate escapes refused."""
+    """The value of a string's raw inside (already checked by `_TOKEN`), with unpaired surrogate
+    escapes refused as serde_json refuses them for a `String`. `json` decodes, joining escaped
+    pairs; the text from the host is valid Unicode, so any surrogate left came from an escape."""
     if "\\" not in raw:
         return raw
-    out = []
-    pending = None
-    pos = 0
-    for m in _ESCAPE.finditer(raw):
-        if m.start() != pos:
-            if pending is not None:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(raw[pos : m.start()])
-        pos = m.end()
-        if m.group(1) is None:
-            if pending is not None:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(_SIMPLE[m.group(2)])
-            continue
-        n = int(m.group(1), 16)
-        if pending is not None:
-            if not 0xDC00 <= n <= 0xDFFF:
-                raise JsonError("lone leading surrogate in hex escape")
-            out.append(chr(0x10000 + ((pending - 0xD800) << 10) + (n - 0xDC00)))
-            pending = None
-        elif 0xD800 <= n <= 0xDBFF:
-            pending = n
-        elif 0xDC00 <= n <= 0xDFFF:
-            raise JsonError("lone trailing surrogate in hex escape")
-        else:
-            out.append(chr(n))
-    if pending is not None:
-        raise JsonError("lone leading surrogate in hex escape")
-    out.append(raw[pos:])
-    return "".join(out)
+    value = json.loads('"' + raw + '"')
+    if _SURROGATE.search(value) is not None:
+        raise JsonError("lone surrogate in hex escape")
+    return value
+
+
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
 class _Reader:
@@ -178,6 +156,51 @@ def _spelling(text):
 
 
 def parse(text):
+    """The body as a tree, or an error where serde_json would give one.
+
+    Fast path: without a surrogate escape in the text, CPython's C JSON scanner decides (with
+    `NaN` and `Infinity` refused, numbers kept as spelled, and the depth checked afterwards): its
+    grammar, duplicate keys and key order are serde_json's with `preserve_order`. Otherwise the
+    strict `_Reader` does.
+    """
+    if _C_SCANNER and _SURROGATE_ESCAPE.search(text) is None:
+        value = json.loads(
+            text, parse_int=_number, parse_float=_number, parse_constant=_refuse_constant
+        )
+        if _deeper_than_allowed(value, 1):
+            raise JsonError("recursion limit exceeded")
+        return value
+    return parse_strictly(text)
+
+
+def _number(text):
+    return Number(_spelling(text))
+
+
+def _refuse_constant(name):
+    raise JsonError(f"{name} is not JSON")
+
+
+def _deeper_than_allowed(value, depth):
+    """Whether a container sits MAX_DEPTH deep (the top-level one is 1 deep)."""
+    if isinstance(value, dict):
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    if depth >= MAX_DEPTH:
+        return True
+    return any(_deeper_than_allowed(item, depth + 1) for item in items if isinstance(item, (dict, list)))
+
+
+# A `\uD800`-`\uDFFF` escape (or a string that merely looks like one: the strict reader decides).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# The pure-Python scanner would read non-ASCII digits as numbers: use the fast path only with C's.
+_C_SCANNER = json.scanner.c_make_scanner is not None
+
+
+def parse_strictly(text):
     reader = _Reader(text)
     kind, token = reader.token()
     value = reader.value(kind, token, 0)
@@ -342,7 +365,7 @@ class Policy(exports.Policy):
             return PASS
         try:
             value = parse(body.value)
-        except JsonError as e:
+        except (JsonError, ValueError, RecursionError) as e:
             return Verdict_Reject(Rejection(CODE, f"cannot parse the event's JSON: {e}"))
         if remove(value, _matches) == 0:
             return PASS
