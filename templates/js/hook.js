@@ -27,7 +27,9 @@ export const policy = {
       throw `${HOOK}: config must be a JSON object, got ${config.trim().slice(0, 80)}`;
     }
     for (const field of Object.keys(value)) {
-      if (field !== "deny") throw `${HOOK}: unknown config field \`${field}\` (the only one is \`deny\`)`;
+      if (field !== "deny") {
+        throw `${HOOK}: unknown config field \`${field}\` (the only one is \`deny\`)`;
+      }
     }
     const deny = Object.hasOwn(value, "deny") ? value.deny : [];
     if (!Array.isArray(deny)) {

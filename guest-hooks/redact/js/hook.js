@@ -247,7 +247,8 @@ function parseConfig(config) {
     // serde reads a struct from an array of its fields in declaration order, too.
     const values = reader.value(kind, text, 0);
     if (values.length > 2) {
-      throw new JsonError(`invalid length ${values.length}, expected struct Config with 2 elements`);
+      const length = values.length;
+      throw new JsonError(`invalid length ${length}, expected struct Config with 2 elements`);
     }
     ["fields", "case_sensitive"].forEach((name, i) => {
       if (i < values.length) fields.set(name, values[i]);
@@ -258,9 +259,12 @@ function parseConfig(config) {
       for (;;) {
         if (kind !== "s") throw new JsonError(`expected a string key at column ${reader.pos}`);
         const key = decode(text);
-        if (reader.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${reader.pos}`);
+        if (reader.token()[0] !== ":") {
+          throw new JsonError(`expected \`:\` at column ${reader.pos}`);
+        }
         if (key !== "fields" && key !== "case_sensitive") {
-          throw new JsonError(`unknown field \`${key}\`, expected \`fields\` or \`case_sensitive\``);
+          const expected = "expected `fields` or `case_sensitive`";
+          throw new JsonError(`unknown field \`${key}\`, ${expected}`);
         }
         if (fields.has(key)) throw new JsonError(`duplicate field \`${key}\``);
         [kind, text] = reader.token();

@@ -191,7 +191,9 @@ def _deeper_than_allowed(value, depth):
         return False
     if depth >= MAX_DEPTH:
         return True
-    return any(_deeper_than_allowed(item, depth + 1) for item in items if isinstance(item, (dict, list)))
+    return any(
+        _deeper_than_allowed(item, depth + 1) for item in items if isinstance(item, (dict, list))
+    )
 
 
 # A `\uD800`-`\uDFFF` escape (or a string that merely looks like one: the strict reader decides).
