@@ -11,8 +11,8 @@
 ;; strings without escapes (JSON whitespace allowed between tokens). Any other config is refused
 ;; with an error, where the Rust hook refuses it too, except for these, which the Rust hook
 ;; accepts and this one refuses (fail closed: the hook is not loaded, the error says why): strings
-;; holding `\` escapes, serde's sequence form `[[...]]`, and configs made only of non-ASCII
-;; whitespace. For every config both accept, the verdicts are the same.
+;; holding `\` escapes, and configs made only of non-ASCII whitespace (an array, serde's
+;; sequence form, both refuse). For every config both accept, the verdicts are the same.
 ;;
 ;; Memory: bytes 0..16 are `configure`'s return area, 16..36 `inspect`'s, 64..668 constant
 ;; strings, and a bump heap from 1024. `configure` keeps the normalized origins on the heap and

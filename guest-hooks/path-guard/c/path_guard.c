@@ -2,7 +2,7 @@
 // (see the header comment of its src/lib.rs for the rules).
 //
 // Config (all optional): {"commands": ["fs_read", "fs_write", "fs_list"], "root": "/app/data"}
-// (or serde's sequence form `[commands, root]`); an unknown or repeated field, a wrong type, or
+// (an object: an array is refused); an unknown or repeated field, a wrong type, or
 // a root that is not an absolute POSIX path without `..` is refused with an error naming it.
 // For a listed command, the JSON args must hold exactly one `path` key with a string value that,
 // read as a POSIX path (relative to the root), stays inside the root at every step; everything
@@ -103,14 +103,9 @@ bool hook_configure(const char *text, size_t len, hook_error *err) {
                               (int)m->key.len, m->key.ptr);
       }
     }
-  } else if (v.type == JSON_ARRAY) {
-    if (v.as.array.len > 2)
-      return hook_error_set(err, "invalid config: invalid length %zu, expected struct Config with 2 elements",
-                            v.as.array.len);
-    if (v.as.array.len > 0 && !set_commands(&v.as.array.items[0], err)) return false;
-    if (v.as.array.len > 1 && !set_root(&v.as.array.items[1], err)) return false;
   } else {
-    return hook_error_set(err, "invalid config: expected struct Config");
+    // A config is an object: an array (serde's sequence form of a struct) is refused too.
+    return hook_error_set(err, "invalid config: expected a JSON object");
   }
   return true;
 }

@@ -368,17 +368,8 @@ function parseConfig(config) {
   const reader = new Reader(config);
   let [kind, text] = reader.token();
   const fields = new Map();
-  if (kind === "[") {
-    // serde reads a struct from an array of its fields in declaration order, too.
-    const values = configValue(reader, kind, text);
-    if (values.length > 2) {
-      const length = values.length;
-      throw new JsonError(`invalid length ${length}, expected struct Config with 2 elements`);
-    }
-    ["commands", "root"].forEach((name, i) => {
-      if (i < values.length) fields.set(name, values[i]);
-    });
-  } else if (kind === "{") {
+  // A config is an object: an array (serde's sequence form of a struct) is refused too.
+  if (kind === "{") {
     [kind, text] = reader.token();
     if (kind !== "}") {
       for (;;) {

@@ -381,13 +381,8 @@ def parse_config(config):
     reader = _Reader(config)
     kind, text = reader.token()
     fields = {}
-    if kind == "[":
-        # serde reads a struct from an array of its fields in declaration order, too.
-        values = _config_value(reader, kind, text)
-        if len(values) > 2:
-            raise JsonError(f"invalid length {len(values)}, expected struct Config with 2 elements")
-        fields = dict(zip(["commands", "root"], values))
-    elif kind == "{":
+    # A config is an object: an array (serde's sequence form of a struct) is refused too.
+    if kind == "{":
         kind, text = reader.token()
         if kind != "}":
             while True:

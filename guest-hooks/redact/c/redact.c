@@ -2,7 +2,7 @@
 // comment of its src/lib.rs for the rules).
 //
 // Config (all optional): {"fields": ["password", "token", "secret"], "case_sensitive": false}
-// (or serde's sequence form `[fields, case_sensitive]`); an unknown or repeated field or a wrong
+// (an object: an array is refused); an unknown or repeated field or a wrong
 // type is refused with an error naming it. For an event with a JSON body, every object member
 // whose key is one of `fields` (ASCII case ignored unless `case_sensitive`) is removed at any
 // depth, and the rest is forwarded as `replace`, written exactly as the Rust hook's serde_json
@@ -74,14 +74,9 @@ bool hook_configure(const char *text, size_t len, hook_error *err) {
                               (int)m->key.len, m->key.ptr);
       }
     }
-  } else if (v.type == JSON_ARRAY) {
-    if (v.as.array.len > 2)
-      return hook_error_set(err, "invalid config: invalid length %zu, expected struct Config with 2 elements",
-                            v.as.array.len);
-    if (v.as.array.len > 0 && !set_fields(&v.as.array.items[0], err)) return false;
-    if (v.as.array.len > 1 && !set_case_sensitive(&v.as.array.items[1], err)) return false;
   } else {
-    return hook_error_set(err, "invalid config: expected struct Config");
+    // A config is an object: an array (serde's sequence form of a struct) is refused too.
+    return hook_error_set(err, "invalid config: expected a JSON object");
   }
   return true;
 }

@@ -12,8 +12,8 @@ use crate::Mode;
 use serde::Serialize;
 
 use airlock::{
-    Body, Gateway, GatewayLimits, Hook, HookOptions, InstanceMode, Request, Response, Router,
-    Source, jsonl,
+    Body, CacheOutcome, Gateway, GatewayLimits, Hook, HookOptions, InstanceMode, Request, Response,
+    Router, Source, jsonl,
 };
 
 #[derive(Debug, Args)]
@@ -76,6 +76,12 @@ struct Report {
     threads: usize,
     mode: &'static str,
     verdict: &'static str,
+    /// Milliseconds `Hook::load` took: compiling (or loading from the cache), checking, and
+    /// configuring a first instance.
+    load_ms: f64,
+    /// `compiled` or `cache`.
+    loaded_from: &'static str,
+    component_bytes: usize,
     hook: String,
 }
 
@@ -118,8 +124,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         mode,
         ..HookOptions::default()
     };
+    let loading = Instant::now();
     let hook = Hook::load(&engine, &bytes, options)
         .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
+    let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+    let compiled = match hook.compiled() {
+        CacheOutcome::Hit => "cache",
+        CacheOutcome::Compiled | CacheOutcome::Stored => "compiled",
+    };
     let digest = hook.digest().to_owned();
     // A no-op core: every message is answered without looking at it.
     let router = Router::new().fallback(|_| async { Ok(Response::Delivered { receivers: 1 }) });
@@ -181,6 +193,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         threads: args.threads,
         mode: report_mode(mode),
         verdict,
+        load_ms,
+        loaded_from: compiled,
+        component_bytes: bytes.len(),
         hook: digest,
     };
     if args.json {
@@ -200,6 +215,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
         println!("ratio (hook median / baseline median): {:.1}", report.ratio);
+        println!(
+            "hook: {} bytes, loaded in {:.1} ms ({})",
+            report.component_bytes, report.load_ms, report.loaded_from
+        );
     }
     Ok(())
 }
