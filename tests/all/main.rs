@@ -1,5 +1,6 @@
 //! Airlock's integration tests: one binary, one module per concern.
 
+mod browser;
 mod cli;
 mod concurrency;
 mod core;
@@ -8,4 +9,5 @@ mod gateway;
 mod hooks;
 mod hostile;
 mod seal;
+mod serve;
 mod wasi;
