@@ -50,9 +50,9 @@ pub struct Reply {
     pub id: u64,
     /// Whether it was passed, replaced or rejected (by the gateway's checks or the hook).
     pub decision: Decision,
-    /// The digest of the hook that decided, when the hook ran.
+    /// The digest of the hook that decided, when the hook ran (in a chain, see [`Gateway::then`]).
     pub hook_digest: Option<Arc<str>>,
-    /// How long the hook took, when it ran.
+    /// How long the hook (every hook of a chain, together) took, when it ran.
     pub hook_time: Option<Duration>,
     /// Fuel the hook used, when the engine meters fuel.
     pub hook_fuel: Option<u64>,
@@ -65,6 +65,7 @@ pub struct Reply {
 #[derive(Debug)]
 pub struct Gateway {
     hook: RwLock<Arc<Hook>>,
+    next: Vec<Arc<Hook>>,
     sealer: Sealer,
     core: Arc<Core>,
     limits: GatewayLimits,
@@ -99,11 +100,22 @@ impl Gateway {
     pub fn from_parts(hook: Hook, sealer: Sealer, core: Arc<Core>, limits: GatewayLimits) -> Self {
         Gateway {
             hook: RwLock::new(Arc::new(hook)),
+            next: Vec::new(),
             sealer,
             core,
             limits,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Adds a hook that runs after the ones already there, as a chain: each hook sees the message
+    /// the previous ones let through (a `replace` applied and checked first), and the first
+    /// rejection stops the chain. The [`Reply`] names the hook whose verdict stood (the rejecting
+    /// one, else the last that replaced, else the last) and the cost of the whole chain.
+    /// [`Gateway::swap_hook`] and [`Gateway::reload`] replace only the first hook.
+    pub fn then(mut self, hook: Hook) -> Self {
+        self.next.push(Arc::new(hook));
+        self
     }
 
     /// The hook new messages go to.
@@ -164,62 +176,76 @@ impl Gateway {
             return refused(rejection);
         }
 
-        let hook = self.hook();
-        let inspection = hook
-            .inspect(Message::from_request(id, source, request))
-            .await;
-        let (hook_time, hook_fuel) = (inspection.elapsed, inspection.fuel);
-        let (decision, outcome) = self.forward(id, hook.digest(), inspection).await;
+        let first = self.hook();
+        let mut message = Message::from_request(id, source, request);
+        let (mut decision, mut decider) = (Decision::Pass, &first);
+        let (mut hook_time, mut hook_fuel) = (Duration::ZERO, None);
+        // Each hook of the chain sees what the previous ones let through; a rejection stops it.
+        let outcome = 'chain: {
+            for hook in std::iter::once(&first).chain(&self.next) {
+                let inspection = hook.inspect(message).await;
+                hook_time += inspection.elapsed;
+                hook_fuel = match (hook_fuel, inspection.fuel) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                let step = inspection.verdict.kind();
+                if step != Decision::Pass || decision == Decision::Pass {
+                    decider = hook;
+                }
+                match self.settle(id, hook.digest(), inspection) {
+                    Ok(settled) if step == Decision::Replace => {
+                        (decision, message) = (step, settled)
+                    }
+                    Ok(settled) => message = settled,
+                    Err(rejection) => {
+                        decision = Decision::Reject;
+                        break 'chain Err(rejection);
+                    }
+                }
+            }
+            self.forward(message).await
+        };
         Reply {
             id,
             decision,
-            hook_digest: Some(hook.digest_arc()),
+            hook_digest: Some(decider.digest_arc()),
             hook_time: Some(hook_time),
             hook_fuel,
             outcome,
         }
     }
 
-    /// Acts on the hook's verdict: refuse, or seal and dispatch the (possibly replaced) message.
-    async fn forward(
-        &self,
-        id: u64,
-        digest: &str,
-        inspection: Inspection,
-    ) -> (Decision, Result<Response, Rejection>) {
+    /// The message a hook's verdict leaves: the same one, its replacement, or a rejection.
+    fn settle(&self, id: u64, digest: &str, inspection: Inspection) -> Result<Message, Rejection> {
         let cost_us = inspection.elapsed.as_micros() as u64;
-        let decision = inspection.verdict.kind();
+        let replaced = matches!(inspection.verdict, Verdict::Replace(_));
         let message = match inspection.verdict {
             Verdict::Pass => Ok(inspection.message),
             Verdict::Replace(replacement) => self.limits.apply(inspection.message, replacement),
             Verdict::Reject(rejection) => Err(rejection),
         };
-        let message = match message {
-            Ok(message) => message,
+        match &message {
             Err(rejection) => {
                 tracing::info!(id, hook = digest, cost_us, code = %rejection.code, "rejected: {}", rejection.reason);
-                return (Decision::Reject, Err(rejection));
             }
-        };
-        if decision == Decision::Replace {
-            tracing::info!(id, hook = digest, cost_us, "replaced");
+            Ok(_) if replaced => tracing::info!(id, hook = digest, cost_us, "replaced"),
+            Ok(_) => {}
         }
-        let envelope = match self.sealer.seal(&message) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                return (
-                    decision,
-                    Err(Rejection::new(code::SEAL_FAILED, e.to_string())),
-                );
-            }
-        };
+        message
+    }
+
+    /// Seals a message the hooks let through and hands it to the core.
+    async fn forward(&self, message: Message) -> Result<Response, Rejection> {
+        let envelope = self
+            .sealer
+            .seal(&message)
+            .map_err(|e| Rejection::new(code::SEAL_FAILED, e.to_string()))?;
         drop(message);
-        let outcome = self
-            .core
+        self.core
             .dispatch(envelope)
             .await
-            .map_err(|e| e.to_rejection());
-        (decision, outcome)
+            .map_err(|e| e.to_rejection())
     }
 }
 

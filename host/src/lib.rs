@@ -54,6 +54,8 @@
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
+//! - `web` (feature `web`, on with `cli`): the WebSocket gateway behind `airlock serve`, which
+//!   serves a web frontend, its IPC endpoint and a JS client, one connection per window.
 #![deny(missing_docs)]
 
 mod bindings;
@@ -72,6 +74,8 @@ mod reload;
 pub mod seal;
 mod verdict;
 mod wasi;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use crate::core::{Core, CoreError, Invocation, Response, Router};
 pub use cache::CacheOutcome;

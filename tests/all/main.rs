@@ -1,5 +1,6 @@
 //! Airlock's integration tests: one binary, one module per concern.
 
+mod browser;
 mod cache;
 mod cli;
 mod concurrency;
@@ -11,4 +12,5 @@ mod hooks;
 mod hostile;
 mod new;
 mod seal;
+mod serve;
 mod wasi;

@@ -9,6 +9,7 @@ mod bench;
 mod fuzz;
 mod inspect;
 mod new;
+mod serve;
 
 /// Airlock: IPC isolation hooks as WebAssembly components.
 #[derive(Debug, Parser)]
@@ -26,6 +27,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Throw structure-aware malicious messages at a hook; exits 1 when something was found.
     Fuzz(fuzz::FuzzArgs),
+    /// Serve a web frontend and its IPC endpoint over WebSocket, in front of a demo core.
+    Serve(serve::ServeArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
     Component(ComponentArgs),
     /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             true => ExitCode::from(1),
             false => ExitCode::SUCCESS,
         }),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
     };

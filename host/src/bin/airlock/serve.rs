@@ -1,0 +1,276 @@
+//! `airlock serve`: a web frontend and its IPC endpoint over WebSocket, in front of a demo core.
+//!
+//! The demo core works on one folder (`--root`): `fs_list`, `fs_read` (whole, or streamed over a
+//! channel as bytes) and `fs_write` (which emits `fs-changed` back to the window), plus a
+//! listener for the `profile` event that tells the window what it received (`core-received`), so
+//! a page can show what a hook removed. The core checks paths itself too: the hooks are the first
+//! line, not the only one.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Deserialize;
+use serde_json::json;
+
+use airlock::web::{ChannelRef, WebGateway, WebOptions, Windows};
+use airlock::{Body, Gateway, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, Router};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A hook component; repeat to chain hooks, applied in order (a rejection stops the chain).
+    #[arg(long, required = true)]
+    hook: Vec<PathBuf>,
+    /// A hook's JSON config (a file): give none, or one per `--hook`, in the same order.
+    #[arg(long)]
+    config: Vec<PathBuf>,
+    /// Folder of the frontend (its `index.html` is served at `/`); the JS client is always at
+    /// `/airlock.js`.
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
+    /// Address to listen on; loopback unless told otherwise (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    bind: SocketAddr,
+    /// An origin allowed to connect besides the server's own (repeatable), e.g. `http://localhost:5173`.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
+    /// The demo core's folder; created with two sample files when missing.
+    #[arg(long, value_name = "DIR", default_value = "target/demo-data")]
+    root: PathBuf,
+    /// Time limit for each hook call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    timeout_ms: u64,
+    /// Largest message (name, headers and body), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_message_bytes: usize,
+    /// Messages a second each connection may send (sustained).
+    #[arg(long, value_name = "COUNT", default_value_t = 100.0)]
+    rate: f64,
+    /// Messages a connection may send at once above its rate.
+    #[arg(long, value_name = "COUNT", default_value_t = 100)]
+    burst: u32,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.config.is_empty() && args.config.len() != args.hook.len() {
+        anyhow::bail!(
+            "{} --config for {} --hook: give none, or one per hook in the same order",
+            args.config.len(),
+            args.hook.len()
+        );
+    }
+    if let Some(dir) = &args.static_dir
+        && !dir.join("index.html").is_file()
+    {
+        anyhow::bail!("--static {}: no index.html in it", dir.display());
+    }
+    let root = prepare_root(&args.root)?;
+    let engine = HookEngine::new(Default::default())?;
+    let mut hooks = Vec::new();
+    for (index, path) in args.hook.iter().enumerate() {
+        let config = match args.config.get(index) {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read config {}", file.display()))?,
+            None => "{}".to_owned(),
+        };
+        let options = HookOptions {
+            config,
+            limits: HookLimits {
+                timeout: Duration::from_millis(args.timeout_ms),
+                ..HookLimits::default()
+            },
+            ..HookOptions::default()
+        };
+        let hook = Hook::load_file(&engine, path, options)
+            .with_context(|| format!("cannot load hook {}", path.display()))?;
+        hooks.push((path, hook));
+    }
+
+    let windows = Windows::new();
+    let router = demo_router(root.clone(), windows.clone());
+    let limits = GatewayLimits {
+        max_message_bytes: args.max_message_bytes,
+        ..GatewayLimits::default()
+    };
+    let mut chain = hooks.into_iter();
+    let (first_path, first) = chain.next().expect("clap requires a hook");
+    let mut described = vec![format!("{} {}", first_path.display(), first.digest())];
+    let mut gateway = Gateway::with_config(first, router, limits, Default::default())?;
+    for (path, hook) in chain {
+        described.push(format!("{} {}", path.display(), hook.digest()));
+        gateway = gateway.then(hook);
+    }
+    let options = WebOptions {
+        allowed_origins: args.allow_origin.clone(),
+        static_dir: args.static_dir.clone(),
+        messages_per_second: args.rate,
+        burst: args.burst,
+        report_verdicts: true,
+        ..WebOptions::default()
+    };
+    let web = WebGateway::new(Arc::new(gateway), windows, options);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        eprintln!("airlock serve: hooks, in order:");
+        for line in &described {
+            eprintln!("  {line}");
+        }
+        eprintln!("airlock serve: demo folder {}", root.display());
+        if !addr.ip().is_loopback() {
+            eprintln!("airlock serve: warning: listening beyond loopback on {addr}");
+        }
+        // The URL on standard output, alone on its line, for people and scripts.
+        println!("http://{addr}/");
+        web.serve(listener).await.context("server stopped")
+    })
+}
+
+fn prepare_root(root: &Path) -> anyhow::Result<PathBuf> {
+    if !root.exists() {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create demo folder {}", root.display()))?;
+        std::fs::write(
+            root.join("notes.txt"),
+            "Hello from the demo folder.\nEverything the page reads or writes stays in here.\n",
+        )?;
+        std::fs::write(
+            root.join("todo.md"),
+            "- try ../../etc/passwd\n- emit a profile with a password\n",
+        )?;
+    }
+    root.canonicalize()
+        .with_context(|| format!("demo folder {} is not usable", root.display()))
+}
+
+/// The path inside `root` that `path` names, refusing anything but plain relative segments.
+fn inside(root: &Path, path: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(path);
+    if path.is_empty() || path == "." {
+        return Ok(root.to_path_buf());
+    }
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!("path {path:?} is outside the demo folder"));
+    }
+    Ok(root.join(relative))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    #[serde(default)]
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadArgs {
+    path: String,
+    /// Stream the file to this channel as bytes, in chunks, instead of returning it.
+    channel: Option<ChannelRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    path: String,
+    contents: String,
+}
+
+/// Bytes per chunk when `fs_read` streams a file.
+const CHUNK: usize = 64;
+
+fn demo_router(root: PathBuf, windows: Windows) -> Router {
+    let (r1, r2, r3) = (root.clone(), root.clone(), root);
+    let (w1, w2, w3) = (windows.clone(), windows.clone(), windows);
+    Router::new()
+        .command("fs_list", move |args: ListArgs, _| {
+            let root = r1.clone();
+            async move {
+                let dir = inside(&root, &args.path)?;
+                let mut entries = Vec::new();
+                let mut read = tokio::fs::read_dir(&dir)
+                    .await
+                    .map_err(|e| format!("cannot list {:?}: {e}", args.path))?;
+                while let Some(entry) = read.next_entry().await.map_err(|e| e.to_string())? {
+                    let meta = entry.metadata().await.map_err(|e| e.to_string())?;
+                    entries.push(json!({
+                        "name": entry.file_name().to_string_lossy(),
+                        "dir": meta.is_dir(),
+                        "bytes": meta.len(),
+                    }));
+                }
+                entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+                Ok::<_, String>(entries)
+            }
+        })
+        .command("fs_read", move |args: ReadArgs, invocation| {
+            let (root, windows) = (r2.clone(), w1.clone());
+            async move {
+                let file = inside(&root, &args.path)?;
+                let bytes = tokio::fs::read(&file)
+                    .await
+                    .map_err(|e| format!("cannot read {:?}: {e}", args.path))?;
+                let Some(channel) = args.channel else {
+                    return Ok(json!(String::from_utf8_lossy(&bytes)));
+                };
+                let window = windows
+                    .get(&invocation.source.window)
+                    .ok_or("the window that asked is gone")?;
+                let mut chunks = 0;
+                for chunk in bytes.chunks(CHUNK) {
+                    window
+                        .send(channel, Body::Bytes(chunk.to_vec()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    chunks += 1;
+                }
+                Ok::<_, String>(json!({ "bytes": bytes.len(), "chunks": chunks }))
+            }
+        })
+        .command("fs_write", move |args: WriteArgs, invocation| {
+            let (root, windows) = (r3.clone(), w2.clone());
+            async move {
+                let file = inside(&root, &args.path)?;
+                tokio::fs::write(&file, args.contents.as_bytes())
+                    .await
+                    .map_err(|e| format!("cannot write {:?}: {e}", args.path))?;
+                let changed = json!({ "path": args.path, "bytes": args.contents.len() });
+                if let Some(window) = windows.get(&invocation.source.window) {
+                    // Best effort: the write happened whether or not the page hears of it.
+                    let _ = window.try_emit("fs-changed", Body::Json(changed.to_string()));
+                }
+                Ok::<_, String>(changed)
+            }
+        })
+        .listen("profile", move |invocation| {
+            let windows = w3.clone();
+            async move {
+                let payload: serde_json::Value = match &invocation.body {
+                    Body::Json(text) => serde_json::from_str(text).map_err(|e| e.to_string())?,
+                    Body::Bytes(bytes) => json!({ "bytes": bytes.len() }),
+                };
+                if let Some(window) = windows.get(&invocation.source.window) {
+                    let received = json!({ "event": invocation.name, "payload": payload });
+                    window
+                        .emit("core-received", Body::Json(received.to_string()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok::<_, String>(())
+            }
+        })
+}

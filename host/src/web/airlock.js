@@ -1,0 +1,232 @@
+// airlock.js: the page side of Airlock's WebSocket gateway, an ES module with no build step.
+//
+//   import { invoke, emit, listen, Channel } from "/airlock.js";
+//   const text = await invoke("fs_read", { path: "notes.txt" });
+//
+// One WebSocket is one window (label `main` unless `connect({ window })` says otherwise). Every
+// message goes through the gateway's hooks: `invoke` and `emit` reject with an `AirlockError`
+// carrying the hook's `code` and `reason` when it is refused, and never hang: each has a timeout
+// (10 s by default) and all of them reject with code `disconnected` when the socket closes.
+// Events and channel data from the core arrive in the order the core sent them. Bytes
+// (`Uint8Array`, `ArrayBuffer`, any typed array) travel as binary WebSocket frames, and bytes
+// from the core arrive as `Uint8Array`.
+
+/** A refusal: `code` is machine-readable (`path-escape`, `too-large`, `timeout`…). */
+export class AirlockError extends Error {
+  constructor(code, reason) {
+    super(`${code}: ${reason}`);
+    this.name = "AirlockError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+const channels = new Map();
+let nextChannelId = 1;
+
+/** A stream from the core: pass it in a command's args; the core sends data to it in order. */
+export class Channel {
+  constructor(onmessage) {
+    this.id = nextChannelId++;
+    this.onmessage = onmessage ?? (() => {});
+    channels.set(this.id, this);
+  }
+  /** Stops receiving; later data for this channel is dropped with a console warning. */
+  close() {
+    channels.delete(this.id);
+  }
+  toJSON() {
+    return { __airlock_channel: this.id };
+  }
+}
+
+function isBytes(value) {
+  return value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+}
+
+function asBytes(value) {
+  return value instanceof ArrayBuffer
+    ? new Uint8Array(value)
+    : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/** One window's connection to the gateway. */
+export class Connection {
+  constructor({ url, window = "main", webview, timeout = 10000 } = {}) {
+    const base = url ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/airlock`;
+    const query = new URLSearchParams({ window });
+    if (webview) query.set("webview", webview);
+    this.label = window;
+    this.timeout = timeout;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.listeners = new Map();
+    this.verdictHandlers = new Set();
+    this.closeHandlers = new Set();
+    this.closed = null;
+    this.socket = new WebSocket(`${base}?${query}`);
+    this.socket.binaryType = "arraybuffer";
+    this.ready = new Promise((resolve) => {
+      this.socket.addEventListener("open", () => resolve(true));
+      this.socket.addEventListener("close", () => resolve(false));
+    });
+    this.socket.addEventListener("message", (event) => this.receive(event.data));
+    this.socket.addEventListener("close", (event) => this.shut(event.code, event.reason));
+  }
+
+  /** Calls command `cmd` with `args` (an object, or bytes); resolves with its result. */
+  invoke(cmd, args = {}, options = {}) {
+    return this.request("command", cmd, args, options);
+  }
+
+  /** Emits event `event` to the core's listeners; resolves when delivered. */
+  emit(event, payload = null, options = {}) {
+    return this.request("event", event, payload, options);
+  }
+
+  /** Sends `data` on the core's channel `name` (frontend → core); resolves when delivered. */
+  send(name, data, options = {}) {
+    return this.request("channel", name, data, options);
+  }
+
+  /** Calls `handler(payload, event)` for each core event `event`; returns an unlisten function. */
+  listen(event, handler) {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event).add(handler);
+    return () => this.listeners.get(event)?.delete(handler);
+  }
+
+  /** Calls `handler(verdict)` for every verdict the gateway reports; returns an unlisten function. */
+  onVerdict(handler) {
+    this.verdictHandlers.add(handler);
+    return () => this.verdictHandlers.delete(handler);
+  }
+
+  /** Calls `handler({code, reason})` when the connection closes. */
+  onClose(handler) {
+    this.closeHandlers.add(handler);
+    if (this.closed) handler(this.closed);
+    return () => this.closeHandlers.delete(handler);
+  }
+
+  close() {
+    this.socket.close(1000, "closed by the page");
+  }
+
+  async request(kind, name, payload, { timeout = this.timeout, headers } = {}) {
+    if (!(await this.ready) || this.closed) {
+      const { code, reason } = this.closed ?? { code: 1006, reason: "" };
+      throw new AirlockError("disconnected", `the connection is closed (${code}${reason ? `: ${reason}` : ""})`);
+    }
+    const id = this.nextId++;
+    const head = { id, kind, name };
+    if (headers) head.headers = Object.entries(headers instanceof Headers ? Object.fromEntries(headers) : headers);
+    let frame;
+    if (isBytes(payload)) {
+      const text = new TextEncoder().encode(JSON.stringify(head));
+      const bytes = asBytes(payload);
+      frame = new Uint8Array(4 + text.length + bytes.length);
+      new DataView(frame.buffer).setUint32(0, text.length);
+      frame.set(text, 4);
+      frame.set(bytes, 4 + text.length);
+    } else {
+      frame = JSON.stringify(payload === undefined ? head : { ...head, payload });
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new AirlockError("timeout", `no reply to ${kind} "${name}" within ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, { resolve, reject, timer });
+      try {
+        this.socket.send(frame);
+      } catch (error) {
+        this.settle(id, { ok: false, code: "disconnected", reason: String(error) });
+      }
+    });
+  }
+
+  settle(id, reply, bytes) {
+    const pending = this.pending.get(id);
+    if (!pending) return; // timed out already
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (reply.ok) pending.resolve(bytes ?? reply.payload);
+    else pending.reject(new AirlockError(reply.code, reply.reason));
+  }
+
+  receive(data) {
+    let frame;
+    let bytes;
+    try {
+      if (typeof data === "string") {
+        frame = JSON.parse(data);
+      } else {
+        const view = new DataView(data);
+        const length = view.getUint32(0);
+        frame = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 4, length)));
+        bytes = new Uint8Array(data, 4 + length);
+      }
+    } catch (error) {
+      console.error("airlock: unreadable frame from the gateway", error);
+      return;
+    }
+    const payload = bytes ?? frame.payload;
+    const call = (handler, ...args) => {
+      try {
+        handler(...args);
+      } catch (error) {
+        console.error("airlock: a handler threw", error);
+      }
+    };
+    switch (frame.type) {
+      case "reply":
+        this.settle(frame.id, frame, bytes);
+        break;
+      case "event":
+        for (const handler of this.listeners.get(frame.name) ?? []) call(handler, payload, frame);
+        break;
+      case "channel": {
+        const channel = channels.get(frame.channel);
+        if (channel) call(channel.onmessage, payload);
+        else console.warn(`airlock: data for closed channel ${frame.channel}`);
+        break;
+      }
+      case "verdict":
+        for (const handler of this.verdictHandlers) call(handler, frame);
+        break;
+      case "error":
+        console.error(`airlock: gateway refused a frame: ${frame.code}: ${frame.reason}`);
+        for (const handler of this.verdictHandlers) call(handler, { ...frame, verdict: "reject" });
+        break;
+      default:
+        console.warn("airlock: unknown frame type", frame.type);
+    }
+  }
+
+  shut(code, reason) {
+    this.closed = { code, reason };
+    for (const [id] of this.pending) {
+      this.settle(id, {
+        ok: false,
+        code: "disconnected",
+        reason: `the connection closed (${code}${reason ? `: ${reason}` : ""}) before a reply`,
+      });
+    }
+    for (const handler of this.closeHandlers) handler(this.closed);
+  }
+}
+
+let current = null;
+
+/** Opens the page's connection (once); later calls return the same one. */
+export function connect(options) {
+  current ??= new Connection(options);
+  return current;
+}
+
+export const invoke = (cmd, args, options) => connect().invoke(cmd, args, options);
+export const emit = (event, payload, options) => connect().emit(event, payload, options);
+export const send = (name, data, options) => connect().send(name, data, options);
+export const listen = (event, handler) => connect().listen(event, handler);
+export const onVerdict = (handler) => connect().onVerdict(handler);

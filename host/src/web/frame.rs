@@ -1,0 +1,195 @@
+//! The wire format between the JS client (`airlock.js`) and the WebSocket gateway.
+//!
+//! Page → gateway, one request a frame:
+//! - a text frame `{"id":1,"kind":"command","name":"fs_read","headers":[["x-a","1"]],"payload":{…}}`
+//!   (`headers` and `payload` optional: a missing payload is `{}` for a command, `null` otherwise);
+//! - or a binary frame for a bytes body: a big-endian `u32` length, that many bytes of the same
+//!   JSON head without `payload`, then the body's bytes as they are.
+//!
+//! Gateway → page: `{"type":"reply","id":1,"ok":true,"payload":…}` or
+//! `{"type":"reply","id":1,"ok":false,"code":…,"reason":…}`; `{"type":"event","name":…,"payload":…}`;
+//! `{"type":"channel","channel":7,"payload":…}`; `{"type":"verdict",…}` when verdicts are reported;
+//! `{"type":"error","code":…,"reason":…}` for a frame that names no request. Bytes payloads travel
+//! as binary frames with the same head (without `payload`) in front.
+
+use axum::extract::ws::Message as WsMessage;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::core::Response;
+use crate::gateway::Reply;
+use crate::message::{Body, Header, Kind, Request};
+use crate::verdict::Rejection;
+
+/// A request as the page sent it: its own id, and what goes to the gateway.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub id: u64,
+    pub request: Request,
+}
+
+/// A frame that is not a request; `id` when the frame named one.
+#[derive(Debug)]
+pub(crate) struct FrameError {
+    pub id: Option<u64>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head<'a> {
+    id: u64,
+    kind: Kind,
+    name: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default, borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
+fn head(text: &str) -> Result<Head<'_>, FrameError> {
+    serde_json::from_str::<Head>(text).map_err(|e| FrameError {
+        id: serde_json::from_str::<IdOnly>(text).ok().map(|h| h.id),
+        reason: format!("malformed request frame: {e}"),
+    })
+}
+
+fn request(head: Head<'_>, body: Body) -> Incoming {
+    Incoming {
+        id: head.id,
+        request: Request {
+            kind: head.kind,
+            name: head.name,
+            headers: head
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            body,
+        },
+    }
+}
+
+/// Reads a text frame: the head with a JSON payload.
+pub(crate) fn parse_text(text: &str) -> Result<Incoming, FrameError> {
+    let head = head(text)?;
+    let body = match head.payload {
+        Some(raw) => raw.get().to_owned(),
+        None if head.kind == Kind::Command => "{}".to_owned(),
+        None => "null".to_owned(),
+    };
+    Ok(request(head, Body::Json(body)))
+}
+
+/// Reads a binary frame: length-prefixed head, then the body's bytes.
+pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Incoming, FrameError> {
+    let bad = |reason: String| FrameError { id: None, reason };
+    let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+        return Err(bad(format!(
+            "binary frame of {} bytes is shorter than its 4-byte head length",
+            bytes.len()
+        )));
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(bad(format!(
+            "binary frame's head of {len} bytes runs past the frame's {} remaining bytes",
+            rest.len()
+        )));
+    }
+    let (text, body) = rest.split_at(len);
+    let text = std::str::from_utf8(text)
+        .map_err(|e| bad(format!("binary frame's head is not UTF-8: {e}")))?;
+    let head = head(text)?;
+    if head.payload.is_some() {
+        return Err(FrameError {
+            id: Some(head.id),
+            reason: "a binary frame carries its payload after the head, not in it".to_owned(),
+        });
+    }
+    Ok(request(head, Body::Bytes(body.to_vec())))
+}
+
+/// A frame with `head` (a JSON object) and `body`: text with the JSON body as `payload`, or
+/// binary with the bytes after the head.
+pub(crate) fn with_body(head: Value, body: &Body) -> WsMessage {
+    match body {
+        Body::Json(text) => {
+            let mut out = head.to_string();
+            out.pop(); // the closing brace: the raw payload goes in as it is
+            out.push_str(if out.ends_with('{') { "" } else { "," });
+            out.push_str("\"payload\":");
+            out.push_str(text);
+            out.push('}');
+            WsMessage::Text(out.into())
+        }
+        Body::Bytes(bytes) => binary(&head, bytes),
+    }
+}
+
+fn binary(head: &Value, bytes: &[u8]) -> WsMessage {
+    let head = head.to_string();
+    let mut out = Vec::with_capacity(4 + head.len() + bytes.len());
+    out.extend_from_slice(&(head.len() as u32).to_be_bytes());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(bytes);
+    WsMessage::Binary(out.into())
+}
+
+/// The answer to request `id`.
+pub(crate) fn reply(id: u64, outcome: &Result<Response, Rejection>) -> WsMessage {
+    match outcome {
+        Ok(Response::Json(raw)) => with_body(
+            json!({"type": "reply", "id": id, "ok": true}),
+            &Body::Json(raw.get().to_owned()),
+        ),
+        Ok(Response::Bytes(bytes)) => {
+            binary(&json!({"type": "reply", "id": id, "ok": true}), bytes)
+        }
+        Ok(Response::Delivered { receivers }) => WsMessage::Text(
+            json!({"type": "reply", "id": id, "ok": true, "payload": null, "receivers": receivers})
+                .to_string()
+                .into(),
+        ),
+        Err(rejection) => rejected(Some(id), rejection),
+    }
+}
+
+/// A refusal of request `id`, or a notice when the frame named none.
+pub(crate) fn rejected(id: Option<u64>, rejection: &Rejection) -> WsMessage {
+    let frame = match id {
+        Some(id) => {
+            json!({"type": "reply", "id": id, "ok": false, "code": rejection.code, "reason": rejection.reason})
+        }
+        None => json!({"type": "error", "code": rejection.code, "reason": rejection.reason}),
+    };
+    WsMessage::Text(frame.to_string().into())
+}
+
+/// What happened to request `id` (sent before its reply when verdicts are reported).
+pub(crate) fn verdict(id: Option<u64>, kind: Kind, name: &str, reply: &Reply) -> WsMessage {
+    let (code, reason) = match &reply.outcome {
+        Err(r) => (Some(&*r.code), Some(&*r.reason)),
+        Ok(_) => (None, None),
+    };
+    let frame = json!({
+        "type": "verdict",
+        "id": id,
+        "message": reply.id,
+        "kind": kind,
+        "name": name,
+        "verdict": reply.decision.as_str(),
+        "code": code,
+        "reason": reason,
+        "hook": reply.hook_digest.as_deref(),
+        "cost_us": reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
+        "fuel": reply.hook_fuel,
+    });
+    WsMessage::Text(frame.to_string().into())
+}

@@ -1,0 +1,511 @@
+//! The WebSocket gateway: serves a web frontend and its IPC endpoint from one local port.
+//!
+//! [`WebGateway::serve`] answers three kinds of HTTP request:
+//! - `GET /airlock.js`: the JS client, an ES module with Tauri-like `invoke`, `emit`, `listen`
+//!   and `Channel` (no build step: `import { invoke } from "/airlock.js"`).
+//! - `GET /airlock?window=LABEL` upgraded to a WebSocket: one connection is one window. Its
+//!   `Origin` header must be one of the allowed origins (the server's own `http://127.0.0.1:PORT`
+//!   and `http://localhost:PORT`, plus [`WebOptions::allowed_origins`]) and becomes the source
+//!   origin of every message it sends; its label must be a valid name and not already connected.
+//! - anything else: a file from [`WebOptions::static_dir`] (`index.html` for a folder).
+//!
+//! Every request frame goes through the [`Gateway`] (validation, hooks, seal, core) and gets
+//! exactly one reply. Commands run concurrently; events and channel messages from one window
+//! reach the core in the order they were sent. Limits, per connection: a message rate (a token
+//! bucket; over it, requests are refused with `rate-limited` before any hook runs), a frame size
+//! (twice the gateway's message limit plus 64 KiB: a message over the gateway's limit but within
+//! this is refused with `too-large`, a larger frame closes the connection with 1009), requests in flight (past it, the connection is not read until one
+//! finishes), and an outgoing queue bounded in bytes (see [`Window`]). A request the gateway has
+//! read is carried through to the core even if its connection closes before the reply.
+//!
+//! The wire format is described in `frame.rs`; `airlock.js` is its only client.
+
+mod frame;
+mod windows;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use windows::Outgoing;
+pub use windows::{ChannelRef, PushError, Window, Windows};
+
+use crate::gateway::{Gateway, Reply, check_name};
+use crate::message::{Kind, Source};
+use crate::verdict::{Decision, Rejection};
+
+/// The JS client served at `/airlock.js`.
+pub const CLIENT_JS: &str = include_str!("airlock.js");
+
+/// Rejection codes of the WebSocket gateway.
+pub mod code {
+    /// The connection sent more messages than its rate allows.
+    pub const RATE_LIMITED: &str = "rate-limited";
+    /// A frame that is not a request (malformed JSON, an unknown field, a bad binary head).
+    pub const INVALID_FRAME: &str = "invalid-frame";
+}
+
+/// What the WebSocket gateway allows. Defaults: only the server's own origin, no static folder,
+/// 100 messages a second with bursts of 100, 32 requests in flight and an 8 MiB outgoing queue
+/// per connection, window labels of at most 64 bytes, verdicts not reported to the page.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// Origins allowed besides the server's own (`http://127.0.0.1:PORT`, `http://localhost:PORT`),
+    /// written as browsers send them (`https://app.example`, no trailing slash).
+    pub allowed_origins: Vec<String>,
+    /// Folder served for paths other than `/airlock` and `/airlock.js`.
+    pub static_dir: Option<PathBuf>,
+    /// Sustained messages per second, per connection.
+    pub messages_per_second: f64,
+    /// Messages a connection may send at once above its rate.
+    pub burst: u32,
+    /// Requests of one connection being processed at once.
+    pub in_flight: usize,
+    /// Bytes of frames waiting to be written to one connection.
+    pub queue_bytes: usize,
+    /// Longest window label, in bytes.
+    pub max_label_bytes: usize,
+    /// Send the page a `verdict` frame (decision, code, hook digest, cost) before each reply.
+    pub report_verdicts: bool,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            allowed_origins: Vec::new(),
+            static_dir: None,
+            messages_per_second: 100.0,
+            burst: 100,
+            in_flight: 32,
+            queue_bytes: 8 << 20,
+            max_label_bytes: 64,
+            report_verdicts: false,
+        }
+    }
+}
+
+/// Room for a frame's own JSON (id, kind, name, headers) around the gateway's message limit.
+const FRAME_SLACK: usize = 64 << 10;
+
+/// The largest frame a connection may send when messages are limited to `max_message_bytes`.
+pub fn max_frame_bytes(max_message_bytes: usize) -> usize {
+    max_message_bytes
+        .saturating_mul(2)
+        .saturating_add(FRAME_SLACK)
+}
+
+/// A WebSocket gateway in front of a [`Gateway`].
+#[derive(Debug, Clone)]
+pub struct WebGateway {
+    gateway: Arc<Gateway>,
+    windows: Windows,
+    options: Arc<WebOptions>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    gateway: Arc<Gateway>,
+    windows: Windows,
+    options: Arc<WebOptions>,
+    origins: Vec<String>,
+}
+
+impl WebGateway {
+    /// A WebSocket gateway sending every message through `gateway`; connected pages are
+    /// registered in `windows`.
+    pub fn new(gateway: Arc<Gateway>, windows: Windows, options: WebOptions) -> Self {
+        WebGateway {
+            gateway,
+            windows,
+            options: Arc::new(options),
+        }
+    }
+
+    /// The origins a page may connect from when the server listens on `addr`.
+    pub fn allowed_origins(&self, addr: SocketAddr) -> Vec<String> {
+        let port = addr.port();
+        let mut origins = vec![
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+        ];
+        if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+            origins.push(format!("http://{addr}"));
+        }
+        origins.extend(
+            self.options
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_owned()),
+        );
+        origins
+    }
+
+    /// Serves pages and their connections on `listener` until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            origins: self.allowed_origins(addr),
+            gateway: self.gateway,
+            windows: self.windows,
+            options: self.options,
+        });
+        let app = axum::Router::new()
+            .route("/airlock", axum::routing::get(upgrade))
+            .route("/airlock.js", axum::routing::get(client_js))
+            .fallback(axum::routing::get(static_file))
+            .with_state(shared);
+        axum::serve(listener, app).await
+    }
+}
+
+fn refuse(status: StatusCode, reason: String) -> HttpResponse {
+    tracing::info!(%status, "connection refused: {reason}");
+    (status, reason).into_response()
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    uri: Uri,
+) -> HttpResponse {
+    let origin = match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+        None => return refuse(StatusCode::FORBIDDEN, "missing Origin header".to_owned()),
+        Some(Err(_)) => return refuse(StatusCode::FORBIDDEN, "Origin header is not ASCII".into()),
+        Some(Ok(origin)) => origin.to_owned(),
+    };
+    if !shared.origins.contains(&origin) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "origin {origin:?} is not allowed; allowed: {}",
+                shared.origins.join(", ")
+            ),
+        );
+    }
+    let (mut window, mut webview) = (None, None);
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("window", value)) => window = Some(value.to_owned()),
+            Some(("webview", value)) => webview = Some(value.to_owned()),
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "unknown query parameter {pair:?}; expected window=LABEL and webview=LABEL"
+                    ),
+                );
+            }
+        }
+    }
+    let window = window.unwrap_or_else(|| "main".to_owned());
+    let webview = webview.unwrap_or_else(|| window.clone());
+    for label in [&window, &webview] {
+        if let Err(rejection) = check_name(label, shared.options.max_label_bytes) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("window label {label:?} is invalid: {}", rejection.reason),
+            );
+        }
+    }
+    let (handle, rx) = Window::new(&window, shared.options.queue_bytes);
+    let Some(registration) = shared.windows.register(&handle) else {
+        return refuse(
+            StatusCode::CONFLICT,
+            format!("window {window:?} is already connected"),
+        );
+    };
+    let source = Source::new(window, webview, origin);
+    let frame_limit = max_frame_bytes(shared.gateway.limits().max_message_bytes);
+    ws.max_message_size(frame_limit)
+        .max_frame_size(frame_limit)
+        .on_upgrade(move |socket| async move {
+            tracing::info!(window = %source.window, origin = %source.origin, "window connected");
+            connection(shared, socket, handle, rx, source).await;
+            drop(registration);
+        })
+}
+
+async fn client_js() -> HttpResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        CLIENT_JS,
+    )
+        .into_response()
+}
+
+async fn static_file(State(shared): State<Arc<Shared>>, uri: Uri) -> HttpResponse {
+    let Some(dir) = &shared.options.static_dir else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no static folder is served, so {:?} is not found; the JS client is at /airlock.js",
+                uri.path()
+            ),
+        );
+    };
+    match read_static(dir, uri.path()).await {
+        Ok((bytes, kind)) => (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(reason) => refuse(StatusCode::NOT_FOUND, reason),
+    }
+}
+
+/// Reads `path` under `dir`, refusing any segment that is empty-dotted, hidden or not plain.
+async fn read_static(dir: &Path, path: &str) -> Result<(Vec<u8>, &'static str), String> {
+    let mut file = dir.to_path_buf();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if segment.starts_with('.') || segment.contains(['\\', '%', ':']) {
+            return Err(format!("path {path:?} is not served"));
+        }
+        file.push(segment);
+    }
+    if file.is_dir() {
+        file.push("index.html");
+    }
+    let kind = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("wasm") => "application/wasm",
+        Some("txt" | "md") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    let bytes = tokio::fs::read(&file)
+        .await
+        .map_err(|e| format!("cannot read {path:?}: {e}"))?;
+    Ok((bytes, kind))
+}
+
+/// A token bucket: `burst` tokens, refilled at `rate` a second.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A refusal made by the WebSocket gateway itself, as a reply.
+fn refused(rejection: Rejection) -> Reply {
+    Reply {
+        id: 0,
+        decision: Decision::Reject,
+        hook_digest: None,
+        hook_time: None,
+        hook_fuel: None,
+        outcome: Err(rejection),
+    }
+}
+
+/// Sends the verdict (when reported) and the reply for request `id`.
+async fn answer(
+    shared: &Shared,
+    window: &Window,
+    id: Option<u64>,
+    kind: Kind,
+    name: &str,
+    reply: Reply,
+) {
+    if shared.options.report_verdicts {
+        let _ = window.push(frame::verdict(id, kind, name, &reply)).await;
+    }
+    let sent = match id {
+        Some(id) => window.push(frame::reply(id, &reply.outcome)).await,
+        None => match &reply.outcome {
+            Err(rejection) => window.push(frame::rejected(None, rejection)).await,
+            Ok(_) => Ok(()),
+        },
+    };
+    if let Err(e) = sent {
+        tracing::debug!(message = reply.id, "reply not delivered: {e}");
+    }
+}
+
+type Work = (frame::Incoming, OwnedSemaphorePermit);
+
+async fn run(shared: Arc<Shared>, window: Window, source: Source, work: Work) {
+    let (incoming, _permit) = work;
+    let (kind, name) = (incoming.request.kind, incoming.request.name.clone());
+    let reply = shared.gateway.handle(source, incoming.request).await;
+    answer(&shared, &window, Some(incoming.id), kind, &name, reply).await;
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    window: Window,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    source: Source,
+) {
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write(sink, rx, window.clone()));
+    let options = &shared.options;
+    let mut bucket = Bucket::new(options.messages_per_second, options.burst);
+    let in_flight = Arc::new(Semaphore::new(options.in_flight.max(1)));
+    // Events and channel messages go through one lane, in order; commands run side by side.
+    let (lane, mut lane_rx) = mpsc::channel::<Work>(options.in_flight.max(1));
+    let lane_task = tokio::spawn({
+        let (shared, window, source) = (shared.clone(), window.clone(), source.clone());
+        async move {
+            while let Some(work) = lane_rx.recv().await {
+                run(shared.clone(), window.clone(), source.clone(), work).await;
+            }
+        }
+    });
+    let (close_code, close_reason) = loop {
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let parsed = match stream.next().await {
+            None => break (1000, String::new()),
+            Some(Err(e)) => {
+                let text = e.to_string();
+                tracing::info!(window = %source.window, "connection error: {text}");
+                let code = if text.contains("Space limit") {
+                    1009
+                } else {
+                    1002
+                };
+                break (code, text);
+            }
+            Some(Ok(WsMessage::Text(text))) => frame::parse_text(&text),
+            Some(Ok(WsMessage::Binary(bytes))) => frame::parse_binary(&bytes),
+            Some(Ok(WsMessage::Close(_))) => break (1000, String::new()),
+            Some(Ok(_)) => continue, // ping and pong: answered by the WebSocket layer
+        };
+        let incoming = match parsed {
+            Ok(incoming) => incoming,
+            Err(error) => {
+                let rejection = Rejection::new(code::INVALID_FRAME, error.reason);
+                let kind = Kind::Command;
+                answer(&shared, &window, error.id, kind, "", refused(rejection)).await;
+                continue;
+            }
+        };
+        if !bucket.take() {
+            let rejection = Rejection::new(
+                code::RATE_LIMITED,
+                format!(
+                    "window {:?} sent more than {} messages a second (bursts of {})",
+                    source.window, options.messages_per_second, options.burst
+                ),
+            );
+            let (kind, name) = (incoming.request.kind, incoming.request.name.clone());
+            answer(
+                &shared,
+                &window,
+                Some(incoming.id),
+                kind,
+                &name,
+                refused(rejection),
+            )
+            .await;
+            continue;
+        }
+        let work = (incoming, permit);
+        if work.0.request.kind == Kind::Command {
+            tokio::spawn(run(shared.clone(), window.clone(), source.clone(), work));
+        } else if lane.send(work).await.is_err() {
+            break (1011, "the event lane stopped".to_owned());
+        }
+    };
+    tracing::info!(window = %source.window, close_code, "window disconnected");
+    // What was read is still carried to the core (the lane drains, spawned commands finish);
+    // only their replies have nowhere to go.
+    drop(lane);
+    window.close(close_code, close_reason);
+    let _ = writer.await;
+    let _ = lane_task.await;
+}
+
+async fn write(
+    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    window: Window,
+) {
+    while let Some(out) = rx.recv().await {
+        match out {
+            Outgoing::Frame(frame, permit) => {
+                let sent = sink.send(frame).await;
+                drop(permit);
+                if sent.is_err() {
+                    break;
+                }
+            }
+            Outgoing::Close(code, mut reason) => {
+                // A close reason is at most 123 bytes.
+                while reason.len() > 123 {
+                    reason.pop();
+                }
+                let close = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sink.send(WsMessage::Close(Some(close))),
+                )
+                .await;
+                break;
+            }
+        }
+    }
+    // Whatever still waits for room would wait forever: the socket is gone.
+    window.refuse_pushes();
+    rx.close();
+}

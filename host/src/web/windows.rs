@@ -1,0 +1,285 @@
+//! The connected windows, and how the core pushes events and channel data to one of them.
+//!
+//! Each connection has one outgoing queue, written by a single task, so what is pushed to a
+//! window arrives in the order it was pushed (replies, events and channel data alike). The queue
+//! is bounded in bytes: [`Window::emit`] and [`Window::send`] wait for room (a slow page slows its
+//! producer down), [`Window::try_emit`] and [`Window::try_send`] refuse with [`PushError::Full`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Message as WsMessage;
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::frame;
+use crate::message::Body;
+
+/// A handle on a channel the page created (`new Channel()` in `airlock.js`) and passed in a
+/// command's args, where it appears as `{"__airlock_channel": 7}`; deserialize it as part of the
+/// args, then [`Window::send`] data to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+pub struct ChannelRef {
+    /// The page's id for the channel.
+    #[serde(rename = "__airlock_channel")]
+    pub id: u64,
+}
+
+/// Why a push to a window did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The window's outgoing queue has no room (only from the `try_` methods).
+    #[error("the outgoing queue of window {label:?} is full ({bytes} bytes queued at most)")]
+    Full {
+        /// The window.
+        label: String,
+        /// The queue's bound, in bytes.
+        bytes: usize,
+    },
+    /// The window's connection is closed.
+    #[error("window {label:?} is disconnected")]
+    Closed {
+        /// The window.
+        label: String,
+    },
+    /// A JSON payload that does not parse.
+    #[error("payload for window {label:?} is not valid JSON: {message}")]
+    InvalidJson {
+        /// The window.
+        label: String,
+        /// What serde said.
+        message: String,
+    },
+}
+
+pub(crate) enum Outgoing {
+    Frame(WsMessage, OwnedSemaphorePermit),
+    Close(u16, String),
+}
+
+/// One connected page. Cheap to clone; pushes to a closed window fail with
+/// [`PushError::Closed`].
+#[derive(Clone)]
+pub struct Window {
+    label: Arc<str>,
+    connection: u64,
+    tx: mpsc::UnboundedSender<Outgoing>,
+    room: Arc<Semaphore>,
+    queue_bytes: usize,
+}
+
+impl fmt::Debug for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Window")
+            .field("label", &self.label)
+            .field("connection", &self.connection)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Every frame counts at least this much against the queue, so the queue also bounds how many
+/// small frames can wait.
+const FRAME_OVERHEAD: usize = 64;
+
+impl Window {
+    pub(crate) fn new(
+        label: &str,
+        queue_bytes: usize,
+    ) -> (Window, mpsc::UnboundedReceiver<Outgoing>) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let queue_bytes = queue_bytes.clamp(FRAME_OVERHEAD, Semaphore::MAX_PERMITS);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let window = Window {
+            label: label.into(),
+            connection: NEXT.fetch_add(1, Ordering::Relaxed),
+            tx,
+            room: Arc::new(Semaphore::new(queue_bytes)),
+            queue_bytes,
+        };
+        (window, rx)
+    }
+
+    /// The window's label, from its handshake.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.room.is_closed() || self.tx.is_closed()
+    }
+
+    /// Sends event `name` with `payload` to the page's `listen(name, …)` handlers, waiting for
+    /// room in the queue.
+    pub async fn emit(&self, name: &str, payload: Body) -> Result<(), PushError> {
+        let frame = self.event_frame(name, &payload)?;
+        self.push(frame).await
+    }
+
+    /// [`Window::emit`], refusing with [`PushError::Full`] instead of waiting.
+    pub fn try_emit(&self, name: &str, payload: Body) -> Result<(), PushError> {
+        let frame = self.event_frame(name, &payload)?;
+        self.try_push(frame)
+    }
+
+    /// Sends `data` to the page's channel, waiting for room in the queue.
+    pub async fn send(&self, channel: ChannelRef, data: Body) -> Result<(), PushError> {
+        let frame = self.channel_frame(channel, &data)?;
+        self.push(frame).await
+    }
+
+    /// [`Window::send`], refusing with [`PushError::Full`] instead of waiting.
+    pub fn try_send(&self, channel: ChannelRef, data: Body) -> Result<(), PushError> {
+        let frame = self.channel_frame(channel, &data)?;
+        self.try_push(frame)
+    }
+
+    fn check(&self, payload: &Body) -> Result<(), PushError> {
+        if let Body::Json(text) = payload {
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+                PushError::InvalidJson {
+                    label: self.label.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn event_frame(&self, name: &str, payload: &Body) -> Result<WsMessage, PushError> {
+        self.check(payload)?;
+        Ok(frame::with_body(
+            json!({"type": "event", "name": name}),
+            payload,
+        ))
+    }
+
+    fn channel_frame(&self, channel: ChannelRef, data: &Body) -> Result<WsMessage, PushError> {
+        self.check(data)?;
+        Ok(frame::with_body(
+            json!({"type": "channel", "channel": channel.id}),
+            data,
+        ))
+    }
+
+    fn cost(&self, frame: &WsMessage) -> u32 {
+        // Clamped to the whole queue: a frame larger than the queue waits until it is empty.
+        let len = match frame {
+            WsMessage::Text(t) => t.len(),
+            WsMessage::Binary(b) => b.len(),
+            _ => 0,
+        };
+        (len + FRAME_OVERHEAD).min(self.queue_bytes) as u32
+    }
+
+    fn closed(&self) -> PushError {
+        PushError::Closed {
+            label: self.label.to_string(),
+        }
+    }
+
+    pub(crate) async fn push(&self, frame: WsMessage) -> Result<(), PushError> {
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(self.cost(&frame))
+            .await
+            .map_err(|_| self.closed())?;
+        self.tx
+            .send(Outgoing::Frame(frame, permit))
+            .map_err(|_| self.closed())
+    }
+
+    pub(crate) fn try_push(&self, frame: WsMessage) -> Result<(), PushError> {
+        let permit = match self.room.clone().try_acquire_many_owned(self.cost(&frame)) {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(self.closed()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                return Err(PushError::Full {
+                    label: self.label.to_string(),
+                    bytes: self.queue_bytes,
+                });
+            }
+        };
+        self.tx
+            .send(Outgoing::Frame(frame, permit))
+            .map_err(|_| self.closed())
+    }
+
+    /// Ends the connection: nothing more is queued, and the writer sends a close frame.
+    pub(crate) fn close(&self, code: u16, reason: String) {
+        self.room.close();
+        let _ = self.tx.send(Outgoing::Close(code, reason));
+    }
+
+    /// Refuses every push from now on, waking those waiting for room (the socket is gone).
+    pub(crate) fn refuse_pushes(&self) {
+        self.room.close();
+    }
+}
+
+/// The windows connected to a gateway, by label. Clone it into the core's handlers to push
+/// events and channel data to a page; labels are unique among open connections.
+#[derive(Debug, Clone, Default)]
+pub struct Windows {
+    open: Arc<Mutex<HashMap<String, Window>>>,
+}
+
+impl Windows {
+    /// No windows yet.
+    pub fn new() -> Self {
+        Windows::default()
+    }
+
+    /// The open window with this label.
+    pub fn get(&self, label: &str) -> Option<Window> {
+        self.lock().get(label).cloned()
+    }
+
+    /// The labels of the open windows, sorted.
+    pub fn labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self.lock().keys().cloned().collect();
+        labels.sort();
+        labels
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a window, unless its label is taken; the registration removes it when dropped.
+    pub(crate) fn register(&self, window: &Window) -> Option<Registration> {
+        let mut open = self.lock();
+        if open.get(&*window.label).is_some_and(|w| !w.is_closed()) {
+            return None;
+        }
+        open.insert(window.label.to_string(), window.clone());
+        Some(Registration {
+            windows: self.clone(),
+            window: window.clone(),
+        })
+    }
+}
+
+/// A window's place in [`Windows`], held by its connection.
+pub(crate) struct Registration {
+    windows: Windows,
+    window: Window,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.window.room.close();
+        let mut open = self.windows.lock();
+        if open
+            .get(&*self.window.label)
+            .is_some_and(|w| w.connection == self.window.connection)
+        {
+            open.remove(&*self.window.label);
+        }
+    }
+}

@@ -1,0 +1,814 @@
+//! The WebSocket gateway (`airlock::web`), driven by a Rust WebSocket client on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock::web::{ChannelRef, PushError, WebGateway, WebOptions, Windows};
+use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
+use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_router, engine, load_built, wat_hook};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Server {
+    addr: SocketAddr,
+    windows: Windows,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn pass_all() -> Hook {
+    let wasm = wat_hook(CONFIGURE_OK, INSPECT_PASS, "");
+    Hook::load(engine(), &wasm, Default::default()).expect("pass-all hook")
+}
+
+async fn start_with(
+    hooks: Vec<Hook>,
+    router: Router,
+    limits: GatewayLimits,
+    options: WebOptions,
+    windows: Windows,
+) -> Server {
+    let mut hooks = hooks.into_iter();
+    let first = hooks.next().expect("a hook");
+    let mut gateway =
+        Gateway::with_config(first, router, limits, SealConfig::default()).expect("gateway");
+    for hook in hooks {
+        gateway = gateway.then(hook);
+    }
+    let web = WebGateway::new(Arc::new(gateway), windows.clone(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(web.serve(listener));
+    Server {
+        addr,
+        windows,
+        task,
+    }
+}
+
+async fn start(hook: Hook, router: Router, options: WebOptions) -> Server {
+    let windows = Windows::new();
+    start_with(
+        vec![hook],
+        router,
+        GatewayLimits::default(),
+        options,
+        windows,
+    )
+    .await
+}
+
+fn own_origin(addr: SocketAddr) -> String {
+    format!("http://127.0.0.1:{}", addr.port())
+}
+
+async fn connect_as(addr: SocketAddr, query: &str, origin: Option<&str>) -> Result<Ws, WsError> {
+    let mut request = format!("ws://{addr}/airlock?{query}")
+        .into_client_request()
+        .unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+async fn connect(addr: SocketAddr, label: &str) -> Ws {
+    connect_as(addr, &format!("window={label}"), Some(&own_origin(addr)))
+        .await
+        .unwrap_or_else(|e| panic!("connect {label}: {e}"))
+}
+
+/// The next frame: JSON for text, (head, bytes) for binary.
+async fn next_frame(ws: &mut Ws) -> (Value, Option<Vec<u8>>) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s")
+            .expect("the connection is open")
+            .expect("a readable frame");
+        match frame {
+            Message::Text(text) => return (serde_json::from_str(&text).unwrap(), None),
+            Message::Binary(bytes) => {
+                let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+                let head = serde_json::from_slice(&bytes[4..4 + len]).unwrap();
+                return (head, Some(bytes[4 + len..].to_vec()));
+            }
+            Message::Close(close) => panic!("connection closed: {close:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Frames until the reply to `id`; the others are returned too, in order.
+async fn reply_to(ws: &mut Ws, id: u64) -> (Value, Vec<Value>) {
+    let mut others = Vec::new();
+    loop {
+        let (frame, _) = next_frame(ws).await;
+        if frame["type"] == "reply" && frame["id"] == id {
+            return (frame, others);
+        }
+        others.push(frame);
+    }
+}
+
+async fn send_json(ws: &mut Ws, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+fn binary_frame(head: Value, body: &[u8]) -> Message {
+    let head = head.to_string();
+    let mut out = (head.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body);
+    Message::Binary(out.into())
+}
+
+fn verdicts() -> WebOptions {
+    WebOptions {
+        report_verdicts: true,
+        ..WebOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn an_invoke_that_passes_is_answered_with_what_the_core_received_from_that_window() {
+    let server = start(pass_all(), echo_router(), verdicts()).await;
+    let mut ws = connect(server.addr, "editor").await;
+    send_json(
+        &mut ws,
+        json!({"id": 7, "kind": "command", "name": "fs_read", "payload": {"path": "notes.txt"}}),
+    )
+    .await;
+    let (reply, others) = reply_to(&mut ws, 7).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let delivered = &reply["payload"];
+    assert_eq!(delivered["name"], "fs_read");
+    assert_eq!(delivered["payload"], json!({"path": "notes.txt"}));
+    assert_eq!(delivered["source"]["window"], "editor");
+    assert_eq!(delivered["source"]["origin"], own_origin(server.addr));
+    let verdict = &others[0];
+    assert_eq!(
+        (&verdict["type"], &verdict["verdict"], &verdict["id"]),
+        (&json!("verdict"), &json!("pass"), &json!(7))
+    );
+    assert_eq!(verdict["hook"].as_str().unwrap().len(), 64, "{verdict}");
+    assert!(verdict["cost_us"].as_f64().unwrap() > 0.0, "{verdict}");
+}
+
+#[tokio::test]
+async fn a_rejected_invoke_settles_with_the_hooks_code_and_reason_after_its_verdict() {
+    let hook = load_built("path-guard", "rust", "{}");
+    let digest = hook.digest().to_owned();
+    let server = start(hook, echo_router(), verdicts()).await;
+    let mut ws = connect(server.addr, "main").await;
+    send_json(
+        &mut ws,
+        json!({"id": 1, "kind": "command", "name": "fs_read", "payload": {"path": "../../etc/passwd"}}),
+    )
+    .await;
+    let (reply, others) = reply_to(&mut ws, 1).await;
+    assert_eq!(
+        (&reply["ok"], &reply["code"]),
+        (&json!(false), &json!("path-escape"))
+    );
+    assert!(
+        reply["reason"]
+            .as_str()
+            .unwrap()
+            .contains("../../etc/passwd"),
+        "{reply}"
+    );
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert_eq!(others[0]["verdict"], "reject");
+    assert_eq!(others[0]["code"], "path-escape");
+    assert_eq!(others[0]["hook"], digest);
+}
+
+#[tokio::test]
+async fn a_hook_chain_replaces_with_the_second_hook_and_stops_at_the_first_rejection() {
+    let guard = load_built("path-guard", "rust", "{}");
+    let redact = load_built("redact", "rust", "{}");
+    let (guard_digest, redact_digest) = (guard.digest().to_owned(), redact.digest().to_owned());
+    let server = start_with(
+        vec![guard, redact],
+        echo_router(),
+        GatewayLimits::default(),
+        verdicts(),
+        Windows::new(),
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    send_json(
+        &mut ws,
+        json!({"id": 1, "kind": "event", "name": "profile", "payload": {"user": "ada", "password": "hunter2"}}),
+    )
+    .await;
+    let (reply, others) = reply_to(&mut ws, 1).await;
+    assert_eq!(
+        reply["payload"]["payload"],
+        json!({"user": "ada"}),
+        "{reply}"
+    );
+    assert_eq!(
+        (&others[0]["verdict"], &others[0]["hook"]),
+        (&json!("replace"), &json!(redact_digest))
+    );
+
+    send_json(
+        &mut ws,
+        json!({"id": 2, "kind": "command", "name": "fs_write", "payload": {"path": "/etc/cron.d/x", "password": "p"}}),
+    )
+    .await;
+    let (reply, others) = reply_to(&mut ws, 2).await;
+    assert_eq!(reply["code"], "path-escape", "{reply}");
+    assert_eq!(others[0]["hook"], guard_digest);
+
+    send_json(
+        &mut ws,
+        json!({"id": 3, "kind": "event", "name": "saved", "payload": {"bytes": 3}}),
+    )
+    .await;
+    let (reply, others) = reply_to(&mut ws, 3).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(
+        (&others[0]["verdict"], &others[0]["hook"]),
+        (&json!("pass"), &json!(redact_digest))
+    );
+}
+
+#[tokio::test]
+async fn an_allowed_origin_connects_and_becomes_the_messages_source_origin() {
+    let options = WebOptions {
+        allowed_origins: vec!["https://app.example/".to_owned()],
+        ..WebOptions::default()
+    };
+    let server = start(pass_all(), echo_router(), options).await;
+    let mut ws = connect_as(
+        server.addr,
+        "window=w1&webview=pane",
+        Some("https://app.example"),
+    )
+    .await
+    .expect("allowed origin connects");
+    send_json(&mut ws, json!({"id": 1, "kind": "event", "name": "hello"})).await;
+    let (reply, _) = reply_to(&mut ws, 1).await;
+    assert_eq!(
+        reply["payload"]["source"],
+        json!({"window": "w1", "webview": "pane", "origin": "https://app.example"})
+    );
+}
+
+#[tokio::test]
+async fn an_origin_not_on_the_list_or_no_origin_at_all_is_refused_with_403() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    for origin in [Some("https://evil.example"), Some("null"), None] {
+        match connect_as(server.addr, "window=main", origin).await {
+            Err(WsError::Http(response)) => {
+                assert_eq!(response.status(), 403, "{origin:?}");
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or(b""));
+                let named = origin.map_or("missing Origin".to_owned(), |o| format!("{o:?}"));
+                assert!(body.contains(&named), "{body}");
+            }
+            other => panic!("{origin:?} was not refused: {:?}", other.map(|_| ())),
+        }
+    }
+    assert!(server.windows.labels().is_empty());
+}
+
+#[tokio::test]
+async fn a_taken_or_invalid_window_label_is_refused_and_a_freed_one_can_be_used_again() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    let origin = own_origin(server.addr);
+    let first = connect(server.addr, "main").await;
+    let second = connect_as(server.addr, "window=main", Some(&origin)).await;
+    assert!(
+        matches!(&second, Err(WsError::Http(r)) if r.status() == 409),
+        "{:?}",
+        second.map(|_| ())
+    );
+    let bad = connect_as(server.addr, "window=a%20b", Some(&origin)).await;
+    assert!(
+        matches!(&bad, Err(WsError::Http(r)) if r.status() == 400),
+        "{:?}",
+        bad.map(|_| ())
+    );
+    drop(first);
+    for _ in 0..200 {
+        if server.windows.get("main").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    connect(server.addr, "main").await;
+}
+
+#[tokio::test]
+async fn a_message_at_the_size_limit_is_delivered() {
+    let limits = GatewayLimits {
+        max_message_bytes: 1000,
+        ..GatewayLimits::default()
+    };
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        limits,
+        WebOptions::default(),
+        Windows::new(),
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    // name (4) + body: a JSON string of 996 bytes.
+    let body = format!("\"{}\"", "a".repeat(994));
+    send_json(
+        &mut ws,
+        serde_json::from_str::<Value>(&format!(
+            r#"{{"id":1,"kind":"event","name":"size","payload":{body}}}"#
+        ))
+        .unwrap(),
+    )
+    .await;
+    let (reply, _) = reply_to(&mut ws, 1).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connection_stays_open() {
+    let limits = GatewayLimits {
+        max_message_bytes: 1000,
+        ..GatewayLimits::default()
+    };
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        limits,
+        WebOptions::default(),
+        Windows::new(),
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    let body = format!("\"{}\"", "a".repeat(995));
+    send_json(
+        &mut ws,
+        serde_json::from_str::<Value>(&format!(
+            r#"{{"id":1,"kind":"event","name":"size","payload":{body}}}"#
+        ))
+        .unwrap(),
+    )
+    .await;
+    let (reply, _) = reply_to(&mut ws, 1).await;
+    assert_eq!(reply["code"], "too-large", "{reply}");
+    send_json(&mut ws, json!({"id": 2, "kind": "event", "name": "after"})).await;
+    assert_eq!(reply_to(&mut ws, 2).await.0["ok"], true);
+}
+
+#[tokio::test]
+async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
+    let limits = GatewayLimits {
+        max_message_bytes: 1000,
+        ..GatewayLimits::default()
+    };
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        limits,
+        WebOptions::default(),
+        Windows::new(),
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    let huge = airlock::web::max_frame_bytes(1000) + 1;
+    let _ = ws
+        .send(binary_frame(
+            json!({"id": 1, "kind": "channel", "name": "up"}),
+            &vec![0; huge],
+        ))
+        .await;
+    let next = tokio::time::timeout(Duration::from_secs(20), ws.next())
+        .await
+        .expect("closed in time");
+    let close = match next {
+        Some(Ok(Message::Close(close))) => close,
+        Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+        Some(Err(e)) => panic!("connection broke instead of closing: {e}"),
+        None => panic!("connection ended without a close frame"),
+    };
+    assert_eq!(u16::from(close.expect("a close frame").code), 1009);
+}
+
+fn rate(per_second: f64, burst: u32) -> WebOptions {
+    WebOptions {
+        messages_per_second: per_second,
+        burst,
+        report_verdicts: true,
+        ..WebOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn messages_within_the_burst_are_all_delivered() {
+    let server = start(pass_all(), echo_router(), rate(0.01, 5)).await;
+    let mut ws = connect(server.addr, "main").await;
+    for id in 1..=5 {
+        send_json(&mut ws, json!({"id": id, "kind": "event", "name": "tick"})).await;
+    }
+    for id in 1..=5 {
+        let (reply, _) = reply_to(&mut ws, id).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn the_message_past_the_burst_is_refused_with_rate_limited_before_any_hook_runs() {
+    let server = start(pass_all(), echo_router(), rate(0.01, 5)).await;
+    let mut ws = connect(server.addr, "main").await;
+    for id in 1..=6 {
+        send_json(&mut ws, json!({"id": id, "kind": "event", "name": "tick"})).await;
+    }
+    // The refusal is immediate, so it may overtake the replies to the events before it.
+    let mut replies = std::collections::BTreeMap::new();
+    let mut verdicts = Vec::new();
+    while replies.len() < 6 {
+        let (frame, _) = next_frame(&mut ws).await;
+        if frame["type"] == "reply" {
+            replies.insert(frame["id"].as_u64().unwrap(), frame);
+        } else {
+            verdicts.push(frame);
+        }
+    }
+    for id in 1..=5 {
+        assert_eq!(replies[&id]["ok"], true, "{}", replies[&id]);
+    }
+    assert_eq!(replies[&6]["code"], "rate-limited", "{}", replies[&6]);
+    let verdict = verdicts
+        .iter()
+        .find(|v| v["id"] == 6)
+        .expect("a verdict for 6");
+    assert_eq!(
+        (&verdict["verdict"], &verdict["hook"]),
+        (&json!("reject"), &Value::Null)
+    );
+}
+
+/// A router whose `stream` command pushes `count` events of `size` bytes to the caller with
+/// `try_emit`, and answers with how many fit and the first error.
+fn pushing_router(windows: Windows) -> Router {
+    #[derive(serde::Deserialize)]
+    struct Args {
+        count: usize,
+        size: usize,
+    }
+    Router::new().command("stream", move |args: Args, invocation| {
+        let windows = windows.clone();
+        async move {
+            let window = windows.get(&invocation.source.window).ok_or("no window")?;
+            let filler = "x".repeat(args.size);
+            for n in 0..args.count {
+                let payload = Body::Json(json!({"n": n, "filler": filler}).to_string());
+                if let Err(e) = window.try_emit("item", payload) {
+                    let full = matches!(e, PushError::Full { .. });
+                    return Ok::<_, String>(
+                        json!({"sent": n, "full": full, "error": e.to_string()}),
+                    );
+                }
+            }
+            Ok(json!({"sent": args.count, "full": false}))
+        }
+    })
+}
+
+#[tokio::test]
+async fn events_pushed_within_the_queue_bound_all_arrive_in_order() {
+    let windows = Windows::new();
+    let options = WebOptions {
+        queue_bytes: 1 << 20,
+        ..WebOptions::default()
+    };
+    let server = start_with(
+        vec![pass_all()],
+        pushing_router(windows.clone()),
+        GatewayLimits::default(),
+        options,
+        windows,
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    send_json(&mut ws, json!({"id": 1, "kind": "command", "name": "stream", "payload": {"count": 500, "size": 100}})).await;
+    let (reply, events) = reply_to(&mut ws, 1).await;
+    assert_eq!(reply["payload"]["sent"], 500, "{reply}");
+    let order: Vec<u64> = events
+        .iter()
+        .map(|e| e["payload"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, (0..500).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_page_that_stops_reading_fills_its_bounded_queue_and_try_emit_refuses_with_full() {
+    let windows = Windows::new();
+    let options = WebOptions {
+        queue_bytes: 1 << 20,
+        ..WebOptions::default()
+    };
+    let server = start_with(
+        vec![pass_all()],
+        pushing_router(windows.clone()),
+        GatewayLimits::default(),
+        options,
+        windows,
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    // 64 KiB events to a page that reads nothing until the command answers: the 1 MiB queue holds
+    // 15 of them (the socket's buffers may take a few more); 10 000 (640 MiB) would only fit
+    // unbounded.
+    send_json(&mut ws, json!({"id": 1, "kind": "command", "name": "stream", "payload": {"count": 10000, "size": 65536}})).await;
+    let (reply, events) = reply_to(&mut ws, 1).await;
+    let outcome = &reply["payload"];
+    assert_eq!(outcome["full"], true, "{outcome}");
+    let sent = outcome["sent"].as_u64().unwrap();
+    assert!((15..10000).contains(&sent), "{outcome}");
+    assert!(
+        outcome["error"].as_str().unwrap().contains("\"main\""),
+        "{outcome}"
+    );
+    // Everything that was accepted arrives, in order.
+    let order: Vec<u64> = events
+        .iter()
+        .map(|e| e["payload"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, (0..sent).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn bytes_travel_as_binary_frames_in_both_directions() {
+    let windows = Windows::new();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let (windows, received) = (windows.clone(), received.clone());
+        Router::new()
+            .channel("upload", move |invocation| {
+                let received = received.clone();
+                async move {
+                    match invocation.body {
+                        Body::Bytes(bytes) => received.lock().unwrap().push(bytes),
+                        Body::Json(_) => return Err("expected bytes"),
+                    }
+                    Ok(())
+                }
+            })
+            .command("download", move |args: Value, invocation| {
+                let windows = windows.clone();
+                async move {
+                    let channel: ChannelRef = serde_json::from_value(args["channel"].clone())
+                        .map_err(|e| e.to_string())?;
+                    let window = windows.get(&invocation.source.window).ok_or("no window")?;
+                    for chunk in [&[0u8, 1, 2][..], &[255, 254], &[]] {
+                        window
+                            .send(channel, Body::Bytes(chunk.to_vec()))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok::<_, String>(3)
+                }
+            })
+    };
+    let server = start_with(
+        vec![pass_all()],
+        router,
+        GatewayLimits::default(),
+        WebOptions::default(),
+        windows,
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    ws.send(binary_frame(
+        json!({"id": 1, "kind": "channel", "name": "upload"}),
+        &[0, 159, 146, 150, 255],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(reply_to(&mut ws, 1).await.0["ok"], true);
+    assert_eq!(
+        *received.lock().unwrap(),
+        vec![vec![0u8, 159, 146, 150, 255]]
+    );
+
+    send_json(&mut ws, json!({"id": 2, "kind": "command", "name": "download", "payload": {"channel": {"__airlock_channel": 9}}})).await;
+    let mut chunks = Vec::new();
+    loop {
+        let (head, bytes) = next_frame(&mut ws).await;
+        if head["type"] == "reply" {
+            assert_eq!(head["payload"], 3);
+            break;
+        }
+        assert_eq!(head, json!({"type": "channel", "channel": 9}));
+        chunks.push(bytes.expect("a binary frame"));
+    }
+    assert_eq!(chunks, vec![vec![0, 1, 2], vec![255, 254], vec![]]);
+}
+
+#[tokio::test]
+async fn a_malformed_frame_is_answered_with_invalid_frame_naming_what_is_wrong() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    let mut ws = connect(server.addr, "main").await;
+    send_json(&mut ws, json!({"id": 4, "kind": "teleport", "name": "x"})).await;
+    let (reply, _) = reply_to(&mut ws, 4).await;
+    assert_eq!(reply["code"], "invalid-frame");
+    assert!(
+        reply["reason"].as_str().unwrap().contains("teleport"),
+        "{reply}"
+    );
+    ws.send(Message::Text("not json".into())).await.unwrap();
+    let (notice, _) = next_frame(&mut ws).await;
+    assert_eq!(
+        (&notice["type"], &notice["code"]),
+        (&json!("error"), &json!("invalid-frame"))
+    );
+    ws.send(Message::Binary(vec![0, 0, 1, 0, b'{'].into()))
+        .await
+        .unwrap();
+    let (notice, _) = next_frame(&mut ws).await;
+    assert!(
+        notice["reason"].as_str().unwrap().contains("256"),
+        "{notice}"
+    );
+}
+
+/// A router counting delivered events in order, and a slow `save` command.
+fn counting_router(seen: Arc<Mutex<Vec<u64>>>, saved: Arc<AtomicUsize>) -> Router {
+    Router::new()
+        .listen("tick", move |invocation| {
+            let seen = seen.clone();
+            async move {
+                let Body::Json(text) = &invocation.body else {
+                    return Err("bytes");
+                };
+                let n: Value = serde_json::from_str(text).unwrap();
+                seen.lock().unwrap().push(n["n"].as_u64().unwrap());
+                Ok(())
+            }
+        })
+        .command("save", move |_: Value, _| {
+            let saved = saved.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                saved.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>("saved")
+            }
+        })
+}
+
+#[tokio::test]
+async fn everything_read_before_the_connection_closed_reaches_the_core_in_order() {
+    let (seen, saved) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let router = counting_router(seen.clone(), saved.clone());
+    let server = start(pass_all(), router, WebOptions::default()).await;
+    let mut ws = connect(server.addr, "main").await;
+    send_json(
+        &mut ws,
+        json!({"id": 1000, "kind": "command", "name": "save"}),
+    )
+    .await;
+    for n in 0..50 {
+        send_json(
+            &mut ws,
+            json!({"id": n, "kind": "event", "name": "tick", "payload": {"n": n}}),
+        )
+        .await;
+    }
+    // Gone without waiting for a single reply.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    for _ in 0..500 {
+        if seen.lock().unwrap().len() == 50 && saved.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*seen.lock().unwrap(), (0..50).collect::<Vec<_>>());
+    assert_eq!(saved.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_frees_the_label() {
+    let (seen, saved) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let server = start(
+        pass_all(),
+        counting_router(seen.clone(), saved),
+        WebOptions::default(),
+    )
+    .await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let handshake = format!(
+        "GET /airlock?window=main HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        addr = server.addr,
+        origin = own_origin(server.addr)
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut response = vec![0; 4096];
+    let n = tcp.read(&mut response).await.unwrap();
+    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 101"));
+    // A masked text frame announcing 200 bytes, of which 20 arrive.
+    let whole = json!({"id": 1, "kind": "event", "name": "tick", "payload": {"n": 1, "pad": "x".repeat(150)}}).to_string();
+    let mut frame = vec![0x81, 0x80 | 126];
+    frame.extend_from_slice(&(whole.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]); // a zero mask keeps the bytes as they are
+    frame.extend_from_slice(&whole.as_bytes()[..20]);
+    tcp.write_all(&frame).await.unwrap();
+    drop(tcp);
+    for _ in 0..200 {
+        if server.windows.get("main").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(server.windows.get("main").is_none(), "the label is freed");
+    let mut ws = connect(server.addr, "main").await;
+    send_json(
+        &mut ws,
+        json!({"id": 2, "kind": "event", "name": "tick", "payload": {"n": 2}}),
+    )
+    .await;
+    assert_eq!(reply_to(&mut ws, 2).await.0["ok"], true);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![2],
+        "only the whole message was delivered"
+    );
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[tokio::test]
+async fn the_js_client_and_the_static_folder_are_served_and_nothing_outside_it() {
+    let dir = std::env::temp_dir().join(format!("airlock-static-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>demo</h1>").unwrap();
+    std::fs::write(dir.join("sub/app.js"), "export {}").unwrap();
+    std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+    let options = WebOptions {
+        static_dir: Some(dir.clone()),
+        ..WebOptions::default()
+    };
+    let server = start(pass_all(), echo_router(), options).await;
+    let (status, head, body) = http_get(server.addr, "/airlock.js").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert!(
+        body.contains("export function connect"),
+        "the client module"
+    );
+    let (status, _, body) = http_get(server.addr, "/").await;
+    assert_eq!((status, body.as_str()), (200, "<h1>demo</h1>"));
+    let (status, head, _) = http_get(server.addr, "/sub/app.js").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("text/javascript"), "{head}");
+    for path in [
+        "/.env",
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/sub/../.env",
+        "/missing.html",
+    ] {
+        let (status, _, body) = http_get(server.addr, path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains("SECRET"), "{path}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,90 @@
+// Drives the Airlock demo page in headless Chromium through a pass, a replace and a reject.
+// Run by tests/all/browser.rs with AIRLOCK_URL (the page), CHROMIUM (the browser) and
+// AIRLOCK_PROFILE (a fresh, empty user-data folder). Prints one line per step; exits 1 on failure.
+import { chromium } from "playwright-core";
+
+const url = process.env.AIRLOCK_URL;
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const profile = process.env.AIRLOCK_PROFILE;
+if (!url || !profile) {
+  console.error("demo.mjs: set AIRLOCK_URL and AIRLOCK_PROFILE");
+  process.exit(2);
+}
+
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  timeout: 60_000,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(30_000);
+const errors = [];
+page.on("pageerror", (error) => errors.push(String(error)));
+
+function check(condition, what) {
+  if (!condition) throw new Error(`check failed: ${what}`);
+}
+
+async function verdictRow(name, verdict) {
+  const row = page.locator(`#verdicts tr[data-name="${name}"][data-verdict="${verdict}"]`).first();
+  await row.waitFor();
+  return (await row.locator("td").allTextContents()).map((t) => t.trim());
+}
+
+try {
+  await page.goto(url);
+  await page.locator("#status", { hasText: "connected" }).waitFor();
+  console.log("connected");
+
+  // pass: a read inside the demo folder
+  await page.fill("#read-path", "notes.txt");
+  await page.click("#read");
+  await page.locator("#result", { hasText: "Hello from the demo folder" }).waitFor();
+  const pass = await verdictRow("fs_read", "pass");
+  check(/^[0-9a-f]{12}…$/.test(pass[6]), `pass row names the hook digest: ${pass}`);
+  check(Number(pass[7]) > 0, `pass row has a cost: ${pass}`);
+  console.log(`pass: ${pass.join(" | ")}`);
+
+  // channel: the same file streamed as bytes, in order
+  await page.click("#stream");
+  await page.locator("#result", { hasText: "chunks in order" }).waitFor();
+  const streamed = await page.textContent("#result");
+  check(streamed.includes("Uint8Array(64)") && streamed.includes("Hello from the demo folder"), streamed);
+  console.log(`channel: ${streamed.split("\n")[0]}`);
+
+  // replace: the redact hook removes the password from the event
+  await page.click("#profile");
+  await page.locator("#core-received", { hasText: "ada" }).waitFor();
+  const received = await page.textContent("#core-received");
+  check(!received.includes("hunter2") && !received.includes("eyJhbGciOi"), `secrets removed: ${received}`);
+  const replace = await verdictRow("profile", "replace");
+  console.log(`replace: ${replace.join(" | ")}; core received ${received.replace(/\s+/g, " ")}`);
+
+  // reject: a path walking out of the folder settles the invoke with the hook's code
+  await page.click("#attack-traversal");
+  await page.locator('#result[data-code="path-escape"]').waitFor();
+  const rejected = await page.textContent("#result");
+  check(rejected.startsWith("rejected: path-escape"), rejected);
+  const reject = await verdictRow("fs_read", "reject");
+  check(reject[4] === "path-escape", `reject row has the code: ${reject}`);
+  console.log(`reject: ${reject.join(" | ")}`);
+
+  check(errors.length === 0, `no page errors: ${errors.join("; ")}`);
+  console.log("browser test: pass, replace and reject seen in the page");
+} catch (error) {
+  console.error(String(error));
+  console.error("page text:\n" + (await page.innerText("body").catch(() => "(unavailable)")));
+  process.exitCode = 1;
+} finally {
+  await context.close();
+}
