@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use airlock::web::{ChannelRef, WebGateway, WebOptions, Windows};
-use airlock::{Body, Gateway, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, Router};
+use airlock::{Body, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, Router};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// Messages a connection may send at once above its rate.
     #[arg(long, value_name = "COUNT", default_value_t = 100)]
     burst: u32,
+    /// A fresh instance per message, warm instances reused, or whichever suits each hook's
+    /// language runtime (reuse for CPython, QuickJS and SpiderMonkey).
+    #[arg(long, value_enum, default_value_t = crate::Mode::Auto)]
+    mode: crate::Mode,
+    #[command(flatten)]
+    cache: crate::CacheArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -68,7 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--static {}: no index.html in it", dir.display());
     }
     let root = prepare_root(&args.root)?;
-    let engine = HookEngine::new(Default::default())?;
+    let engine = args.cache.engine(Default::default())?;
     let mut hooks = Vec::new();
     for (index, path) in args.hook.iter().enumerate() {
         let config = match args.config.get(index) {
@@ -76,15 +82,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read config {}", file.display()))?,
             None => "{}".to_owned(),
         };
+        let bytes = crate::read_hook(path)?;
         let options = HookOptions {
             config,
             limits: HookLimits {
                 timeout: Duration::from_millis(args.timeout_ms),
                 ..HookLimits::default()
             },
-            ..HookOptions::default()
+            mode: args.mode.resolve(&bytes, 8),
         };
-        let hook = Hook::load_file(&engine, path, options)
+        let hook = Hook::load(&engine, &bytes, options)
             .with_context(|| format!("cannot load hook {}", path.display()))?;
         hooks.push((path, hook));
     }
