@@ -4,22 +4,10 @@
 //! this test fails with the command that installs it, never skips.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use airlock_tests::root;
-
-/// The `airlock` binary of this build profile (scripts/build-hooks builds it).
-fn airlock() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(Path::parent).unwrap().join("airlock");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
-        path.display()
-    );
-    path
-}
+use airlock_tests::{airlock_bin, root};
 
 fn chromium() -> PathBuf {
     let path = std::env::var_os("CHROMIUM")
@@ -58,7 +46,7 @@ fn the_demo_shows_a_pass_a_replace_and_a_reject_with_the_hooks_code_in_headless_
     let (data, profile) = (scratch.join("data"), scratch.join("profile"));
     std::fs::create_dir_all(&profile).unwrap();
 
-    let mut child = Command::new(airlock())
+    let mut child = Command::new(airlock_bin())
         .current_dir(root())
         .args(["serve", "--hook", "target/hooks/path-guard.rust.wasm"])
         .args([

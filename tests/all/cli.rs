@@ -1,41 +1,13 @@
 //! The `airlock` binary, as hook authors run it.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use airlock_tests::root;
+use airlock_tests::{root, run_airlock};
 use serde_json::{Value, json};
 
-/// The `airlock` binary of this build profile (scripts/build-hooks builds it).
-fn airlock() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("airlock");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
-        path.display()
-    );
-    Command::new(path)
-}
-
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = airlock()
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_airlock(args, &root(), stdin)
 }
 
 fn lines(output: &Output) -> Vec<Value> {

@@ -1,45 +1,17 @@
 //! `airlock new`: every template builds into a hook that follows the example policy, and bad
 //! names, languages and folders are refused with the bad value named.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use airlock_tests::root;
+use airlock_tests::{airlock_bin, root, run_airlock};
 use serde_json::Value;
 
 /// The languages `airlock new` must have a template for.
 const LANGUAGES: &[&str] = &["rust", "python", "js", "c"];
 
-/// The `airlock` binary of this build profile (scripts/build-hooks builds it).
-fn airlock_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("airlock");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
 fn airlock(args: &[&str], cwd: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(airlock_path())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_airlock(args, cwd, stdin)
 }
 
 /// An empty scratch folder of its own for one test.
@@ -84,7 +56,7 @@ fn template_builds_and_follows_the_example_policy(lang: &str) {
     );
     let project = parent.join("deny-test");
     let mut build = Command::new(project.join("build"));
-    build.current_dir(&project).env("AIRLOCK", airlock_path());
+    build.current_dir(&project).env("AIRLOCK", airlock_bin());
     if lang == "rust" {
         // Reuse the guest hooks' compiled dependencies (same versions, same profile).
         build.env("CARGO_TARGET_DIR", root().join("guest-hooks/target"));

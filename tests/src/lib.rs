@@ -17,6 +17,43 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The `airlock` binary of this build profile (scripts/build-hooks builds it).
+pub fn airlock_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps")
+        .join("airlock");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `airlock ARGS` in `cwd` with `stdin` as its standard input, and waits for it.
+pub fn run_airlock(args: &[&str], cwd: &std::path::Path, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(airlock_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("airlock starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    child.wait_with_output().expect("airlock ends")
+}
+
 /// Where the tests keep compiled hooks, so that each built hook (an 18 MB Python one included)
 /// is compiled once, not once per test and run.
 pub fn hook_cache() -> PathBuf {
