@@ -239,9 +239,8 @@ impl Gateway {
     async fn forward(&self, message: Message) -> Result<Response, Rejection> {
         let envelope = self
             .sealer
-            .seal(&message)
+            .seal_owned(message)
             .map_err(|e| Rejection::new(code::SEAL_FAILED, e.to_string()))?;
-        drop(message);
         self.core
             .dispatch(envelope)
             .await

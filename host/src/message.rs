@@ -223,6 +223,12 @@ impl Message {
 
     /// Length of [`Message::encode_into`]'s output.
     pub(crate) fn encoded_len(&self) -> usize {
+        self.fields_len() + self.body.len()
+    }
+
+    /// Length of the wire form without the body's bytes (kind, id, name, source, headers, the
+    /// body's tag and length).
+    fn fields_len(&self) -> usize {
         let strings = [
             &self.name,
             &self.source.window,
@@ -239,12 +245,37 @@ impl Message {
                 .sum::<usize>()
             + 1
             + 4
-            + self.body.len()
     }
 
     /// Appends the wire form: kind, id, name, source, headers, body; integers little-endian,
     /// strings and bytes prefixed by a `u32` length.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_fields(out);
+        out.extend_from_slice(self.body.as_bytes());
+    }
+
+    /// The wire form written into the body's own buffer, after `prefix` bytes of zeros and with
+    /// `suffix` bytes of room to spare: a large body is moved within its allocation, never copied
+    /// into a new one.
+    pub(crate) fn encode_in_place(self, prefix: usize, suffix: usize) -> Vec<u8> {
+        let fields = self.fields_len();
+        let mut out = Vec::with_capacity(prefix + fields);
+        out.resize(prefix, 0);
+        self.encode_fields(&mut out);
+        let mut buf = match self.body {
+            Body::Json(text) => text.into_bytes(),
+            Body::Bytes(bytes) => bytes,
+        };
+        let body_len = buf.len();
+        buf.reserve_exact(out.len() + suffix);
+        buf.resize(out.len() + body_len, 0);
+        buf.copy_within(..body_len, out.len());
+        buf[..out.len()].copy_from_slice(&out);
+        buf
+    }
+
+    /// Everything but the body's bytes: kind, id, name, source, headers, the body's tag and length.
+    fn encode_fields(&self, out: &mut Vec<u8>) {
         out.push(self.kind.tag());
         out.extend_from_slice(&self.id.to_le_bytes());
         for s in [
@@ -261,12 +292,21 @@ impl Message {
             put_bytes(out, h.value.as_bytes());
         }
         out.push(self.body.tag());
-        put_bytes(out, self.body.as_bytes());
+        put_len(out, self.body.len());
     }
 
-    /// Reads the wire form back; any malformation is an error naming what was wrong.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let mut r = Reader { bytes, at: 0 };
+    /// Reads the wire form in `buf[range]`; any malformation is an error naming what was wrong.
+    /// The body takes over `buf` itself (its bytes moved to
+    /// the front), so a large body is not copied into a new allocation. Offsets in errors count
+    /// from the start of `range`.
+    pub(crate) fn decode_owned(
+        mut buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Message, DecodeError> {
+        let mut r = Reader {
+            bytes: &buf[range.clone()],
+            at: 0,
+        };
         let kind_tag = r.u8()?;
         let kind = Kind::from_tag(kind_tag).ok_or(DecodeError::BadTag {
             what: "kind",
@@ -292,16 +332,28 @@ impl Message {
             });
         }
         let body_tag = r.u8()?;
-        let body = match body_tag {
-            0 => Body::Json(r.string()?),
-            1 => Body::Bytes(r.bytes()?.to_vec()),
-            tag => return Err(DecodeError::BadTag { what: "body", tag }),
-        };
+        if body_tag > 1 {
+            return Err(DecodeError::BadTag {
+                what: "body",
+                tag: body_tag,
+            });
+        }
+        let body_at = r.at;
+        let body_len = r.bytes()?.len();
         if r.remaining() != 0 {
             return Err(DecodeError::TrailingBytes {
                 count: r.remaining(),
             });
         }
+        let start = range.start + r.at - body_len;
+        buf.truncate(start + body_len);
+        buf.drain(..start);
+        let body = match body_tag {
+            0 => Body::Json(
+                String::from_utf8(buf).map_err(|_| DecodeError::NotUtf8 { at: body_at })?,
+            ),
+            _ => Body::Bytes(buf),
+        };
         Ok(Message {
             id,
             kind,

@@ -24,6 +24,50 @@ fn seal_then_open_returns_the_message() {
 }
 
 #[test]
+fn a_message_sealed_in_its_own_buffer_opens_to_the_same_message_at_every_size() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    // Both sides of the size where sealing moves to the body's own buffer, JSON and bytes.
+    for len in [0, 100, (16 << 10) - 1, 16 << 10, 1 << 20] {
+        for body in [
+            Body::Json(format!(r#""{}""#, "x".repeat(len))),
+            Body::Bytes((0..len).map(|i| i as u8).collect()),
+        ] {
+            let message = Message { body, ..message() };
+            let envelope = sealer.seal_owned(message.clone()).unwrap();
+            let copied = sealer.seal(&message).unwrap();
+            assert_eq!(envelope.as_bytes().len(), copied.as_bytes().len());
+            assert_eq!(opener.open(envelope).unwrap(), message, "{len} bytes");
+        }
+    }
+}
+
+#[test]
+fn a_tampered_byte_in_an_envelope_sealed_in_place_is_rejected() {
+    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
+    let message = Message {
+        body: Body::Bytes(vec![7; 100 << 10]),
+        ..message()
+    };
+    let original = sealer.seal_owned(message).unwrap().into_bytes();
+    for index in [
+        0,
+        5,
+        HEADER_LEN,
+        HEADER_LEN + 60,
+        original.len() / 2,
+        original.len() - 1,
+    ] {
+        let mut tampered = original.clone();
+        tampered[index] ^= 0x20;
+        assert!(
+            opener.open(Envelope::from_bytes(tampered)).is_err(),
+            "byte {index}"
+        );
+    }
+    opener.open(Envelope::from_bytes(original)).unwrap();
+}
+
+#[test]
 fn the_whole_message_is_encrypted_not_just_the_body() {
     let (sealer, _) = seal::channel(SealConfig::default()).unwrap();
     let bytes = sealer.seal(&message()).unwrap().into_bytes();
