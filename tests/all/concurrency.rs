@@ -58,6 +58,53 @@ fn fresh_mode_never_lets_the_counter_reach_a_thousand() {
     }
 }
 
+/// A hook that grows its memory to 6 MiB, traps if any of its marks from an earlier message is
+/// there (in the first page, inside the 4 MiB kept resident between instances, and past it), and
+/// then writes them.
+fn marks_memory() -> Vec<u8> {
+    let marks = [100 << 10, 2 << 20, 5 << 20];
+    let seen = marks
+        .iter()
+        .map(|at| format!("(i32.load (i32.const {at}))"))
+        .reduce(|a, b| format!("(i32.or {a} {b})"))
+        .unwrap();
+    let write: String = marks
+        .iter()
+        .map(|at| format!("(i32.store (i32.const {at}) (i32.const 1))"))
+        .collect();
+    let inspect = format!(
+        "(if (i32.lt_u (memory.size) (i32.const 96))
+           (then (drop (memory.grow (i32.sub (i32.const 96) (memory.size))))))
+         (if {seen} (then unreachable))
+         {write} {INSPECT_PASS}"
+    );
+    wat_hook(CONFIGURE_OK, &inspect, "")
+}
+
+#[test]
+fn fresh_instances_never_see_what_an_earlier_one_wrote_anywhere_in_its_memory() {
+    let hook = Hook::load(engine(), &marks_memory(), HookOptions::default()).unwrap();
+    let gateway = echo_gateway(hook);
+    for n in 1..=50 {
+        let reply = send(&gateway, GOOD);
+        assert_eq!(
+            reply.decision,
+            Decision::Pass,
+            "message {n}: {:?}",
+            reply.outcome
+        );
+    }
+}
+
+#[test]
+fn a_reused_instance_sees_what_it_wrote_to_its_memory_before() {
+    let hook = Hook::load(engine(), &marks_memory(), reuse_options()).unwrap();
+    let gateway = echo_gateway(hook);
+    assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
+    let rejection = send(&gateway, GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-trap");
+}
+
 #[test]
 fn a_timed_out_reused_instance_is_discarded() {
     // Loops forever once its instance has seen 2 messages.
