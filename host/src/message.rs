@@ -296,9 +296,8 @@ impl Message {
     }
 
     /// Reads the wire form in `buf[range]`; any malformation is an error naming what was wrong.
-    /// The body takes over `buf` itself (its bytes moved to
-    /// the front), so a large body is not copied into a new allocation. Offsets in errors count
-    /// from the start of `range`.
+    /// The body takes over `buf` itself (its bytes moved to the front), so a large body is not
+    /// copied into a new allocation. Offsets in errors count from the start of `range`.
     pub(crate) fn decode_owned(
         mut buf: Vec<u8>,
         range: std::ops::Range<usize>,
