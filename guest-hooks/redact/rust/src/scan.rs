@@ -33,12 +33,11 @@ pub fn scan(text: &str, matches: &dyn Fn(&str) -> bool) -> Scan {
         cuts: Vec::new(),
         canonical: true,
         keys: Vec::new(),
-        scratch: String::new(),
         depth: 0,
     };
-    let scanned = scanner.whitespace().and_then(|()| {
-        scanner.value(false)?;
-        scanner.whitespace()?;
+    scanner.whitespace();
+    let scanned = scanner.value(false).and_then(|()| {
+        scanner.whitespace();
         match scanner.at == scanner.bytes.len() {
             true => Ok(()),
             false => Err(Unusual),
@@ -78,8 +77,6 @@ struct Scanner<'a, 'm> {
     canonical: bool,
     /// The raw keys kept in the objects being scanned, innermost last (for duplicates).
     keys: Vec<&'a [u8]>,
-    /// Decoded keys with escapes.
-    scratch: String,
     depth: usize,
 }
 
@@ -88,22 +85,15 @@ impl<'a> Scanner<'a, '_> {
         self.bytes.get(self.at).copied()
     }
 
-    fn whitespace(&mut self) -> Step {
+    fn whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
             self.canonical = false;
         }
-        Ok(())
     }
 
     fn expect(&mut self, byte: u8) -> Step {
-        match self.peek() == Some(byte) {
-            true => {
-                self.at += 1;
-                Ok(())
-            }
-            false => Err(Unusual),
-        }
+        self.literal(&[byte])
     }
 
     fn literal(&mut self, word: &[u8]) -> Step {
@@ -142,15 +132,15 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn array(&mut self, muted: bool) -> Step {
-        self.whitespace()?;
+        self.whitespace();
         if self.peek() == Some(b']') {
             self.at += 1;
             return Ok(());
         }
         loop {
-            self.whitespace()?;
+            self.whitespace();
             self.value(muted)?;
-            self.whitespace()?;
+            self.whitespace();
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b']') => {
@@ -163,7 +153,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn object(&mut self, muted: bool) -> Step {
-        self.whitespace()?;
+        self.whitespace();
         if self.peek() == Some(b'}') {
             self.at += 1;
             return Ok(());
@@ -174,16 +164,16 @@ impl<'a> Scanner<'a, '_> {
         let mut comma: Option<usize> = None;
         let mut kept_any = false;
         loop {
-            self.whitespace()?;
+            self.whitespace();
             let start = self.at;
             let key = self.string()?;
             let remove = !muted && self.key_matches(key)?;
-            self.whitespace()?;
+            self.whitespace();
             self.expect(b':')?;
-            self.whitespace()?;
+            self.whitespace();
             self.value(muted || remove)?;
             let end = self.at;
-            self.whitespace()?;
+            self.whitespace();
             let last = match self.peek() {
                 Some(b',') => false,
                 Some(b'}') => true,
@@ -221,12 +211,10 @@ impl<'a> Scanner<'a, '_> {
         if !raw.contains(&b'\\') {
             return Ok((self.matches)(text));
         }
-        let mut decoded = std::mem::take(&mut self.scratch);
-        decoded.clear();
-        let decoded_ok = decode(raw, &mut decoded);
-        let found = decoded_ok.map(|()| (self.matches)(&decoded));
-        self.scratch = decoded;
-        found
+        // Escaped keys are rare: decode into a string of their own.
+        let mut decoded = String::new();
+        decode(raw, &mut decoded)?;
+        Ok((self.matches)(&decoded))
     }
 
     /// A string; returns its raw text between the quotes.
