@@ -258,19 +258,15 @@ impl Message {
     /// `suffix` bytes of room to spare: a large body is moved within its allocation, never copied
     /// into a new one.
     pub(crate) fn encode_in_place(self, prefix: usize, suffix: usize) -> Vec<u8> {
-        let fields = self.fields_len();
-        let mut out = Vec::with_capacity(prefix + fields);
-        out.resize(prefix, 0);
-        self.encode_fields(&mut out);
+        let mut head = Vec::with_capacity(prefix + self.fields_len());
+        head.resize(prefix, 0);
+        self.encode_fields(&mut head);
         let mut buf = match self.body {
             Body::Json(text) => text.into_bytes(),
             Body::Bytes(bytes) => bytes,
         };
-        let body_len = buf.len();
-        buf.reserve_exact(out.len() + suffix);
-        buf.resize(out.len() + body_len, 0);
-        buf.copy_within(..body_len, out.len());
-        buf[..out.len()].copy_from_slice(&out);
+        buf.reserve_exact(head.len() + suffix);
+        buf.splice(..0, head);
         buf
     }
 

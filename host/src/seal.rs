@@ -369,7 +369,6 @@ impl Opener {
                     window,
                 },
             })?;
-        // The body takes over the envelope's buffer: no copy of a large body into a new one.
         Ok(Message::decode_owned(buf, HEADER_LEN..tag_at)?)
     }
 }
