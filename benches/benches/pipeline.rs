@@ -63,10 +63,7 @@ fn no_op_core() -> Router {
 fn gateway(policy: &str, lang: &str, mode: InstanceMode) -> Option<Gateway> {
     let path = root().join(format!("target/hooks/{policy}.{lang}.wasm"));
     let bytes = std::fs::read(&path).ok()?;
-    let options = HookOptions {
-        mode,
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default().with_mode(mode);
     let hook = Hook::load(engine(), &bytes, options).expect("built hook loads");
     Some(Gateway::new(hook, no_op_core()).expect("gateway"))
 }

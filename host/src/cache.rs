@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::hook::HookError;
+use crate::error::HookError;
 
 /// A folder of compiled hooks for one engine configuration.
 #[derive(Debug)]
@@ -43,11 +43,9 @@ pub enum CacheOutcome {
 impl CompiledCache {
     /// Creates the folder if needed (private to this user).
     pub(crate) fn open(dir: &Path, engine: &Engine) -> Result<Self, HookError> {
-        let cannot = |e: std::io::Error| {
-            HookError::Engine(format!(
-                "cannot use {} as the hook cache: {e}",
-                dir.display()
-            ))
+        let cannot = |source| HookError::Cache {
+            path: dir.to_path_buf(),
+            source,
         };
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -105,7 +103,7 @@ impl CompiledCache {
 
 /// Compiles a component, naming what is wrong with it.
 pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, HookError> {
-    Component::new(engine, bytes).map_err(|e| HookError::Compile(format!("{e:#}")))
+    Component::new(engine, bytes).map_err(|e| HookError::Compile(e.into_boxed_dyn_error()))
 }
 
 #[allow(unsafe_code)]

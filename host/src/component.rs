@@ -13,10 +13,10 @@ use wit_parser::{Resolve, SourceMap};
 
 /// The `airlock:hook@0.1.0` WIT package, as built into this binary.
 pub const WIT_FILES: [(&str, &str); 4] = [
-    ("types.wit", include_str!("../../wit/types.wit")),
-    ("log.wit", include_str!("../../wit/log.wit")),
-    ("policy.wit", include_str!("../../wit/policy.wit")),
-    ("world.wit", include_str!("../../wit/world.wit")),
+    ("types.wit", include_str!("../wit/types.wit")),
+    ("log.wit", include_str!("../wit/log.wit")),
+    ("policy.wit", include_str!("../wit/policy.wit")),
+    ("world.wit", include_str!("../wit/world.wit")),
 ];
 
 /// A hook in WAT that passes every message and accepts any config: the smallest valid hook,

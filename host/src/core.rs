@@ -12,42 +12,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::message::{Body, Header, Kind, Message, Source};
+use crate::message::{Body, Kind, Message};
 use crate::seal::{Envelope, Opener, SealError};
 use crate::verdict::{Rejection, code};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Handler = Arc<dyn Fn(Invocation) -> BoxFuture<Result<Response, CoreError>> + Send + Sync>;
-
-/// Everything about a delivered message except what a typed handler already got as its args.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The gateway's id for the message.
-    pub id: u64,
-    /// Command, event or channel.
-    pub kind: Kind,
-    /// The name it was delivered under (after any `replace`).
-    pub name: String,
-    /// Who sent it.
-    pub source: Source,
-    /// Its headers.
-    pub headers: Vec<Header>,
-    /// Its body (for a typed command handler, the text its args were parsed from).
-    pub body: Body,
-}
-
-impl From<Message> for Invocation {
-    fn from(m: Message) -> Self {
-        Invocation {
-            id: m.id,
-            kind: m.kind,
-            name: m.name,
-            source: m.source,
-            headers: m.headers,
-            body: m.body,
-        }
-    }
-}
+type Handler = Arc<dyn Fn(Message) -> BoxFuture<Result<Response, CoreError>> + Send + Sync>;
 
 /// What the core answers.
 #[derive(Debug, Clone)]
@@ -158,14 +128,14 @@ impl Router {
         A: DeserializeOwned + Send + 'static,
         R: Serialize + 'static,
         E: fmt::Display + 'static,
-        F: Fn(A, Invocation) -> Fut + Send + Sync + 'static,
+        F: Fn(A, Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
     {
         let name = name.into();
         let handler = Arc::new(handler);
         let command = name.clone();
-        let erased: Handler = Arc::new(move |invocation: Invocation| {
-            let args: Result<A, String> = match &invocation.body {
+        let erased: Handler = Arc::new(move |message: Message| {
+            let args: Result<A, String> = match &message.body {
                 Body::Json(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
                 Body::Bytes(_) => Err("expected JSON args, got a bytes body".to_owned()),
             };
@@ -176,7 +146,7 @@ impl Router {
                     name: command.clone(),
                     message,
                 })?;
-                let value = handler(args, invocation)
+                let value = handler(args, message)
                     .await
                     .map_err(|e| CoreError::Handler {
                         name: command.clone(),
@@ -198,7 +168,7 @@ impl Router {
     pub fn listen<E, F, Fut>(mut self, name: impl Into<String>, listener: F) -> Self
     where
         E: fmt::Display + 'static,
-        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
     {
         let name = name.into();
@@ -211,7 +181,7 @@ impl Router {
     pub fn channel<E, F, Fut>(mut self, name: impl Into<String>, receiver_fn: F) -> Self
     where
         E: fmt::Display + 'static,
-        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
     {
         let name = name.into();
@@ -223,10 +193,10 @@ impl Router {
     /// Sets the handler of every message nothing else matches, of any kind.
     pub fn fallback<F, Fut>(mut self, handler: F) -> Self
     where
-        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response, CoreError>> + Send + 'static,
     {
-        self.fallback = Some(Arc::new(move |invocation| Box::pin(handler(invocation))));
+        self.fallback = Some(Arc::new(move |message| Box::pin(handler(message))));
         self
     }
 }
@@ -234,13 +204,13 @@ impl Router {
 fn receiver<E, F, Fut>(name: String, f: F) -> Handler
 where
     E: fmt::Display + 'static,
-    F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+    F: Fn(Message) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
 {
     let f = Arc::new(f);
-    Arc::new(move |invocation| {
+    Arc::new(move |message| {
         let name = name.clone();
-        let fut = f(invocation);
+        let fut = f(message);
         Box::pin(async move {
             fut.await.map_err(|e| CoreError::Handler {
                 name,
@@ -276,19 +246,18 @@ impl Core {
             Kind::Event => self.router.listeners.get(&name).map(Vec::as_slice),
             Kind::Channel => self.router.channels.get(&name).map(std::slice::from_ref),
         };
-        let invocation = Invocation::from(message);
         match (routes, &self.router.fallback) {
-            (Some([only]), _) => only(invocation).await,
+            (Some([only]), _) => only(message).await,
             (Some(listeners), _) if !listeners.is_empty() => {
                 for listener in listeners {
-                    listener(invocation.clone()).await?;
+                    listener(message.clone()).await?;
                 }
                 Ok(Response::Delivered {
                     receivers: listeners.len(),
                 })
             }
-            (_, Some(fallback)) => fallback(invocation).await,
-            (_, None) => match invocation.kind {
+            (_, Some(fallback)) => fallback(message).await,
+            (_, None) => match message.kind {
                 Kind::Command => Err(CoreError::UnknownCommand(name)),
                 Kind::Channel => Err(CoreError::UnknownChannel(name)),
                 Kind::Event => Ok(Response::Delivered { receivers: 0 }),

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::Hook as HookWorld;
-use crate::cache::CompiledCache;
-use crate::hook::{HookError, HookState};
+use crate::cache::{self, CacheOutcome, CompiledCache};
+use crate::error::HookError;
+use crate::store::HookState;
 
 /// Engine-wide settings.
 ///
@@ -25,6 +26,7 @@ use crate::hook::{HookError, HookState};
 /// 4 MiB of each hook memory kept resident between instances, and no fuel metering (it costs
 /// 12–35 % per call; turn it on for deterministic budgets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// Hook instances that may be alive at once, across all hooks of this engine (warm ones
     /// kept for reuse included).
@@ -66,11 +68,11 @@ pub struct HookEngine {
     inner: Arc<EngineInner>,
 }
 
-pub(crate) struct EngineInner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<HookState>,
-    pub(crate) config: EngineConfig,
-    pub(crate) cache: Option<CompiledCache>,
+struct EngineInner {
+    engine: Engine,
+    linker: Linker<HookState>,
+    config: EngineConfig,
+    cache: Option<CompiledCache>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -108,7 +110,7 @@ impl HookEngine {
     }
 
     fn build(config: EngineConfig, cache_dir: Option<&Path>) -> Result<Self, HookError> {
-        let engine_error = |e: wasmtime::Error| HookError::Engine(format!("{e:#}"));
+        let engine_error = HookError::engine;
         let n = config.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
@@ -150,7 +152,7 @@ impl HookEngine {
                     ticker_engine.increment_epoch();
                 }
             })
-            .map_err(|e| HookError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+            .map_err(|e| HookError::Engine(Box::new(e)))?;
 
         Ok(HookEngine {
             inner: Arc::new(EngineInner {
@@ -173,7 +175,38 @@ impl HookEngine {
         self.inner.cache.as_ref().map(CompiledCache::dir)
     }
 
-    pub(crate) fn inner(&self) -> &EngineInner {
-        &self.inner
+    /// The wasmtime engine hooks are compiled for and run on.
+    pub(crate) fn wasmtime(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The linker holding Airlock's imports (the log, WASI stubs).
+    pub(crate) fn linker(&self) -> &Linker<HookState> {
+        &self.inner.linker
+    }
+
+    /// The compiled component for `bytes` (whose SHA-256 is `digest`): from the cache when this
+    /// engine has one and holds it, else compiled now (and stored).
+    pub(crate) fn compile(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Component, CacheOutcome), HookError> {
+        match &self.inner.cache {
+            Some(cache) => cache.load(&self.inner.engine, bytes, digest),
+            None => Ok((
+                cache::compile(&self.inner.engine, bytes)?,
+                CacheOutcome::Compiled,
+            )),
+        }
     }
 }
+
+with_fields!(EngineConfig {
+    max_instances: u32 => with_max_instances,
+    memory_ceiling: usize => with_memory_ceiling,
+    max_wasm_stack: usize => with_max_wasm_stack,
+    epoch_tick: Duration => with_epoch_tick,
+    fuel: bool => with_fuel,
+    keep_resident: usize => with_keep_resident,
+});

@@ -11,8 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use crate::core::{Core, Response, Router};
-use crate::hook::{Hook, HookError, Inspection};
+use crate::error::{HookError, chain};
+use crate::hook::{Hook, Inspection};
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
@@ -21,6 +24,7 @@ use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 /// of at most 256 bytes, at most 64 headers, JSON nested at most 100 deep (serde_json, in
 /// hosts and hooks, refuses 128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GatewayLimits {
     /// Largest message, in bytes of name, headers and body; a hook's `replace` must fit too.
     pub max_message_bytes: usize,
@@ -43,6 +47,13 @@ impl Default for GatewayLimits {
     }
 }
 
+with_fields!(GatewayLimits {
+    max_message_bytes: usize => with_max_message_bytes,
+    max_name_bytes: usize => with_max_name_bytes,
+    max_headers: usize => with_max_headers,
+    max_json_depth: usize => with_max_json_depth,
+});
+
 /// The answer to one request.
 #[derive(Debug)]
 pub struct Reply {
@@ -58,6 +69,20 @@ pub struct Reply {
     pub hook_fuel: Option<u64>,
     /// The core's response, or why there is none.
     pub outcome: Result<Response, Rejection>,
+}
+
+impl Reply {
+    /// A request refused before any hook ran.
+    pub(crate) fn refused(id: u64, rejection: Rejection) -> Reply {
+        Reply {
+            id,
+            decision: Decision::Reject,
+            hook_digest: None,
+            hook_time: None,
+            hook_fuel: None,
+            outcome: Err(rejection),
+        }
+    }
 }
 
 /// The pipeline: validation, hook, seal, core. Share it between tasks behind an `Arc`; the hook
@@ -138,7 +163,7 @@ impl Gateway {
     pub fn reload(&self, bytes: &[u8]) -> Result<Arc<str>, HookError> {
         let current = self.hook();
         let hook = Hook::load(current.engine(), bytes, current.options().clone()).inspect_err(
-            |e| tracing::error!(current = %current.digest(), "hook reload failed: {e}"),
+            |e| tracing::error!(hook = %current.digest(), error = %chain(e), "hook reload failed"),
         )?;
         let digest = hook.digest_arc();
         self.swap_hook(hook);
@@ -149,7 +174,7 @@ impl Gateway {
     pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<Arc<str>, HookError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| HookError::Read {
-            path: path.display().to_string(),
+            path: path.to_path_buf(),
             source,
         })?;
         self.reload(&bytes)
@@ -161,19 +186,26 @@ impl Gateway {
     }
 
     /// Runs one request through the whole pipeline. Never fails: every outcome is a [`Reply`].
+    ///
+    /// The work runs in a `message` span (its id, kind, name, window and origin), so the hook's
+    /// own log lines, its faults and the core's dispatch all carry the message's id.
     pub async fn handle(&self, source: Source, request: Request) -> Reply {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let refused = |rejection: Rejection| Reply {
+        let span = tracing::info_span!(
+            "message",
             id,
-            decision: Decision::Reject,
-            hook_digest: None,
-            hook_time: None,
-            hook_fuel: None,
-            outcome: Err(rejection),
-        };
+            kind = %request.kind,
+            name = %request.name,
+            window = %source.window,
+            origin = %source.origin,
+        );
+        self.run(id, source, request).instrument(span).await
+    }
+
+    async fn run(&self, id: u64, source: Source, request: Request) -> Reply {
         if let Err(rejection) = self.limits.validate(&request) {
-            tracing::info!(id, code = %rejection.code, "request refused: {}", rejection.reason);
-            return refused(rejection);
+            tracing::info!(code = %rejection.code, reason = %rejection.reason, "request refused");
+            return Reply::refused(id, rejection);
         }
 
         let first = self.hook();
@@ -193,7 +225,7 @@ impl Gateway {
                 if step != Decision::Pass || decision == Decision::Pass {
                     decider = hook;
                 }
-                match self.settle(id, hook.digest(), inspection) {
+                match settle_logged(&self.limits, hook.digest(), inspection) {
                     Ok(settled) if step == Decision::Replace => {
                         (decision, message) = (step, settled)
                     }
@@ -216,25 +248,6 @@ impl Gateway {
         }
     }
 
-    /// The message a hook's verdict leaves: the same one, its replacement, or a rejection.
-    fn settle(&self, id: u64, digest: &str, inspection: Inspection) -> Result<Message, Rejection> {
-        let cost_us = inspection.elapsed.as_micros() as u64;
-        let replaced = matches!(inspection.verdict, Verdict::Replace(_));
-        let message = match inspection.verdict {
-            Verdict::Pass => Ok(inspection.message),
-            Verdict::Replace(replacement) => self.limits.apply(inspection.message, replacement),
-            Verdict::Reject(rejection) => Err(rejection),
-        };
-        match &message {
-            Err(rejection) => {
-                tracing::info!(id, hook = digest, cost_us, code = %rejection.code, "rejected: {}", rejection.reason);
-            }
-            Ok(_) if replaced => tracing::info!(id, hook = digest, cost_us, "replaced"),
-            Ok(_) => {}
-        }
-        message
-    }
-
     /// Seals a message the hooks let through and hands it to the core.
     async fn forward(&self, message: Message) -> Result<Response, Rejection> {
         let envelope = self
@@ -248,14 +261,46 @@ impl Gateway {
     }
 }
 
+/// [`GatewayLimits::settle`], logging a rejection or a replacement with the hook and its cost.
+fn settle_logged(
+    limits: &GatewayLimits,
+    digest: &str,
+    inspection: Inspection,
+) -> Result<Message, Rejection> {
+    let cost_us = inspection.elapsed.as_micros() as u64;
+    let replaced = matches!(inspection.verdict, Verdict::Replace(_));
+    let settled = limits.settle(inspection.message, inspection.verdict);
+    match &settled {
+        Err(rejection) => tracing::info!(
+            hook = digest,
+            cost_us,
+            code = %rejection.code,
+            reason = %rejection.reason,
+            "rejected"
+        ),
+        Ok(_) if replaced => tracing::info!(hook = digest, cost_us, "replaced"),
+        Ok(_) => {}
+    }
+    settled
+}
+
 impl GatewayLimits {
+    /// What a hook's verdict leaves of the message it inspected, as the gateway judges it: the
+    /// message itself (pass), the replacement applied and checked like a frontend's request
+    /// (replace; an invalid one is a `hook-output` rejection naming the problem), or the
+    /// rejection (the hook's own, or its fault). The gateway and `airlock fuzz` both judge
+    /// verdicts with it.
+    pub fn settle(&self, message: Message, verdict: Verdict) -> Result<Message, Rejection> {
+        match verdict {
+            Verdict::Pass => Ok(message),
+            Verdict::Replace(replacement) => self.apply(message, replacement),
+            Verdict::Reject(rejection) => Err(rejection),
+        }
+    }
+
     /// Applies a `replace` and checks the result like a frontend's request; any problem is a
     /// `hook-output` rejection naming it.
-    pub fn apply(
-        &self,
-        mut message: Message,
-        replacement: Replacement,
-    ) -> Result<Message, Rejection> {
+    fn apply(&self, mut message: Message, replacement: Replacement) -> Result<Message, Rejection> {
         if let Some(name) = replacement.name {
             message.name = name;
         }
@@ -305,7 +350,7 @@ impl GatewayLimits {
 }
 
 /// Names as Tauri allows them, restricted to ASCII: letters, digits, `-`, `/`, `:`, `_`.
-pub fn check_name(name: &str, max_bytes: usize) -> Result<(), Rejection> {
+pub(crate) fn check_name(name: &str, max_bytes: usize) -> Result<(), Rejection> {
     let problem = if name.is_empty() {
         "name is empty".to_owned()
     } else if name.len() > max_bytes {

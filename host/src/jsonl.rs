@@ -26,8 +26,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::core::Invocation;
-use crate::message::{Body, Header, Kind, Request, Source};
+use crate::message::{Body, Header, Kind, Message, Request, Source};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,7 +134,7 @@ pub fn parse_line(line: &str) -> Result<(Source, Request), String> {
 }
 
 /// Writes a delivered message back in the line shape (without the id), as JSON.
-pub fn message_line(message: &Invocation) -> Result<Box<RawValue>, serde_json::Error> {
+pub fn message_line(message: &Message) -> Result<Box<RawValue>, serde_json::Error> {
     let request = RequestRef {
         kind: message.kind,
         name: &message.name,

@@ -21,10 +21,11 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // One engine per process; hooks are components (here, a hand-written WAT one).
+//! // One engine per process; hooks are components built by any language's toolchain (here, the
+//! // smallest valid hook, which passes everything: `hooks/pass-all.wasm` in this crate).
 //! let engine = HookEngine::new(Default::default())?;
-//! let wasm = airlock::component::from_wat(airlock::component::PASS_ALL_WAT)?;
-//! let hook = Hook::load(&engine, &wasm, HookOptions::default())?;
+//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/hooks/pass-all.wasm");
+//! let hook = Hook::load_file(&engine, path, HookOptions::default())?;
 //!
 //! // The core's commands, then the gateway in front of them.
 //! let router = Router::new().command("greet", |args: Greet, _| async move {
@@ -54,38 +55,64 @@
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
-//! - `web` (feature `web`, on with `cli`): the WebSocket gateway behind `airlock serve`, which
-//!   serves a web frontend, its IPC endpoint and a JS client, one connection per window.
+//! - `web` (feature `web`): the WebSocket gateway behind `airlock serve`, which serves a web
+//!   frontend, its IPC endpoint and a JS client, one connection per window.
+//! - `component` (feature `component`): making hook components from core modules and WAT.
+//!
+//! The configuration structs ([`EngineConfig`], [`HookLimits`], [`HookOptions`],
+//! [`GatewayLimits`], [`SealConfig`]) are `#[non_exhaustive]`: start from `Default::default()`
+//! and change what you need with their `with_*` methods (or by assigning fields), so that new
+//! settings can be added without breaking your code.
+//!
+//! The command-line tool (`airlock inspect | bench | fuzz | serve | new`) is the `airlock-cli`
+//! crate, built on this one.
 #![deny(missing_docs)]
+
+/// `with_FIELD(value) -> Self` setters for fields of a `#[non_exhaustive]` config struct, so code
+/// outside the crate can build one from its default.
+macro_rules! with_fields {
+    ($ty:ident { $($field:ident: $t:ty => $with:ident),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("This value with `", stringify!($field), "` set to `value`.")]
+                #[must_use]
+                pub fn $with(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
 
 mod bindings;
 mod cache;
-#[cfg(feature = "cli")]
+#[cfg(feature = "component")]
 pub mod component;
 mod core;
 mod engine;
-#[cfg(feature = "cli")]
-pub mod fuzz;
+mod error;
 mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod options;
 mod reload;
 pub mod seal;
+mod store;
 mod verdict;
 mod wasi;
 #[cfg(feature = "web")]
 pub mod web;
 
-pub use crate::core::{Core, CoreError, Invocation, Response, Router};
+pub use crate::core::{Core, CoreError, Response, Router};
 pub use cache::CacheOutcome;
 pub use engine::{EngineConfig, HookEngine};
-pub use gateway::{Gateway, GatewayLimits, Reply, check_name};
-pub use hook::{
-    HeavyRuntime, Hook, HookError, HookLimits, HookOptions, Inspection, InstanceMode, LOG_IMPORT,
-    POLICY_EXPORT, TYPES_IMPORT,
-};
+pub use error::{BoxError, HookError};
+pub use gateway::{Gateway, GatewayLimits, Reply};
+pub use hook::{Hook, Inspection};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
+pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use reload::{HookWatcher, WatchStatus};
 pub use seal::{Envelope, SealConfig, SealError};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

@@ -105,8 +105,9 @@ impl Watch {
                 }
                 gateway.reload(&bytes).map(|_| true).map_err(|e| {
                     format!(
-                        "{} did not load, the previous hook keeps serving: {e}",
-                        self.path.display()
+                        "{} did not load, the previous hook keeps serving: {}",
+                        self.path.display(),
+                        crate::error::chain(&e)
                     )
                 })
             });
@@ -118,7 +119,7 @@ impl Watch {
             }
             Ok(false) => {}
             Err(error) => {
-                tracing::error!("{error}");
+                tracing::error!(error = %error, "hook reload failed");
                 status.last_error = Some(error);
             }
         }

@@ -28,8 +28,8 @@ const PIPE_CAPACITY: usize = 1 << 20;
 
 /// The WASI side of one hook instance.
 pub(crate) struct WasiState {
-    pub(crate) ctx: WasiCtx,
-    pub(crate) table: ResourceTable,
+    ctx: WasiCtx,
+    table: ResourceTable,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     /// How much of stdout and stderr was already taken into the log.
@@ -94,5 +94,15 @@ impl HostMonotonicClock for TickingClock {
 
     fn now(&self) -> u64 {
         self.0.fetch_add(1_000, Ordering::Relaxed)
+    }
+}
+
+impl wasmtime_wasi::WasiView for crate::store::HookState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        let wasi = self.wasi();
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
     }
 }

@@ -54,10 +54,7 @@ fn engines_with_different_settings_keep_separate_entries() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bytes = built_hook("path-guard", "rust");
     let plain = HookEngine::with_cache(EngineConfig::default(), dir.path()).unwrap();
-    let metered = EngineConfig {
-        fuel: true,
-        ..EngineConfig::default()
-    };
+    let metered = EngineConfig::default().with_fuel(true);
     let metered = HookEngine::with_cache(metered, dir.path()).unwrap();
     assert_eq!(load(&plain, &bytes).compiled(), CacheOutcome::Stored);
     // Fuel metering changes the compiled code: the plain entry must not be used.

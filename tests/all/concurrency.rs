@@ -27,10 +27,7 @@ fn thousand_then_trap() -> Vec<u8> {
 }
 
 fn reuse_options() -> HookOptions {
-    HookOptions {
-        mode: InstanceMode::Reuse { max_idle: 1 },
-        ..HookOptions::default()
-    }
+    HookOptions::default().with_mode(InstanceMode::Reuse { max_idle: 1 })
 }
 
 #[test]
@@ -112,13 +109,8 @@ fn a_timed_out_reused_instance_is_discarded() {
         "(global.set $seen (i32.add (global.get $seen) (i32.const 1)))
          (if (i32.gt_u (global.get $seen) (i32.const 2)) (then (loop $l (br $l)))) {INSPECT_PASS}"
     );
-    let options = HookOptions {
-        limits: HookLimits {
-            timeout: Duration::from_millis(100),
-            ..HookLimits::default()
-        },
-        ..reuse_options()
-    };
+    let options =
+        reuse_options().with_limits(HookLimits::default().with_timeout(Duration::from_millis(100)));
     let bytes = wat_hook(
         CONFIGURE_OK,
         &inspect,
@@ -196,13 +188,8 @@ fn tens_of_thousands_of_messages_from_many_tasks_each_get_exactly_one_right_answ
         let name = message.name.clone();
         async move { Response::json(&name) }
     });
-    let options = HookOptions {
-        limits: HookLimits {
-            timeout: Duration::from_millis(50),
-            ..HookLimits::default()
-        },
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default()
+        .with_limits(HookLimits::default().with_timeout(Duration::from_millis(50)));
     let hook = Hook::load(engine(), &mixed_hook(), options).unwrap();
     let gateway = Arc::new(
         Gateway::with_config(
@@ -283,13 +270,8 @@ fn tens_of_thousands_of_messages_from_many_tasks_each_get_exactly_one_right_answ
 
 #[test]
 fn a_slow_hook_on_one_message_does_not_stall_the_others_even_on_one_thread() {
-    let options = HookOptions {
-        limits: HookLimits {
-            timeout: Duration::from_secs(2),
-            ..HookLimits::default()
-        },
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default()
+        .with_limits(HookLimits::default().with_timeout(Duration::from_secs(2)));
     let hook = Hook::load(engine(), &mixed_hook(), options).unwrap();
     let gateway = Arc::new(echo_gateway(hook));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -361,13 +343,8 @@ fn reject_all() -> Vec<u8> {
 
 #[test]
 fn reloading_lets_in_flight_messages_finish_on_the_old_hook_and_sends_new_ones_to_the_new() {
-    let options = HookOptions {
-        limits: HookLimits {
-            timeout: Duration::from_secs(5),
-            ..HookLimits::default()
-        },
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default()
+        .with_limits(HookLimits::default().with_timeout(Duration::from_secs(5)));
     let old = Hook::load(engine(), &slow_pass(300), options).unwrap();
     let old_digest = old.digest().to_owned();
     let gateway = Arc::new(echo_gateway(old));

@@ -161,11 +161,9 @@ fn check(policy: &str, lang: &str) {
                 // (seconds for the Python and JavaScript runtimes), so check refusals once.
                 continue;
             }
-            let options = HookOptions {
-                config: (*config).to_owned(),
-                mode,
-                ..HookOptions::default()
-            };
+            let options = HookOptions::default()
+                .with_config((*config).to_owned())
+                .with_mode(mode);
             let loaded = Hook::load(engine(), &bytes, options);
             let gateway = match &loaded {
                 Ok(hook) => Some(echo_gateway(hook.clone())),

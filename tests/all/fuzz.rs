@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use airlock::fuzz::{self, Budget, FindingKind, FuzzOptions, Properties, Report};
 use airlock::{GatewayLimits, Hook, HookLimits, HookOptions, InstanceMode};
+use airlock_cli::fuzzer::{self as fuzz, Budget, FindingKind, FuzzOptions, Properties, Report};
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, built_hook, fuel_engine, wat_hook};
 
 /// A substring search over guest memory, for hooks that react to a payload shape.
@@ -27,15 +27,13 @@ const CONTAINS: &str = "
     (i32.const 0))";
 
 fn load(bytes: &[u8], mode: InstanceMode) -> Hook {
-    let options = HookOptions {
-        limits: HookLimits {
-            fuel: Some(u64::MAX / 2),
-            timeout: Duration::from_secs(1),
-            ..HookLimits::default()
-        },
-        mode,
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default()
+        .with_limits(
+            HookLimits::default()
+                .with_fuel(Some(u64::MAX / 2))
+                .with_timeout(Duration::from_secs(1)),
+        )
+        .with_mode(mode);
     Hook::load(fuel_engine(), bytes, options).unwrap()
 }
 
@@ -263,7 +261,7 @@ fn a_malformed_properties_file_is_refused_with_the_reason() {
 
 #[test]
 fn the_property_oracle_resolves_paths_the_way_a_careless_core_would() {
-    use airlock::fuzz::oracle::resolves_within;
+    use airlock_cli::fuzzer::oracle::resolves_within;
     for inside in [
         "notes.txt",
         "a/../b",

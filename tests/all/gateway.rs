@@ -54,10 +54,7 @@ fn event(name: &str, payload: serde_json::Value) -> String {
 
 #[test]
 fn message_size_limit_obeyed() {
-    let limits = GatewayLimits {
-        max_message_bytes: 1000,
-        ..Default::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let gateway = passing(limits);
     // name (1) + body: a JSON string of 999 bytes with its quotes.
     let line = event("e", json!("x".repeat(997)));
@@ -66,10 +63,7 @@ fn message_size_limit_obeyed() {
 
 #[test]
 fn message_size_limit_crossed_rejects_message() {
-    let limits = GatewayLimits {
-        max_message_bytes: 1000,
-        ..Default::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let gateway = passing(limits);
     let reply = send(&gateway, &event("e", json!("x".repeat(998))));
     assert_eq!(delivered(&reply), Err("too-large".into()));
@@ -243,10 +237,7 @@ fn a_replace_with_a_body_that_is_not_json_is_a_hook_output_rejection() {
 #[test]
 fn a_replace_within_the_message_limit_is_delivered() {
     // name "e" and body "[1,2,3]": 8 bytes.
-    let limits = GatewayLimits {
-        max_message_bytes: 8,
-        ..Default::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(8);
     let extra = r#"(data (i32.const 256) "[1,2,3]")"#;
     let gateway = gateway_with(&inspect_rebody(7), extra, limits);
     let reply = send(&gateway, &event("e", json!(1)));
@@ -255,10 +246,7 @@ fn a_replace_within_the_message_limit_is_delivered() {
 
 #[test]
 fn a_replace_over_the_message_limit_is_a_hook_output_rejection() {
-    let limits = GatewayLimits {
-        max_message_bytes: 7,
-        ..Default::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(7);
     let extra = r#"(data (i32.const 256) "[1,2,3]")"#;
     let gateway = gateway_with(&inspect_rebody(7), extra, limits);
     let reply = send(&gateway, &event("e", json!(1)));

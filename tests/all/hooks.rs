@@ -157,10 +157,7 @@ fn path_guard_refuses_a_relative_root_or_an_unknown_config_field_at_load() {
         r#"{"root": "/app/../etc"}"#,
         r#"{"rot": "/x"}"#,
     ] {
-        let options = airlock::HookOptions {
-            config: config.into(),
-            ..Default::default()
-        };
+        let options = airlock::HookOptions::default().with_config(config);
         let bytes = airlock_tests::built_hook("path-guard", "rust");
         let error = airlock::Hook::load(airlock_tests::engine(), &bytes, options).unwrap_err();
         assert!(

@@ -22,18 +22,12 @@ fn load(
     extra: &str,
     limits: HookLimits,
 ) -> Result<Hook, HookError> {
-    let options = HookOptions {
-        limits,
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default().with_limits(limits);
     Hook::load(engine(), &wat_hook(configure, inspect, extra), options)
 }
 
 fn quick_limits() -> HookLimits {
-    HookLimits {
-        timeout: Duration::from_millis(50),
-        ..HookLimits::default()
-    }
+    HookLimits::default().with_timeout(Duration::from_millis(50))
 }
 
 /// The fault gives `code`, and the next message passes.
@@ -105,10 +99,7 @@ fn time_limit_crossed_rejects_with_hook_timeout_within_a_small_margin() {
 fn memory_limit_obeyed() {
     // Growing to 2 MiB in total stays under a 4 MiB limit.
     let grow = "(drop (memory.grow (i32.const 31)))";
-    let limits = HookLimits {
-        memory_bytes: 4 << 20,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_memory_bytes(4 << 20);
     let hook = load(CONFIGURE_OK, &format!("{grow} {INSPECT_PASS}"), "", limits).unwrap();
     assert_eq!(send(&echo_gateway(hook), BAD).decision, Decision::Pass);
 }
@@ -160,10 +151,7 @@ fn a_rejection_code_that_is_malformed_or_claims_the_host_prefix_is_hook_output()
 #[test]
 fn log_limit_obeyed() {
     // 100 lines of 10 bytes: 1000 bytes, under a 1000-byte budget.
-    let limits = HookLimits {
-        log_bytes: 1000,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_log_bytes(1000);
     let inspect = format!("{} {INSPECT_PASS}", log_lines(100));
     let hook = load(
         CONFIGURE_OK,
@@ -177,10 +165,7 @@ fn log_limit_obeyed() {
 
 #[test]
 fn log_limit_crossed_rejects_with_hook_log() {
-    let limits = HookLimits {
-        log_bytes: 1000,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_log_bytes(1000);
     let inspect = format!("{} {INSPECT_PASS}", log_lines(101));
     let hook = load(
         CONFIGURE_OK,
@@ -278,10 +263,7 @@ fn a_core_module_or_garbage_is_refused_at_load_with_a_clear_error() {
 
 #[test]
 fn a_memory_limit_above_the_engine_ceiling_is_refused() {
-    let limits = HookLimits {
-        memory_bytes: 2 << 30,
-        ..HookLimits::default()
-    };
+    let limits = HookLimits::default().with_memory_bytes(2 << 30);
     let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
     assert!(matches!(error, HookError::Limit(_)), "{error}");
 }
@@ -310,14 +292,8 @@ fn spin(iterations: u32) -> String {
 }
 
 fn fuel_hook(iterations: u32, fuel: u64) -> Hook {
-    let limits = HookLimits {
-        fuel: Some(fuel),
-        ..quick_limits()
-    };
-    let options = HookOptions {
-        limits,
-        ..HookOptions::default()
-    };
+    let limits = quick_limits().with_fuel(Some(fuel));
+    let options = HookOptions::default().with_limits(limits);
     let inspect = format!("{} {INSPECT_PASS}", spin(iterations));
     Hook::load(
         airlock_tests::fuel_engine(),
@@ -351,10 +327,7 @@ fn fuel_limit_crossed_rejects_with_hook_timeout_and_is_deterministic() {
 
 #[test]
 fn a_fuel_budget_without_a_metering_engine_is_refused() {
-    let limits = HookLimits {
-        fuel: Some(10),
-        ..HookLimits::default()
-    };
+    let limits = HookLimits::default().with_fuel(Some(10));
     let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
     assert!(matches!(error, HookError::Limit(_)), "{error}");
 }
@@ -369,10 +342,7 @@ fn grow_table(by: u32) -> String {
 
 #[test]
 fn table_limit_obeyed() {
-    let limits = HookLimits {
-        table_elements: 1_000,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_table_elements(1_000);
     let hook = load(
         CONFIGURE_OK,
         &grow_table(999),
@@ -385,10 +355,7 @@ fn table_limit_obeyed() {
 
 #[test]
 fn table_limit_crossed_rejects_with_hook_limit() {
-    let limits = HookLimits {
-        table_elements: 1_000,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_table_elements(1_000);
     let hook = load(
         CONFIGURE_OK,
         &grow_table(1_000),
@@ -407,10 +374,7 @@ fn table_limit_crossed_rejects_with_hook_limit() {
 
 #[test]
 fn instance_limit_obeyed() {
-    let limits = HookLimits {
-        instances: 8,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_instances(8);
     let hook = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap();
     assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
 }
@@ -418,10 +382,7 @@ fn instance_limit_obeyed() {
 #[test]
 fn instance_limit_crossed_refuses_the_hook_with_hook_limit() {
     // A component made by wit-component has its module plus shim instances: more than one.
-    let limits = HookLimits {
-        instances: 1,
-        ..quick_limits()
-    };
+    let limits = quick_limits().with_instances(1);
     let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
     assert!(
         matches!(&error, HookError::ConfigFault(r) if r.code == "hook-limit"),

@@ -324,10 +324,7 @@ async fn a_taken_or_invalid_window_label_is_refused_and_a_freed_one_can_be_used_
 
 #[tokio::test]
 async fn a_message_at_the_size_limit_is_delivered() {
-    let limits = GatewayLimits {
-        max_message_bytes: 1000,
-        ..GatewayLimits::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let server = start_with(
         vec![pass_all()],
         echo_router(),
@@ -353,10 +350,7 @@ async fn a_message_at_the_size_limit_is_delivered() {
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connection_stays_open() {
-    let limits = GatewayLimits {
-        max_message_bytes: 1000,
-        ..GatewayLimits::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let server = start_with(
         vec![pass_all()],
         echo_router(),
@@ -383,10 +377,7 @@ async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connect
 
 #[tokio::test]
 async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
-    let limits = GatewayLimits {
-        max_message_bytes: 1000,
-        ..GatewayLimits::default()
-    };
+    let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let server = start_with(
         vec![pass_all()],
         echo_router(),

@@ -22,23 +22,11 @@ fn a_wasi_hook_loads_and_finds_no_environment_files_network_or_clock() {
 #[test]
 fn a_wasi_hooks_stdout_counts_against_its_log_budget() {
     // The probe prints `wasi-probe saw 7 bytes of "ping"` (32 bytes) per message.
-    let fits = HookOptions {
-        limits: HookLimits {
-            log_bytes: 32,
-            ..HookLimits::default()
-        },
-        ..HookOptions::default()
-    };
+    let fits = HookOptions::default().with_limits(HookLimits::default().with_log_bytes(32));
     let hook = Hook::load(engine(), &built_hook("wasi-probe", "rust"), fits).unwrap();
     assert_eq!(send(&echo_gateway(hook), PING).decision, Decision::Pass);
 
-    let too_small = HookOptions {
-        limits: HookLimits {
-            log_bytes: 31,
-            ..HookLimits::default()
-        },
-        ..HookOptions::default()
-    };
+    let too_small = HookOptions::default().with_limits(HookLimits::default().with_log_bytes(31));
     let hook = Hook::load(engine(), &built_hook("wasi-probe", "rust"), too_small).unwrap();
     assert_eq!(
         send(&echo_gateway(hook), PING).outcome.unwrap_err().code,

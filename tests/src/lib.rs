@@ -70,10 +70,7 @@ pub fn engine() -> &'static HookEngine {
 pub fn fuel_engine() -> &'static HookEngine {
     static ENGINE: OnceLock<HookEngine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let config = airlock::EngineConfig {
-            fuel: true,
-            ..Default::default()
-        };
+        let config = airlock::EngineConfig::default().with_fuel(true);
         HookEngine::with_cache(config, hook_cache()).expect("engine")
     })
 }
@@ -92,10 +89,7 @@ pub fn built_hook(policy: &str, lang: &str) -> Vec<u8> {
 
 /// Loads a built hook with a JSON config.
 pub fn load_built(policy: &str, lang: &str, config: &str) -> Hook {
-    let options = HookOptions {
-        config: config.to_owned(),
-        ..HookOptions::default()
-    };
+    let options = HookOptions::default().with_config(config.to_owned());
     Hook::load(engine(), &built_hook(policy, lang), options)
         .unwrap_or_else(|e| panic!("load {policy}.{lang}: {e}"))
 }

@@ -41,7 +41,7 @@ pub use windows::{ChannelRef, PushError, Window, Windows};
 
 use crate::gateway::{Gateway, Reply, check_name};
 use crate::message::{Kind, Source};
-use crate::verdict::{Decision, Rejection};
+use crate::verdict::Rejection;
 
 /// The JS client served at `/airlock.js`.
 pub const CLIENT_JS: &str = include_str!("airlock.js");
@@ -340,14 +340,7 @@ impl Bucket {
 
 /// A refusal made by the WebSocket gateway itself, as a reply.
 fn refused(rejection: Rejection) -> Reply {
-    Reply {
-        id: 0,
-        decision: Decision::Reject,
-        hook_digest: None,
-        hook_time: None,
-        hook_fuel: None,
-        outcome: Err(rejection),
-    }
+    Reply::refused(0, rejection)
 }
 
 /// Sends the verdict (when reported) and the reply for request `id`.

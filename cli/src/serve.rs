@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -17,16 +16,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use airlock::web::{ChannelRef, WebGateway, WebOptions, Windows};
-use airlock::{Body, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, Router};
+use airlock::{Body, Gateway, Router};
+
+use crate::flags::{HookFlags, Mode};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A hook component; repeat to chain hooks, applied in order (a rejection stops the chain).
-    #[arg(long, required = true)]
-    hook: Vec<PathBuf>,
-    /// A hook's JSON config (a file): give none, or one per `--hook`, in the same order.
-    #[arg(long)]
-    config: Vec<PathBuf>,
     /// Folder of the frontend (its `index.html` is served at `/`); the JS client is always at
     /// `/airlock.js`.
     #[arg(long = "static", value_name = "DIR")]
@@ -40,32 +35,21 @@ pub struct ServeArgs {
     /// The demo core's folder; created with two sample files when missing.
     #[arg(long, value_name = "DIR", default_value = "target/demo-data")]
     root: PathBuf,
-    /// Time limit for each hook call, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    timeout_ms: u64,
-    /// Largest message (name, headers and body), in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
-    max_message_bytes: usize,
     /// Messages a second each connection may send (sustained).
     #[arg(long, value_name = "COUNT", default_value_t = 100.0)]
     rate: f64,
     /// Messages a connection may send at once above its rate.
     #[arg(long, value_name = "COUNT", default_value_t = 100)]
     burst: u32,
-    /// A fresh instance per message, warm instances reused, or whichever suits each hook's
-    /// language runtime (reuse for CPython, QuickJS and SpiderMonkey).
-    #[arg(long, value_enum, default_value_t = crate::Mode::Auto)]
-    mode: crate::Mode,
     #[command(flatten)]
-    cache: crate::CacheArgs,
+    hooks: HookFlags,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if !args.config.is_empty() && args.config.len() != args.hook.len() {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
         anyhow::bail!(
-            "{} --config for {} --hook: give none, or one per hook in the same order",
-            args.config.len(),
-            args.hook.len()
+            "--rate {} is not a positive number of messages a second",
+            args.rate
         );
     }
     if let Some(dir) = &args.static_dir
@@ -74,40 +58,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--static {}: no index.html in it", dir.display());
     }
     let root = prepare_root(&args.root)?;
-    let engine = args.cache.engine(Default::default())?;
-    let mut hooks = Vec::new();
-    for (index, path) in args.hook.iter().enumerate() {
-        let config = match args.config.get(index) {
-            Some(file) => std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read config {}", file.display()))?,
-            None => "{}".to_owned(),
-        };
-        let bytes = crate::read_hook(path)?;
-        let options = HookOptions {
-            config,
-            limits: HookLimits {
-                timeout: Duration::from_millis(args.timeout_ms),
-                ..HookLimits::default()
-            },
-            mode: args.mode.resolve(&bytes, 8),
-        };
-        let hook = Hook::load(&engine, &bytes, options)
-            .with_context(|| format!("cannot load hook {}", path.display()))?;
-        hooks.push((path, hook));
-    }
+    let engine = args.hooks.engine(false)?;
+    let hooks = args.hooks.load(&engine, Mode::Auto, 8, |limits| limits)?;
 
     let windows = Windows::new();
     let router = demo_router(root.clone(), windows.clone());
-    let limits = GatewayLimits {
-        max_message_bytes: args.max_message_bytes,
-        ..GatewayLimits::default()
-    };
-    let mut chain = hooks.into_iter();
-    let (first_path, first) = chain.next().expect("clap requires a hook");
-    let mut described = vec![format!("{} {}", first_path.display(), first.digest())];
+    let described: Vec<String> = hooks
+        .iter()
+        .map(|loaded| format!("{} {}", loaded.path.display(), loaded.hook.digest()))
+        .collect();
+    let mut chain = hooks.into_iter().map(|loaded| loaded.hook);
+    let first = chain.next().expect("clap requires a hook");
+    let limits = args.hooks.gateway_limits();
     let mut gateway = Gateway::with_config(first, router, limits, Default::default())?;
-    for (path, hook) in chain {
-        described.push(format!("{} {}", path.display(), hook.digest()));
+    for hook in chain {
         gateway = gateway.then(hook);
     }
     let options = WebOptions {

@@ -8,24 +8,20 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use serde::Serialize;
 
-use airlock::fuzz::{self, Budget, FuzzOptions, Progress, Properties};
-use airlock::{EngineConfig, GatewayLimits, Hook, HookLimits, HookOptions, InstanceMode, jsonl};
+use airlock::{Hook, HookLimits, jsonl};
+
+use crate::flags::{HookFlags, Mode, read_hook};
+use crate::fuzzer::{self, Budget, FuzzOptions, Progress, Properties};
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
-    /// The hook under test.
-    #[arg(long)]
-    hook: PathBuf,
-    /// The hook's JSON config (a file), also given to the reference.
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Another implementation of the same policy: any differing outcome is a finding.
     #[arg(long)]
     reference: Option<PathBuf>,
     /// Seed messages (JSON Lines, as `airlock inspect` reads); built-in seeds when absent.
     #[arg(long)]
     seeds: Option<PathBuf>,
-    /// Properties every run must keep (JSON; see `airlock::fuzz::oracle`).
+    /// Properties every run must keep (JSON; see `airlock_cli::fuzzer::oracle`).
     #[arg(long)]
     properties: Option<PathBuf>,
     /// How long to fuzz: `60s`, `2m`, `500ms` or seconds (default 60s unless --runs is given).
@@ -43,23 +39,10 @@ pub struct FuzzArgs {
     /// Print the report as one JSON object on standard output.
     #[arg(long)]
     json: bool,
-    /// Time limit for each hook call, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    timeout_ms: u64,
-    /// A fresh instance per message, or warm instances reused (state kept between messages
-    /// shows up as non-determinism).
-    #[arg(long, value_enum, default_value_t = Mode::Fresh)]
-    mode: Mode,
+    /// The hook under test (one `--hook`), its config (also given to the reference), limits and
+    /// mode; with `--mode reuse`, state kept between messages shows up as non-determinism.
     #[command(flatten)]
-    cache: crate::CacheArgs,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Mode {
-    /// A fresh instance per message.
-    Fresh,
-    /// Warm instances reused across messages.
-    Reuse,
+    hooks: HookFlags,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -81,7 +64,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| *d >= Duration::from_millis(1) && *d <= Duration::from_secs(366 * 86_400))
+        .ok_or_else(|| format!("{text:?} is out of range: give 1ms to 366 days"))
 }
 
 #[derive(Serialize)]
@@ -107,33 +93,27 @@ struct JsonFinding<'a> {
 
 /// Returns whether anything was found.
 pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
-    let config = match &args.config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?,
-        None => "{}".to_owned(),
+    let hook_path = args.hooks.single("fuzz")?.to_path_buf();
+    // Fuel is always metered: its order of magnitude is part of what the fuzzer calls new.
+    let engine = args.hooks.engine(true)?;
+    let meter = |limits: HookLimits| limits.with_fuel(limits.fuel.or(Some(u64::MAX / 2)));
+    let hook = args
+        .hooks
+        .load(&engine, Mode::Fresh, 1, meter)?
+        .pop()
+        .expect("one hook")
+        .hook;
+    let reference = match &args.reference {
+        None => None,
+        Some(path) => {
+            let bytes = read_hook(path)?;
+            let options = hook.options().clone();
+            Some(
+                Hook::load(&engine, &bytes, options)
+                    .with_context(|| format!("cannot load hook {}", path.display()))?,
+            )
+        }
     };
-    let engine = args.cache.engine(EngineConfig {
-        fuel: true,
-        ..EngineConfig::default()
-    })?;
-    let options = HookOptions {
-        config,
-        limits: HookLimits {
-            timeout: Duration::from_millis(args.timeout_ms),
-            fuel: Some(u64::MAX / 2),
-            ..HookLimits::default()
-        },
-        mode: match args.mode {
-            Mode::Fresh => InstanceMode::Fresh,
-            Mode::Reuse => InstanceMode::Reuse { max_idle: 1 },
-        },
-    };
-    let load = |path: &Path| {
-        Hook::load_file(&engine, path, options.clone())
-            .with_context(|| format!("cannot load hook {}", path.display()))
-    };
-    let hook = load(&args.hook)?;
-    let reference = args.reference.as_deref().map(load).transpose()?;
     let seeds = match &args.seeds {
         Some(path) => read_seeds(path)?,
         None => Vec::new(),
@@ -162,12 +142,12 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         properties,
         budget,
         seed: args.seed,
-        limits: GatewayLimits::default(),
+        limits: args.hooks.gateway_limits(),
     };
 
     let tty = std::io::stderr().is_terminal();
     let mut last_line = std::time::Instant::now();
-    let report = fuzz::run(&options, &mut |p: &Progress| {
+    let report = fuzzer::run(&options, &mut |p: &Progress| {
         if tty {
             eprint!("\r{}   ", progress_line(p));
         } else if last_line.elapsed() >= Duration::from_secs(5) {
@@ -256,7 +236,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             writeln!(
                 out,
                 "replay one with: airlock inspect --hook {} FILE",
-                args.hook.display()
+                hook_path.display()
             )?;
         }
     }

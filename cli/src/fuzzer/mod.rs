@@ -23,10 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::gateway::GatewayLimits;
-use crate::hook::Hook;
-use crate::message::{Body, Message, Request, Source};
-use crate::verdict::{Decision, Verdict, code};
+use airlock::{Body, Decision, GatewayLimits, Hook, Message, Request, Source, code};
 pub use mutate::Rng;
 pub use oracle::Properties;
 
@@ -169,31 +166,28 @@ fn evaluate(
     let message = Message::from_request(1, source.clone(), request.clone());
     let inspection = hook.inspect_blocking(message);
     let fuel = inspection.fuel.unwrap_or(0);
-    let mut outcome = Outcome {
-        decision: inspection.verdict.kind(),
-        code: None,
-        reason: None,
-        delivered: None,
-        fuel,
-        bad_replace: false,
-    };
-    match inspection.verdict {
-        Verdict::Pass => outcome.delivered = Some(inspection.message),
-        Verdict::Replace(replacement) => match limits.apply(inspection.message, replacement) {
-            Ok(message) => outcome.delivered = Some(message),
-            Err(rejection) => {
-                outcome.decision = Decision::Reject;
-                outcome.code = Some(rejection.code);
-                outcome.reason = Some(rejection.reason);
-                outcome.bad_replace = true;
-            }
+    let decision = inspection.verdict.kind();
+    // Judged as the gateway judges it.
+    Some(
+        match limits.settle(inspection.message, inspection.verdict) {
+            Ok(delivered) => Outcome {
+                decision,
+                code: None,
+                reason: None,
+                delivered: Some(delivered),
+                fuel,
+                bad_replace: false,
+            },
+            Err(rejection) => Outcome {
+                decision: Decision::Reject,
+                code: Some(rejection.code),
+                reason: Some(rejection.reason),
+                delivered: None,
+                fuel,
+                bad_replace: decision == Decision::Replace,
+            },
         },
-        Verdict::Reject(rejection) => {
-            outcome.code = Some(rejection.code);
-            outcome.reason = Some(rejection.reason);
-        }
-    }
-    Some(outcome)
+    )
 }
 
 const FAULT_CODES: &[&str] = &[

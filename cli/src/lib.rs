@@ -1,4 +1,7 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
+//!
+//! `airlock inspect | bench | fuzz | serve | component | new`, built on the `airlock` library.
+//! The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the rest are the subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,10 +9,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod flags;
 mod fuzz;
+pub mod fuzzer;
 mod inspect;
 mod new;
 mod serve;
+
+pub use flags::{HookFlags, Mode};
 
 /// Airlock: IPC isolation hooks as WebAssembly components.
 #[derive(Debug, Parser)]
@@ -44,7 +51,8 @@ struct ComponentArgs {
     output: PathBuf,
 }
 
-fn main() -> ExitCode {
+/// Runs the tool on the process's arguments; errors are printed with their causes and exit 2.
+pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -70,70 +78,6 @@ fn main() -> ExitCode {
             eprintln!("airlock: {e:#}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// How a command uses a hook's instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// Reuse warm instances for the slow-to-start runtimes (CPython, QuickJS, SpiderMonkey),
-    /// a fresh instance per message for everything else.
-    Auto,
-    /// A fresh instance per message: nothing survives between messages.
-    Fresh,
-    /// Warm instances reused across messages: what a hook keeps in memory survives.
-    Reuse,
-}
-
-impl Mode {
-    /// The instance mode for the hook `bytes`, keeping at most `max_idle` warm instances.
-    pub fn resolve(self, bytes: &[u8], max_idle: usize) -> airlock::InstanceMode {
-        match self {
-            Mode::Auto => airlock::InstanceMode::for_component(bytes, max_idle),
-            Mode::Fresh => airlock::InstanceMode::Fresh,
-            Mode::Reuse => airlock::InstanceMode::Reuse { max_idle },
-        }
-    }
-}
-
-/// Reads a hook file, naming it when it cannot be read.
-pub fn read_hook(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use anyhow::Context as _;
-    std::fs::read(path).with_context(|| format!("cannot read hook {}", path.display()))
-}
-
-/// Where compiled hooks are kept between runs (flattened into the commands that load hooks).
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    /// Keep compiled hooks in DIR, so a hook loaded before is not compiled again [default:
-    /// $AIRLOCK_CACHE_DIR, else $XDG_CACHE_HOME/airlock, else ~/.cache/airlock].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile every hook when it is loaded, keeping nothing.
-    #[arg(long, conflicts_with = "cache_dir")]
-    no_cache: bool,
-}
-
-impl CacheArgs {
-    /// The engine for `config`, with the cache these flags choose.
-    pub fn engine(&self, config: airlock::EngineConfig) -> anyhow::Result<airlock::HookEngine> {
-        let env = |name| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let dir = match self.no_cache {
-            true => None,
-            false => self.cache_dir.clone().or_else(|| {
-                env("AIRLOCK_CACHE_DIR")
-                    .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("airlock")))
-                    .or_else(|| env("HOME").map(|d| d.join(".cache/airlock")))
-            }),
-        };
-        Ok(match dir {
-            Some(dir) => airlock::HookEngine::with_cache(config, dir)?,
-            None => airlock::HookEngine::new(config)?,
-        })
     }
 }
 

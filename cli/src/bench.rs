@@ -1,29 +1,22 @@
 //! `airlock bench`: per-message cost of the full pipeline with a hook, against a no-hook baseline
 //! measured in the same run.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use clap::Args;
 
-use crate::Mode;
 use serde::Serialize;
 
 use airlock::{
-    Body, CacheOutcome, Gateway, GatewayLimits, Hook, HookOptions, InstanceMode, Request, Response,
-    Router, Source, jsonl,
+    Body, CacheOutcome, Gateway, InstanceMode, Request, Response, Router, SealConfig, Source, jsonl,
 };
+
+use crate::flags::{HookFlags, Mode};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The hook to measure.
-    #[arg(long)]
-    hook: PathBuf,
-    /// The hook's JSON config (a file).
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Size of each message's JSON body, in bytes: the message's object body gets a `pad` string
     /// field long enough to reach it.
     #[arg(long, default_value_t = 100)]
@@ -33,10 +26,6 @@ pub struct BenchArgs {
     /// `replace` with the redact hook.
     #[arg(long, value_name = "LINE", default_value = DEFAULT_MESSAGE)]
     message: String,
-    /// A fresh instance per message, warm instances reused, or whichever suits the hook's
-    /// language runtime (reuse for CPython, QuickJS and SpiderMonkey).
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    mode: Mode,
     /// Tasks sending messages at once, on as many worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -47,7 +36,7 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    cache: crate::CacheArgs,
+    hooks: HookFlags,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,29 +94,33 @@ fn request(line: &str, size: usize) -> anyhow::Result<(Source, Request)> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    ensure!(args.threads >= 1, "--threads must be at least 1");
     ensure!(
-        args.duration > 0.0 && args.duration.is_finite(),
-        "--duration {} is not a positive number of seconds",
+        (1..=1024).contains(&args.threads),
+        "--threads {} is out of range: give 1 to 1024",
+        args.threads
+    );
+    ensure!(
+        (0.001..=86_400.0).contains(&args.duration),
+        "--duration {} is out of range: give 0.001 to 86400 seconds",
         args.duration
     );
-    let config = match &args.config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?,
-        None => "{}".to_owned(),
-    };
-    let bytes = crate::read_hook(&args.hook)?;
-    let mode = args.mode.resolve(&bytes, args.threads * 2);
-    let engine = args.cache.engine(Default::default())?;
-    let options = HookOptions {
-        config,
-        mode,
-        ..HookOptions::default()
-    };
+    ensure!(
+        args.size <= args.hooks.max_message_bytes,
+        "--size {} is over the message limit of {} bytes (--max-message-bytes)",
+        args.size,
+        args.hooks.max_message_bytes
+    );
+    args.hooks.single("bench")?;
+    let engine = args.hooks.engine(false)?;
     let loading = Instant::now();
-    let hook = Hook::load(&engine, &bytes, options)
-        .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
+    let loaded = args
+        .hooks
+        .load(&engine, Mode::Auto, args.threads.saturating_mul(2), |l| l)?
+        .pop()
+        .expect("one hook");
     let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+    let (hook, component_bytes) = (loaded.hook, loaded.bytes);
+    let mode = hook.options().mode;
     let compiled = match hook.compiled() {
         CacheOutcome::Hit => "cache",
         CacheOutcome::Compiled | CacheOutcome::Stored => "compiled",
@@ -135,7 +128,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let digest = hook.digest().to_owned();
     // A no-op core: every message is answered without looking at it.
     let router = Router::new().fallback(|_| async { Ok(Response::Delivered { receivers: 1 }) });
-    let gateway = Arc::new(Gateway::new(hook, router)?);
+    let limits = args.hooks.gateway_limits();
+    let gateway = Arc::new(Gateway::with_config(
+        hook,
+        router,
+        limits,
+        SealConfig::default(),
+    )?);
     let (source, message) = request(&args.message, args.size)?;
     let reply = futures_block(gateway.handle(source.clone(), message.clone()));
     if let Err(rejection) = &reply.outcome {
@@ -156,7 +155,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         report_mode(mode),
         args.duration
     );
-    let limits = GatewayLimits::default();
     let baseline = measure(&runtime, args.threads, duration, args.size, {
         let message = message.clone();
         move || {
@@ -195,7 +193,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         verdict,
         load_ms,
         loaded_from: compiled,
-        component_bytes: bytes.len(),
+        component_bytes,
         hook: digest,
     };
     if args.json {

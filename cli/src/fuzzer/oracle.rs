@@ -21,8 +21,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::message::{Body, Kind, Message};
-use crate::verdict::Decision;
+use airlock::{Body, Decision, Kind, Message};
 
 /// A properties file.
 #[derive(Debug, Clone, Deserialize)]

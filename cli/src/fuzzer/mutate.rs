@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::message::{Body, Header, Kind, Request, Source};
+use airlock::{Body, Header, Kind, Request, Source};
 
 /// A small deterministic generator (SplitMix64): the same `--seed` gives the same run on every
 /// build, whatever a random-number crate does between versions.

@@ -8,58 +8,22 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::Mode;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use airlock::{
-    EngineConfig, Gateway, GatewayLimits, Hook, HookLimits, HookOptions, HookWatcher, Response,
-    Router, SealConfig, jsonl,
-};
+use airlock::{Gateway, HookWatcher, Response, Router, SealConfig, jsonl};
+
+use crate::flags::{HookFlags, Mode};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The hook component.
-    #[arg(long)]
-    hook: PathBuf,
-    /// The hook's JSON config (a file); `{}` when absent.
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// JSON Lines input, one message a line; standard input when absent.
     file: Option<PathBuf>,
-    /// Time limit for each hook call, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    timeout_ms: u64,
-    /// Fuel budget for each hook call (turns on fuel metering, which slows calls by 12-35 %).
-    #[arg(long, value_name = "UNITS")]
-    fuel: Option<u64>,
-    /// Linear memory limit for the hook, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    memory_mib: usize,
-    /// Wasm stack for each hook call, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 512)]
-    stack_kib: usize,
-    /// Elements in any one table of the hook.
-    #[arg(long, value_name = "COUNT", default_value_t = 100_000)]
-    table_elements: usize,
-    /// Core instances (and memories, and tables) in one hook instance.
-    #[arg(long, value_name = "COUNT", default_value_t = 64)]
-    instances: usize,
-    /// Log text a hook may write per message, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
-    log_bytes: usize,
-    /// Largest message (name, headers and body), in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
-    max_message_bytes: usize,
-    /// A fresh instance per message, warm instances reused across messages, or whichever suits
-    /// the hook's language runtime (reuse for CPython, QuickJS and SpiderMonkey).
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    mode: Mode,
-    /// Reload the hook when its file changes (useful while reading standard input).
+    /// Reload the hook when its file changes (useful while reading standard input; one --hook).
     #[arg(long)]
     watch: bool,
     #[command(flatten)]
-    cache: crate::CacheArgs,
+    hooks: HookFlags,
 }
 
 #[derive(Serialize)]
@@ -83,38 +47,16 @@ struct LineError<'a> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config {}", path.display()))?;
-            serde_json::from_str::<serde::de::IgnoredAny>(&text)
-                .with_context(|| format!("config {} is not valid JSON", path.display()))?;
-            text
-        }
-        None => "{}".to_owned(),
+    let watched = match args.watch {
+        true => Some(args.hooks.single("inspect --watch")?.to_path_buf()),
+        false => None,
     };
-    let bytes = crate::read_hook(&args.hook)?;
-    let options = HookOptions {
-        config,
-        limits: HookLimits {
-            timeout: Duration::from_millis(args.timeout_ms),
-            fuel: args.fuel,
-            memory_bytes: args.memory_mib << 20,
-            table_elements: args.table_elements,
-            instances: args.instances,
-            log_bytes: args.log_bytes,
-        },
-        mode: args.mode.resolve(&bytes, 4),
-    };
-    let engine = args.cache.engine(EngineConfig {
-        fuel: args.fuel.is_some(),
-        max_wasm_stack: args.stack_kib << 10,
-        memory_ceiling: (args.memory_mib << 20).max(EngineConfig::default().memory_ceiling),
-        ..EngineConfig::default()
-    })?;
-    let hook = Hook::load(&engine, &bytes, options)
-        .with_context(|| format!("cannot load hook {}", args.hook.display()))?;
-    drop(bytes);
+    let engine = args.hooks.engine(false)?;
+    let mut hooks = args
+        .hooks
+        .load(&engine, Mode::Auto, 4, |limits| limits)?
+        .into_iter();
+    let first = hooks.next().expect("clap requires a hook");
     // The core echoes every message back as it decoded it from the envelope.
     let router = Router::new().fallback(|message| async move {
         jsonl::message_line(&message)
@@ -124,19 +66,18 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                 message: format!("cannot write the delivered message: {e}"),
             })
     });
-    let limits = GatewayLimits {
-        max_message_bytes: args.max_message_bytes,
-        ..GatewayLimits::default()
-    };
-    let gateway = Arc::new(Gateway::with_config(
-        hook,
+    let mut gateway = Gateway::with_config(
+        first.hook,
         router,
-        limits,
+        args.hooks.gateway_limits(),
         SealConfig::default(),
-    )?);
-    let _watcher = args
-        .watch
-        .then(|| HookWatcher::spawn(&gateway, &args.hook, Duration::from_millis(200)));
+    )?;
+    for next in hooks {
+        gateway = gateway.then(next.hook);
+    }
+    let gateway = Arc::new(gateway);
+    let _watcher =
+        watched.map(|path| HookWatcher::spawn(&gateway, path, Duration::from_millis(200)));
 
     let input: Box<dyn Read> = match &args.file {
         Some(path) => Box::new(

@@ -1,0 +1,235 @@
+//! The hook flags every subcommand that runs hooks shares: which hooks, their configs, their
+//! limits, the instance mode, the gateway's message limit, and the compiled-hook cache.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use airlock::{
+    EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode,
+};
+
+/// How a command uses a hook's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Reuse warm instances for the slow-to-start runtimes (CPython, QuickJS, SpiderMonkey),
+    /// a fresh instance per message for everything else.
+    Auto,
+    /// A fresh instance per message: nothing survives between messages.
+    Fresh,
+    /// Warm instances reused across messages: what a hook keeps in memory survives.
+    Reuse,
+}
+
+impl Mode {
+    /// The instance mode for the hook `bytes`, keeping at most `max_idle` warm instances.
+    pub fn resolve(self, bytes: &[u8], max_idle: usize) -> InstanceMode {
+        match self {
+            Mode::Auto => InstanceMode::for_component(bytes, max_idle),
+            Mode::Fresh => InstanceMode::Fresh,
+            Mode::Reuse => InstanceMode::Reuse { max_idle },
+        }
+    }
+}
+
+/// The hook flags (flattened into `inspect`, `bench`, `fuzz` and `serve`).
+#[derive(Debug, Args)]
+pub struct HookFlags {
+    /// A hook component; repeat to chain hooks, applied in order (a rejection stops the chain).
+    #[arg(long = "hook", value_name = "HOOK.wasm", required = true)]
+    pub hooks: Vec<PathBuf>,
+    /// A hook's JSON config (a file): none, or one per `--hook` in the same order; `{}` when
+    /// absent.
+    #[arg(long = "config", value_name = "FILE.json")]
+    pub configs: Vec<PathBuf>,
+    /// Time limit for each hook call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub timeout_ms: u64,
+    /// Fuel budget for each hook call (turns on fuel metering, which slows calls by 12-35 %).
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+    /// Linear memory limit for the hook, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub memory_mib: usize,
+    /// Wasm stack for each hook call, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 512)]
+    pub stack_kib: usize,
+    /// Elements in any one table of the hook.
+    #[arg(long, value_name = "COUNT", default_value_t = 100_000)]
+    pub table_elements: usize,
+    /// Core instances (and memories, and tables) in one hook instance.
+    #[arg(long, value_name = "COUNT", default_value_t = 64)]
+    pub instances: usize,
+    /// Log text a hook may write per message, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub log_bytes: usize,
+    /// Largest message (name, headers and body), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// A fresh instance per message, warm instances reused across messages, or whichever suits
+    /// the hook's language runtime (reuse for CPython, QuickJS and SpiderMonkey) [default: auto;
+    /// fresh for `fuzz`].
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Keep compiled hooks in DIR, so a hook loaded before is not compiled again [default:
+    /// $AIRLOCK_CACHE_DIR, else $XDG_CACHE_HOME/airlock, else ~/.cache/airlock].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every hook when it is loaded, keeping nothing.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+/// A hook loaded from a file, with the path it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: usize,
+    /// The hook.
+    pub hook: Hook,
+}
+
+impl HookFlags {
+    /// The one hook of a command that takes one (`bench`, `fuzz`).
+    pub fn single(&self, command: &str) -> anyhow::Result<&Path> {
+        match self.hooks.as_slice() {
+            [hook] => Ok(hook),
+            many => bail!(
+                "airlock {command} takes one --hook, got {}: {}",
+                many.len(),
+                many.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The memory limit in bytes, refusing a value that does not fit.
+    fn memory_bytes(&self) -> anyhow::Result<usize> {
+        self.memory_mib.checked_mul(1 << 20).with_context(|| {
+            format!(
+                "--memory-mib {} is out of range (at most {} MiB)",
+                self.memory_mib,
+                usize::MAX >> 20
+            )
+        })
+    }
+
+    /// The engine these flags ask for (fuel metering when `fuel` or `--fuel`), with the cache
+    /// they choose.
+    pub fn engine(&self, fuel: bool) -> anyhow::Result<HookEngine> {
+        let memory = self.memory_bytes()?;
+        let stack = self
+            .stack_kib
+            .checked_mul(1 << 10)
+            .with_context(|| format!("--stack-kib {} is out of range", self.stack_kib))?;
+        let config = EngineConfig::default()
+            .with_fuel(fuel || self.fuel.is_some())
+            .with_max_wasm_stack(stack)
+            .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling));
+        let env = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let dir = match self.no_cache {
+            true => None,
+            false => self.cache_dir.clone().or_else(|| {
+                env("AIRLOCK_CACHE_DIR")
+                    .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("airlock")))
+                    .or_else(|| env("HOME").map(|d| d.join(".cache/airlock")))
+            }),
+        };
+        Ok(match dir {
+            Some(dir) => HookEngine::with_cache(config, dir)?,
+            None => HookEngine::new(config)?,
+        })
+    }
+
+    /// The per-call limits these flags set.
+    pub fn limits(&self) -> anyhow::Result<HookLimits> {
+        if self.timeout_ms == 0 {
+            bail!("--timeout-ms 0: the time limit must be at least 1 ms");
+        }
+        Ok(HookLimits::default()
+            .with_timeout(Duration::from_millis(self.timeout_ms))
+            .with_fuel(self.fuel)
+            .with_memory_bytes(self.memory_bytes()?)
+            .with_table_elements(self.table_elements)
+            .with_instances(self.instances)
+            .with_log_bytes(self.log_bytes))
+    }
+
+    /// The gateway's limits these flags set.
+    pub fn gateway_limits(&self) -> GatewayLimits {
+        GatewayLimits::default().with_max_message_bytes(self.max_message_bytes)
+    }
+
+    /// The JSON config of each hook, in `--hook` order: read from its file and checked to be
+    /// JSON, or `{}`.
+    pub fn configs(&self) -> anyhow::Result<Vec<String>> {
+        if !self.configs.is_empty() && self.configs.len() != self.hooks.len() {
+            bail!(
+                "{} --config for {} --hook: give none, or one per hook in the same order",
+                self.configs.len(),
+                self.hooks.len()
+            );
+        }
+        if self.configs.is_empty() {
+            return Ok(vec!["{}".to_owned(); self.hooks.len()]);
+        }
+        self.configs.iter().map(|path| read_config(path)).collect()
+    }
+
+    /// Loads every `--hook` with its config on `engine`, in `mode` (or `default_mode`), keeping
+    /// at most `max_idle` warm instances of a reused hook; `adjust` may change each hook's
+    /// limits (a command that always meters fuel, say).
+    pub fn load(
+        &self,
+        engine: &HookEngine,
+        default_mode: Mode,
+        max_idle: usize,
+        adjust: impl Fn(HookLimits) -> HookLimits,
+    ) -> anyhow::Result<Vec<Loaded>> {
+        let limits = adjust(self.limits()?);
+        let mode = self.mode.unwrap_or(default_mode);
+        let configs = self.configs()?;
+        self.hooks
+            .iter()
+            .zip(configs)
+            .map(|(path, config)| {
+                let bytes = read_hook(path)?;
+                let options = HookOptions::default()
+                    .with_config(config)
+                    .with_limits(limits)
+                    .with_mode(mode.resolve(&bytes, max_idle));
+                let hook = Hook::load(engine, &bytes, options)
+                    .with_context(|| format!("cannot load hook {}", path.display()))?;
+                Ok(Loaded {
+                    path: path.clone(),
+                    bytes: bytes.len(),
+                    hook,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads a hook file, naming it when it cannot be read.
+pub fn read_hook(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read hook {}", path.display()))
+}
+
+/// Reads a hook's JSON config, naming the file when it cannot be read or is not JSON.
+pub fn read_config(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text)
+        .with_context(|| format!("config {} is not valid JSON", path.display()))?;
+    Ok(text)
+}

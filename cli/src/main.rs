@@ -1,0 +1,5 @@
+//! The `airlock` binary: see the `airlock_cli` crate.
+
+fn main() -> std::process::ExitCode {
+    airlock_cli::main()
+}

@@ -1,0 +1,154 @@
+//! How a hook is loaded and run: its limits, its config and its instance mode.
+
+use std::time::Duration;
+
+/// Limits on each hook call (`configure` and `inspect` each get the full time and fuel budget).
+///
+/// Defaults: 100 ms, no fuel budget, 64 MiB of linear memory, tables of at most 100 000
+/// elements, at most 64 core instances (and as many memories and tables) per hook instance,
+/// 64 KiB of log text per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HookLimits {
+    /// Wall-clock time per call; past it, `hook-timeout`.
+    pub timeout: Duration,
+    /// Fuel per call, when the engine meters fuel ([`crate::EngineConfig::fuel`]); past it,
+    /// `hook-timeout`. Deterministic, unlike the wall clock.
+    pub fuel: Option<u64>,
+    /// Linear memory, in bytes (at most the engine's memory ceiling); past it, `hook-memory`.
+    pub memory_bytes: usize,
+    /// Elements in any one table; past it, `hook-limit`.
+    pub table_elements: usize,
+    /// Core instances (and memories, and tables) in one hook instance; past it, `hook-limit`.
+    pub instances: usize,
+    /// Log text per message, in bytes; past it, `hook-log`.
+    pub log_bytes: usize,
+}
+
+impl Default for HookLimits {
+    fn default() -> Self {
+        HookLimits {
+            timeout: Duration::from_millis(100),
+            fuel: None,
+            memory_bytes: 64 << 20,
+            table_elements: 100_000,
+            instances: 64,
+            log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// How a hook's instances are used.
+///
+/// - [`Fresh`](InstanceMode::Fresh), the default: a new instance per message, from the pooling
+///   allocator, configured and then asked to inspect. Nothing a hook does survives into the next
+///   message.
+/// - [`Reuse`](InstanceMode::Reuse): warm, configured instances are kept and handed one message
+///   at a time. What survives between messages is whatever the hook keeps in its own instance:
+///   globals, its linear memory (heap, caches, counters, anything a previous message left there),
+///   and its memory size, which only grows. The host's side is reset per message (time, fuel and
+///   log budgets). An instance that faults in any way — trap, timeout, memory, malformed output,
+///   log flood — is discarded, never reused; the next message gets a new one. Choose it for
+///   language runtimes that are expensive to start (Python, JavaScript), not for policies that
+///   must not remember one message while judging the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceMode {
+    /// A fresh instance per message (the default).
+    #[default]
+    Fresh,
+    /// Warm instances reused across messages; at most `max_idle` are kept waiting.
+    Reuse {
+        /// Idle instances kept for the next messages.
+        max_idle: usize,
+    },
+}
+
+impl InstanceMode {
+    /// The mode that suits a hook's language runtime: [`Reuse`](InstanceMode::Reuse) (with
+    /// `max_idle` warm instances) for the interpreters that cost a millisecond or more to start —
+    /// CPython (componentize-py), QuickJS (componentize-qjs) and SpiderMonkey (componentize-js) —
+    /// and [`Fresh`](InstanceMode::Fresh) for everything else (Rust, C, WAT…), whose fresh
+    /// instances cost microseconds. The measurements behind it are in BENCHMARKS.md. The runtime
+    /// is recognized by the names its toolchain leaves in the component; a hook that must not
+    /// remember anything between messages should be loaded with `Fresh` explicitly.
+    pub fn for_component(bytes: &[u8], max_idle: usize) -> InstanceMode {
+        match HeavyRuntime::detect(bytes) {
+            Some(_) => InstanceMode::Reuse { max_idle },
+            None => InstanceMode::Fresh,
+        }
+    }
+}
+
+/// A language runtime that is slow to instantiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeavyRuntime {
+    /// CPython, from componentize-py.
+    CPython,
+    /// QuickJS, from componentize-qjs.
+    QuickJs,
+    /// SpiderMonkey, from componentize-js (jco).
+    SpiderMonkey,
+}
+
+impl HeavyRuntime {
+    /// The runtime embedded in a component, recognized by the module names its toolchain leaves
+    /// there.
+    pub fn detect(bytes: &[u8]) -> Option<HeavyRuntime> {
+        const MARKERS: [(&str, HeavyRuntime); 4] = [
+            ("componentize_py_runtime", HeavyRuntime::CPython),
+            ("componentize_qjs_runtime", HeavyRuntime::QuickJs),
+            ("StarlingMonkey", HeavyRuntime::SpiderMonkey),
+            ("componentize-js", HeavyRuntime::SpiderMonkey),
+        ];
+        MARKERS
+            .iter()
+            .find(|(marker, _)| memchr::memmem::find(bytes, marker.as_bytes()).is_some())
+            .map(|&(_, runtime)| runtime)
+    }
+}
+
+/// How to load a hook. Default: config `{}`, default limits, a fresh instance per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HookOptions {
+    /// The app's JSON configuration, passed to `configure` on every instance.
+    pub config: String,
+    /// Per-call limits.
+    pub limits: HookLimits,
+    /// Fresh instance per message, or reuse of warm ones.
+    pub mode: InstanceMode,
+}
+
+impl Default for HookOptions {
+    fn default() -> Self {
+        HookOptions {
+            config: "{}".to_owned(),
+            limits: HookLimits::default(),
+            mode: InstanceMode::Fresh,
+        }
+    }
+}
+
+with_fields!(HookLimits {
+    timeout: Duration => with_timeout,
+    fuel: Option<u64> => with_fuel,
+    memory_bytes: usize => with_memory_bytes,
+    table_elements: usize => with_table_elements,
+    instances: usize => with_instances,
+    log_bytes: usize => with_log_bytes,
+});
+
+with_fields!(HookOptions {
+    limits: HookLimits => with_limits,
+    mode: InstanceMode => with_mode,
+});
+
+impl HookOptions {
+    /// These options with `config` as the hook's JSON configuration.
+    #[must_use]
+    pub fn with_config(mut self, config: impl Into<String>) -> Self {
+        self.config = config.into();
+        self
+    }
+}
