@@ -27,7 +27,7 @@ pub fn airlock_bin() -> PathBuf {
         .join("airlock");
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build --release -p airlock` (scripts/test does)",
+        "{} is missing: build it with `cargo build --release -p airlock-cli` (scripts/test does)",
         path.display()
     );
     path
