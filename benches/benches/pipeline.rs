@@ -1,6 +1,7 @@
 //! Per-message costs against a no-hook baseline:
 //!
-//! - `seal+open`: AES-256-GCM sealing and opening alone;
+//! - `seal+open/<provider>`: AES-256-GCM sealing and opening alone, at 100 B, 10 KB and 1 MiB, with
+//!   each provider (`rustcrypto`, the default, and `aws-lc`);
 //! - `baseline`: the path without isolation (validation, then a no-op core);
 //! - `pipeline/<mode>/<verdict>/<hook>`: the full pipeline (validation, hook, seal, open,
 //!   dispatch to a no-op core) with a fresh or reused instance per message, for a message the
@@ -69,21 +70,27 @@ fn gateway(policy: &str, lang: &str, mode: InstanceMode) -> Option<Gateway> {
 }
 
 fn seal_and_open(c: &mut Criterion) {
-    let mut group = c.benchmark_group("seal+open");
-    let (sealer, opener) = seal::channel(SealConfig::default()).unwrap();
-    for size in SIZES {
-        let (source, request) = message(VERDICTS[0].2, size);
-        let message = Message::from_request(1, source, request);
-        group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(size), &message, |b, message| {
-            b.iter(|| {
-                opener
-                    .open(sealer.seal(black_box(message)).unwrap())
-                    .unwrap()
-            })
-        });
+    for (name, provider) in [
+        ("rustcrypto", seal::Provider::RustCrypto),
+        ("aws-lc", seal::Provider::AwsLc),
+    ] {
+        let mut group = c.benchmark_group(format!("seal+open/{name}"));
+        let config = SealConfig::default().with_provider(provider);
+        let (sealer, opener) = seal::channel(config).unwrap();
+        for size in [100, 10_000, 1 << 20] {
+            let (source, request) = message(VERDICTS[0].2, size);
+            let message = Message::from_request(1, source, request);
+            group.throughput(Throughput::Bytes(size as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(size), &message, |b, message| {
+                b.iter(|| {
+                    opener
+                        .open(sealer.seal(black_box(message)).unwrap())
+                        .unwrap()
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn baseline(c: &mut Criterion) {

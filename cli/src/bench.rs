@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use airlock::{
-    Body, CacheOutcome, Gateway, InstanceMode, Request, Response, Router, SealConfig, Source, jsonl,
+    Body, CacheOutcome, Gateway, InstanceMode, Request, Response, Router, Source, jsonl,
 };
 
 use crate::flags::{HookFlags, Mode};
@@ -133,7 +133,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         hook,
         router,
         limits,
-        SealConfig::default(),
+        args.hooks.seal_config()?,
     )?);
     let (source, message) = request(&args.message, args.size)?;
     let reply = futures_block(gateway.handle(source.clone(), message.clone()));

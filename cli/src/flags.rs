@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 
+use airlock::seal::Provider;
 use airlock::{
     EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode,
+    SealConfig,
 };
 
 /// How a command uses a hook's instances.
@@ -32,6 +34,15 @@ impl Mode {
             Mode::Reuse => InstanceMode::Reuse { max_idle },
         }
     }
+}
+
+/// Which AES-256-GCM implementation seals what the hooks pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Seal {
+    /// RustCrypto's `aes-gcm`: pure Rust.
+    Rustcrypto,
+    /// AWS-LC: several times faster on megabyte messages (a tool built with `--features aws-lc`).
+    AwsLc,
 }
 
 /// The hook flags (flattened into `inspect`, `bench`, `fuzz` and `serve`).
@@ -73,6 +84,9 @@ pub struct HookFlags {
     /// fresh for `fuzz`].
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+    /// The AES-256-GCM implementation that seals messages for the core.
+    #[arg(long, value_enum, default_value_t = Seal::Rustcrypto)]
+    pub seal: Seal,
     /// Keep compiled hooks in DIR, so a hook loaded before is not compiled again [default:
     /// $AIRLOCK_CACHE_DIR, else $XDG_CACHE_HOME/airlock, else ~/.cache/airlock].
     #[arg(long, value_name = "DIR")]
@@ -168,6 +182,20 @@ impl HookFlags {
     /// The gateway's limits these flags set.
     pub fn gateway_limits(&self) -> GatewayLimits {
         GatewayLimits::default().with_max_message_bytes(self.max_message_bytes)
+    }
+
+    /// The seal settings these flags choose.
+    pub fn seal_config(&self) -> anyhow::Result<SealConfig> {
+        let provider = match self.seal {
+            Seal::Rustcrypto => Provider::RustCrypto,
+            #[cfg(feature = "aws-lc")]
+            Seal::AwsLc => Provider::AwsLc,
+            #[cfg(not(feature = "aws-lc"))]
+            Seal::AwsLc => bail!(
+                "--seal aws-lc: this airlock was built without AWS-LC (cargo build --release -p airlock-cli --features aws-lc)"
+            ),
+        };
+        Ok(SealConfig::default().with_provider(provider))
     }
 
     /// The JSON config of each hook, in `--hook` order: read from its file and checked to be

@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use airlock::{Gateway, HookWatcher, Response, Router, SealConfig, jsonl};
+use airlock::{Gateway, HookWatcher, Response, Router, jsonl};
 
 use crate::flags::{HookFlags, Mode};
 
@@ -70,7 +70,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         first.hook,
         router,
         args.hooks.gateway_limits(),
-        SealConfig::default(),
+        args.hooks.seal_config()?,
     )?;
     for next in hooks {
         gateway = gateway.then(next.hook);

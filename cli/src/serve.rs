@@ -70,7 +70,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut chain = hooks.into_iter().map(|loaded| loaded.hook);
     let first = chain.next().expect("clap requires a hook");
     let limits = args.hooks.gateway_limits();
-    let mut gateway = Gateway::with_config(first, router, limits, Default::default())?;
+    let seal = args.hooks.seal_config()?;
+    let mut gateway = Gateway::with_config(first, router, limits, seal)?;
     for hook in chain {
         gateway = gateway.then(hook);
     }

@@ -50,7 +50,8 @@
 //!   epoch tick, optional fuel), configured by [`EngineConfig`].
 //! - [`Hook`]: loading and checking components, running them under [`HookLimits`] in an
 //!   [`InstanceMode`] (fresh per message by default), faults as `hook-*` rejections ([`code`]).
-//! - [`seal`]: the envelope format, keys and the replay window.
+//! - [`seal`]: the envelope format, keys and the replay window; AES-256-GCM from RustCrypto, or
+//!   from AWS-LC with feature `aws-lc` ([`seal::Provider`]).
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).

@@ -1,8 +1,8 @@
 //! Sealed envelopes: the only form in which a message reaches the core.
 //!
 //! [`channel`] makes a [`Sealer`] (the gateway's half) and an [`Opener`] (the core's half) that
-//! share a key ring. Keys are AES-256-GCM keys drawn from the OS RNG, live only in this process,
-//! and are zeroized when dropped. Each envelope is
+//! share a key ring. Keys are AES-256-GCM keys drawn from the OS RNG (through `rand`), live only
+//! in this process, and are zeroized when dropped. Each envelope is
 //!
 //! ```text
 //! version: u8 = 1 | key id: u32 BE | sequence: u64 BE | ciphertext | tag: 16 bytes
@@ -14,16 +14,29 @@
 //! key; the sealer moves to a fresh key after [`SealConfig::rotate_after`] envelopes, long before
 //! the sequence space runs out. The opener authenticates first, then checks the sequence number
 //! against a sliding window per key, so a replayed or too-old envelope is refused.
+//!
+//! AES-256-GCM comes from one of two [`Provider`]s, chosen in [`SealConfig::provider`]:
+//! RustCrypto's pure-Rust `aes-gcm` (the default, and the only one in a default build), or AWS-LC
+//! through `aws-lc-rs` (cargo feature `aws-lc`), whose assembly seals and opens a megabyte several
+//! times faster (see BENCHMARKS.md, "Seal providers"). Both encrypt in place into the envelope's
+//! buffer with a detached tag, and both write the same bytes, so an envelope sealed by one opens
+//! with the other ([`channel_across`]) and the format above does not depend on the provider. All
+//! that differs between them sits in one private module, `seal::cipher`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use rand::TryRng;
+use rand::rngs::SysRng;
 use zeroize::Zeroizing;
 
+use self::cipher::Cipher;
+
 use crate::message::{DecodeError, Message};
+
+mod cipher;
 
 /// The envelope format version this build writes and reads.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -36,14 +49,16 @@ const IN_PLACE_MIN: usize = 16 << 10;
 
 /// How a [`Sealer`]/[`Opener`] pair manages keys and replay.
 ///
-/// Defaults: rotate after 2³² envelopes per key, a replay window of 65 536 sequence numbers, and
-/// 2 retired keys kept so that envelopes sealed just before a rotation still open.
+/// Defaults: rotate after 2³² envelopes per key, a replay window of 65 536 sequence numbers,
+/// 2 retired keys kept so that envelopes sealed just before a rotation still open, and
+/// RustCrypto's AES-256-GCM ([`Provider::RustCrypto`]), also when the `aws-lc` feature is on.
 ///
 /// The window must cover how far envelopes can overtake each other between sealing and opening:
 /// with many tasks, a thread descheduled between the two lets the others seal and open
 /// thousands of envelopes meanwhile (at 400 000 messages/s, 65 536 is ~160 ms of hiccup). A
 /// smaller window refuses such late, legitimate envelopes as too old.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SealConfig {
     /// Envelopes sealed under one key before the sealer moves to a new one (at least 1).
     pub rotate_after: u64,
@@ -52,7 +67,31 @@ pub struct SealConfig {
     pub replay_window: u64,
     /// Retired keys kept for envelopes still in flight after a rotation.
     pub retired_keys: usize,
+    /// Which implementation of AES-256-GCM seals and opens.
+    pub provider: Provider,
 }
+
+/// An implementation of AES-256-GCM for the seal. Both produce the same envelopes: the choice is
+/// one of speed and of what gets compiled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Provider {
+    /// RustCrypto's `aes-gcm`: pure Rust, AES-NI and carry-less multiplication picked at run
+    /// time. Always available; the default.
+    #[default]
+    RustCrypto,
+    /// AWS-LC through `aws-lc-rs`: assembly (AES-NI, AVX-512, carry-less multiplication), several
+    /// times faster on megabyte messages. Only with the `aws-lc` feature of this crate.
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
+}
+
+with_fields!(SealConfig {
+    rotate_after: u64 => with_rotate_after,
+    replay_window: u64 => with_replay_window,
+    retired_keys: usize => with_retired_keys,
+    provider: Provider => with_provider,
+});
 
 impl Default for SealConfig {
     fn default() -> Self {
@@ -60,6 +99,7 @@ impl Default for SealConfig {
             rotate_after: 1 << 32,
             replay_window: 1 << 16,
             retired_keys: 2,
+            provider: Provider::RustCrypto,
         }
     }
 }
@@ -156,16 +196,27 @@ impl fmt::Debug for Envelope {
 
 /// Makes a sealer and the opener that accepts what it seals, with a first key from the OS RNG.
 pub fn channel(config: SealConfig) -> Result<(Sealer, Opener), SealError> {
+    channel_across(config, config.provider)
+}
+
+/// [`channel`], with the opener decrypting in another provider than the sealer
+/// ([`SealConfig::provider`]); both hold the same keys. This is how the tests show that an
+/// envelope sealed by one provider opens with the other; a host wants [`channel`].
+pub fn channel_across(
+    config: SealConfig,
+    opening: Provider,
+) -> Result<(Sealer, Opener), SealError> {
     let config = SealConfig {
         rotate_after: config.rotate_after.max(1),
         replay_window: config.replay_window.max(64).div_ceil(64) * 64,
-        retired_keys: config.retired_keys,
+        ..config
     };
     let mut first_id = [0u8; 4];
     random(&mut first_id)?;
-    let first = Key::generate(u32::from_be_bytes(first_id), config.replay_window)?;
+    let first = Key::generate(u32::from_be_bytes(first_id), &config, opening)?;
     let ring = Arc::new(Ring {
         config,
+        opening,
         keys: RwLock::new(VecDeque::from([Arc::new(first)])),
     });
     Ok((Sealer { ring: ring.clone() }, Opener { ring }))
@@ -186,6 +237,8 @@ pub struct Opener {
 #[derive(Debug)]
 struct Ring {
     config: SealConfig,
+    /// The provider the opener decrypts with: `config.provider` but in [`channel_across`].
+    opening: Provider,
     /// Newest key first; at most `1 + retired_keys` long.
     keys: RwLock<VecDeque<Arc<Key>>>,
 }
@@ -193,8 +246,8 @@ struct Ring {
 struct Key {
     id: u32,
     nonce_prefix: [u8; 4],
-    /// AWS-LC's key context; AWS-LC wipes it when it is freed.
-    cipher: LessSafeKey,
+    /// The key in its provider(s), wiped when dropped.
+    cipher: Cipher,
     next_sequence: AtomicU64,
     window: Mutex<ReplayWindow>,
 }
@@ -208,33 +261,33 @@ impl fmt::Debug for Key {
 }
 
 impl Key {
-    fn generate(id: u32, window: u64) -> Result<Key, SealError> {
+    fn generate(id: u32, config: &SealConfig, opening: Provider) -> Result<Key, SealError> {
         let mut secret = Zeroizing::new([0u8; 32]);
         let mut nonce_prefix = [0u8; 4];
         random(&mut secret[..])?;
         random(&mut nonce_prefix)?;
-        let key = UnboundKey::new(&AES_256_GCM, &secret[..])
-            .map_err(|_| SealError::Rng("AWS-LC refused a 32-byte AES-256-GCM key".to_owned()))?;
         Ok(Key {
             id,
             nonce_prefix,
-            cipher: LessSafeKey::new(key),
+            cipher: Cipher::new(config.provider, opening, &secret),
             next_sequence: AtomicU64::new(0),
-            window: Mutex::new(ReplayWindow::new(window)),
+            window: Mutex::new(ReplayWindow::new(config.replay_window)),
         })
     }
 
-    fn nonce(&self, sequence: u64) -> Nonce {
+    fn nonce(&self, sequence: u64) -> [u8; 12] {
         let mut nonce = [0u8; 12];
         nonce[..4].copy_from_slice(&self.nonce_prefix);
         nonce[4..].copy_from_slice(&sequence.to_be_bytes());
-        Nonce::assume_unique_for_key(nonce)
+        nonce
     }
 }
 
 /// Fills `bytes` from the OS random number generator.
 fn random(bytes: &mut [u8]) -> Result<(), SealError> {
-    aws_lc_rs::rand::fill(bytes).map_err(|_| SealError::Rng("no random bytes".to_owned()))
+    SysRng
+        .try_fill_bytes(bytes)
+        .map_err(|e| SealError::Rng(e.to_string()))
 }
 
 fn header(key_id: u32, sequence: u64) -> [u8; HEADER_LEN] {
@@ -274,11 +327,11 @@ impl Sealer {
         let (aad, plaintext) = buf.split_at_mut(HEADER_LEN);
         let tag = key
             .cipher
-            .seal_in_place_separate_tag(key.nonce(sequence), Aad::from(aad), plaintext)
+            .seal(key.nonce(sequence), aad, plaintext)
             .map_err(|_| SealError::TooLarge {
                 len: plaintext.len(),
             })?;
-        buf.extend_from_slice(tag.as_ref());
+        buf.extend_from_slice(&tag);
         Ok(Envelope(buf))
     }
 
@@ -310,7 +363,7 @@ impl Ring {
         if keys[0].id != spent {
             return Ok(());
         }
-        let fresh = Key::generate(spent.wrapping_add(1), self.config.replay_window)?;
+        let fresh = Key::generate(spent.wrapping_add(1), &self.config, self.opening)?;
         tracing::debug!(
             retired = format_args!("{spent:#010x}"),
             key = format_args!("{:#010x}", fresh.id),
@@ -353,8 +406,9 @@ impl Opener {
         let tag_at = buf.len() - TAG_LEN;
         let (aad, rest) = buf.split_at_mut(HEADER_LEN);
         let (ciphertext, tag) = rest.split_at_mut(tag_at - HEADER_LEN);
+        let tag: &[u8; TAG_LEN] = (&*tag).try_into().expect("16 bytes");
         key.cipher
-            .open_in_place_separate_tag(key.nonce(sequence), Aad::from(aad), tag, ciphertext)
+            .open(key.nonce(sequence), aad, ciphertext, tag)
             .map_err(|_| SealError::Forged { key_id, sequence })?;
         key.window
             .lock()
