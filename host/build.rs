@@ -1,5 +1,5 @@
 //! Embeds what `airlock new` writes: every file under `templates/<lang>/`, the WIT package in
-//! `wit/`, and the Rust helper crate `guest-hooks/airlock-hook`, so the tool works outside the
+//! `wit/`, and the Rust helper crate `guest-hooks/helpers/rust`, so the tool works outside the
 //! repository. New template files are picked up without touching this script.
 
 use std::fmt::Write as _;
@@ -48,7 +48,7 @@ fn main() {
     }
     out.push_str("];\n");
 
-    let helper = repo.join("guest-hooks/airlock-hook");
+    let helper = repo.join("guest-hooks/helpers/rust");
     println!("cargo:rerun-if-changed={}", helper.display());
     out.push_str("/// The Rust helper crate: `(path inside airlock-hook/, contents)`.\n");
     out.push_str("pub(crate) static RUST_HELPER: &[(&str, &[u8])] = &[\n");

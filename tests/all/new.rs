@@ -230,9 +230,9 @@ fn the_rust_template_carries_the_helper_crate_pointed_at_its_own_wit() {
     assert!(new_hook("rust", "helper", &parent).status.success());
     let lib = std::fs::read_to_string(parent.join("helper/airlock-hook/src/lib.rs")).unwrap();
     assert!(lib.contains(r#"path: "../wit""#), "{lib}");
-    let helper = std::fs::read_to_string(root().join("guest-hooks/airlock-hook/src/lib.rs"))
+    let helper = std::fs::read_to_string(root().join("guest-hooks/helpers/rust/src/lib.rs"))
         .unwrap()
-        .replace(r#"path: "../../wit""#, r#"path: "../wit""#);
+        .replace(r#"path: "../../../wit""#, r#"path: "../wit""#);
     assert_eq!(lib, helper, "the written helper crate is the repository's");
     let cargo = std::fs::read_to_string(parent.join("helper/Cargo.toml")).unwrap();
     assert!(cargo.contains("name = \"helper\""), "{cargo}");

@@ -23,7 +23,7 @@ pub struct NewArgs {
 }
 
 /// Where the helper crate finds the WIT package in the repository, and in a new project.
-const HELPER_WIT_IN_REPO: &str = r#"path: "../../wit""#;
+const HELPER_WIT_IN_REPO: &str = r#"path: "../../../wit""#;
 const HELPER_WIT_IN_PROJECT: &str = r#"path: "../wit""#;
 
 pub fn run(args: NewArgs) -> anyhow::Result<()> {
