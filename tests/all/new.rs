@@ -239,6 +239,39 @@ fn the_rust_template_carries_the_helper_crate_pointed_at_its_own_wit() {
 }
 
 #[test]
+fn the_c_python_and_js_templates_carry_the_helper_every_hook_in_their_language_uses() {
+    let parent = scratch("helpers");
+    for (lang, helper) in [
+        (
+            "c",
+            &["airlock_hook.h", "airlock_json.h", "hook.c", "hook.h"][..],
+        ),
+        ("python", &["airlock_hook.py"][..]),
+        ("js", &["airlock_hook.js"][..]),
+    ] {
+        let made = new_hook(lang, &format!("helper-{lang}"), &parent);
+        assert!(made.status.success(), "{lang}: {}", stderr(&made));
+        for file in helper {
+            let written = std::fs::read(parent.join(format!("helper-{lang}/{file}")))
+                .unwrap_or_else(|e| panic!("{lang}: no {file} in the new project: {e}"));
+            let repo =
+                std::fs::read(root().join(format!("guest-hooks/helpers/{lang}/{file}"))).unwrap();
+            assert!(
+                written == repo,
+                "{lang}: {file} is not guest-hooks/helpers/{lang}/{file}"
+            );
+        }
+    }
+    let c = parent.join("helper-c");
+    for tool in ["build-hook", "regenerate", "wit.sha256"] {
+        assert!(
+            !c.join(tool).exists(),
+            "the C helper's own tool {tool} is not shipped"
+        );
+    }
+}
+
+#[test]
 fn a_name_of_lowercase_letters_digits_and_dashes_is_accepted() {
     let parent = scratch("good-names");
     for name in ["a", "deny2", "my-hook-3", "x--y"] {
