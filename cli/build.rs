@@ -1,6 +1,7 @@
 //! Embeds what `airlock new` writes: every file under `templates/<lang>/`, the WIT package in
-//! `wit/`, and the Rust helper crate `guest-hooks/airlock-hook`, so the tool works outside the
-//! repository. New template files are picked up without touching this script.
+//! `wit/`, and each language's helper from `guest-hooks/helpers/<lang>/` (the one every hook in
+//! that language uses), so the tool works outside the repository. New template and helper files
+//! are picked up without touching this script.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,21 @@ use std::path::{Path, PathBuf};
 /// Build output and installed toolchains that may sit in a template folder tried in place.
 const SKIPPED: &[&str] = &["target", "node_modules", ".venv", "__pycache__"];
 
+/// Per language: where `airlock new` puts the files of `guest-hooks/helpers/<lang>/` in a new
+/// project, and which of them it ships, by name ending (the C folder also holds the scripts that
+/// build the repository's C hooks and regenerate the bindings, which a project does not need; an
+/// empty ending ships every file).
+const HELPERS: &[(&str, &str, &[&str])] = &[
+    ("c", "", &[".c", ".h"]),
+    ("js", "", &[".js"]),
+    ("python", "", &[".py"]),
+    ("rust", "airlock-hook/", &[""]),
+];
+
 fn main() {
     let repo = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .parent()
-        .expect("host/ has a parent")
+        .expect("cli/ has a parent")
         .to_path_buf();
     let mut out = String::new();
     out.push_str("/// `(language, path inside the template, executable, contents)`.\n");
@@ -48,17 +60,30 @@ fn main() {
     }
     out.push_str("];\n");
 
-    let helper = repo.join("guest-hooks/airlock-hook");
-    println!("cargo:rerun-if-changed={}", helper.display());
-    out.push_str("/// The Rust helper crate: `(path inside airlock-hook/, contents)`.\n");
-    out.push_str("pub(crate) static RUST_HELPER: &[(&str, &[u8])] = &[\n");
-    for (relative, path) in files(&helper) {
-        writeln!(
-            out,
-            "    ({relative:?}, include_bytes!({:?})),",
-            path.display()
-        )
-        .unwrap();
+    let helpers = repo.join("guest-hooks/helpers");
+    println!("cargo:rerun-if-changed={}", helpers.display());
+    out.push_str("/// Each language's helper: `(language, path inside the project, contents)`.\n");
+    out.push_str("pub(crate) static HELPERS: &[(&str, &str, &[u8])] = &[\n");
+    for (lang, destination, endings) in HELPERS {
+        let helper = helpers.join(lang);
+        let shipped: Vec<_> = files(&helper)
+            .into_iter()
+            .filter(|(relative, _)| endings.iter().any(|end| relative.ends_with(end)))
+            .collect();
+        assert!(
+            !shipped.is_empty(),
+            "no {lang} helper file ending in {endings:?} in {}",
+            helper.display()
+        );
+        for (relative, path) in shipped {
+            let written_as = format!("{destination}{relative}");
+            writeln!(
+                out,
+                "    ({lang:?}, {written_as:?}, include_bytes!({:?})),",
+                path.display()
+            )
+            .unwrap();
+        }
     }
     out.push_str("];\n");
 

@@ -1,6 +1,7 @@
 //! `airlock new`: writes a hook project from a template embedded in the binary (`templates/<lang>/`
-//! of the repository, the WIT package, and for Rust the `airlock-hook` helper crate), so it works
-//! anywhere.
+//! of the repository, the WIT package, and the language's helper from
+//! `guest-hooks/helpers/<lang>/`: the `airlock-hook` crate, the C bindings and headers, the Python
+//! or JS module), so it works anywhere.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub struct NewArgs {
 }
 
 /// Where the helper crate finds the WIT package in the repository, and in a new project.
-const HELPER_WIT_IN_REPO: &str = r#"path: "../../wit""#;
+const HELPER_WIT_IN_REPO: &str = r#"path: "../../../wit""#;
 const HELPER_WIT_IN_PROJECT: &str = r#"path: "../wit""#;
 
 pub fn run(args: NewArgs) -> anyhow::Result<()> {
@@ -63,15 +64,20 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         write(&project, &format!("wit/{path}"), contents, false)?;
     }
     written.push("wit/".to_owned());
-    if args.lang == "rust" {
-        for (path, contents) in RUST_HELPER {
-            let contents = match *path {
-                "src/lib.rs" => helper_lib(contents)?,
-                _ => contents.to_vec(),
-            };
-            write(&project, &format!("airlock-hook/{path}"), &contents, false)?;
+    for (_, path, contents) in HELPERS.iter().filter(|(lang, ..)| *lang == args.lang) {
+        let contents = match *path {
+            "airlock-hook/src/lib.rs" => helper_lib(contents)?,
+            _ => contents.to_vec(),
+        };
+        write(&project, path, &contents, false)?;
+        // A helper in a folder of its own is listed once, as the folder.
+        let shown = match path.split_once('/') {
+            Some((folder, _)) => format!("{folder}/"),
+            None => (*path).to_owned(),
+        };
+        if !written.contains(&shown) {
+            written.push(shown);
         }
-        written.push("airlock-hook/".to_owned());
     }
 
     let shown = project.display();

@@ -9,6 +9,8 @@
 // returns `{ tag: "pass" }`, `{ tag: "reject", val: { code, reason } }` or
 // `{ tag: "replace", val: { name, headers, body } }` (null for what stays).
 
+import { JsonError, readConfig, strings } from "./airlock_hook.js";
+
 const HOOK = "{{name}}";
 const PASS = { tag: "pass" };
 
@@ -17,30 +19,21 @@ let denied = new Set();
 
 export const policy = {
   configure(config) {
-    let value;
+    // airlock_hook.js reads JSON as Rust's serde_json does (JSON.parse keeps the last of duplicate
+    // keys...), and the config's fields as serde reads a struct's.
+    let fields;
     try {
-      value = JSON.parse(config || "{}");
+      fields = readConfig(config, ["deny"]);
     } catch (e) {
-      throw `${HOOK}: config is not JSON: ${e.message}`;
+      if (e instanceof JsonError) throw `${HOOK}: invalid config: ${e.message}`;
+      throw e;
     }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw `${HOOK}: config must be a JSON object, got ${config.trim().slice(0, 80)}`;
+    try {
+      denied = new Set(strings(fields.has("deny") ? fields.get("deny") : []));
+    } catch (e) {
+      if (!(e instanceof JsonError)) throw e;
+      throw `${HOOK}: \`deny\` must be a list of command names: ${e.message}`;
     }
-    for (const field of Object.keys(value)) {
-      if (field !== "deny") {
-        throw `${HOOK}: unknown config field \`${field}\` (the only one is \`deny\`)`;
-      }
-    }
-    const deny = Object.hasOwn(value, "deny") ? value.deny : [];
-    if (!Array.isArray(deny)) {
-      throw `${HOOK}: \`deny\` must be a list of command names, got ${JSON.stringify(deny)}`;
-    }
-    for (const item of deny) {
-      if (typeof item !== "string") {
-        throw `${HOOK}: \`deny\` must hold command names, got ${JSON.stringify(item)}`;
-      }
-    }
-    denied = new Set(deny);
   },
 
   inspect(message) {

@@ -5,8 +5,7 @@ error naming it. A command whose name is in `deny` is rejected with code `denied
 else (other commands, events, channels) passes.
 """
 
-import json
-
+from airlock_hook import JsonError, read_config, strings
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports.types import Kind, Message, Rejection, Verdict, Verdict_Pass, Verdict_Reject
@@ -18,28 +17,19 @@ PASS = Verdict_Pass()
 denied = frozenset()
 
 
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 class Policy(exports.Policy):
     def configure(self, config: str) -> None:
         global denied
+        # airlock_hook reads JSON as Rust's serde_json does (json.loads accepts NaN, keeps the last
+        # of duplicate keys...), and the config's fields as serde reads a struct's.
         try:
-            value = json.loads(config or "{}", parse_constant=_refuse_constant)
-        except ValueError as e:
-            raise Err(f"{HOOK}: config is not JSON: {e}")
-        if not isinstance(value, dict):
-            raise Err(f"{HOOK}: config must be a JSON object, got {config.strip()[:80]}")
-        for field in value:
-            if field != "deny":
-                raise Err(f"{HOOK}: unknown config field `{field}` (the only one is `deny`)")
-        deny = value.get("deny", [])
-        if not isinstance(deny, list):
-            raise Err(f"{HOOK}: `deny` must be a list of command names, got {json.dumps(deny)}")
-        for item in deny:
-            if not isinstance(item, str):
-                raise Err(f"{HOOK}: `deny` must hold command names, got {json.dumps(item)}")
+            fields = read_config(config, ("deny",))
+        except JsonError as e:
+            raise Err(f"{HOOK}: invalid config: {e}")
+        try:
+            deny = strings(fields.get("deny", []))
+        except JsonError as e:
+            raise Err(f"{HOOK}: `deny` must be a list of command names: {e}")
         denied = frozenset(deny)
 
     def inspect(self, message: Message) -> Verdict:

@@ -230,12 +230,45 @@ fn the_rust_template_carries_the_helper_crate_pointed_at_its_own_wit() {
     assert!(new_hook("rust", "helper", &parent).status.success());
     let lib = std::fs::read_to_string(parent.join("helper/airlock-hook/src/lib.rs")).unwrap();
     assert!(lib.contains(r#"path: "../wit""#), "{lib}");
-    let helper = std::fs::read_to_string(root().join("guest-hooks/airlock-hook/src/lib.rs"))
+    let helper = std::fs::read_to_string(root().join("guest-hooks/helpers/rust/src/lib.rs"))
         .unwrap()
-        .replace(r#"path: "../../wit""#, r#"path: "../wit""#);
+        .replace(r#"path: "../../../wit""#, r#"path: "../wit""#);
     assert_eq!(lib, helper, "the written helper crate is the repository's");
     let cargo = std::fs::read_to_string(parent.join("helper/Cargo.toml")).unwrap();
     assert!(cargo.contains("name = \"helper\""), "{cargo}");
+}
+
+#[test]
+fn the_c_python_and_js_templates_carry_the_helper_every_hook_in_their_language_uses() {
+    let parent = scratch("helpers");
+    for (lang, helper) in [
+        (
+            "c",
+            &["airlock_hook.h", "airlock_json.h", "hook.c", "hook.h"][..],
+        ),
+        ("python", &["airlock_hook.py"][..]),
+        ("js", &["airlock_hook.js"][..]),
+    ] {
+        let made = new_hook(lang, &format!("helper-{lang}"), &parent);
+        assert!(made.status.success(), "{lang}: {}", stderr(&made));
+        for file in helper {
+            let written = std::fs::read(parent.join(format!("helper-{lang}/{file}")))
+                .unwrap_or_else(|e| panic!("{lang}: no {file} in the new project: {e}"));
+            let repo =
+                std::fs::read(root().join(format!("guest-hooks/helpers/{lang}/{file}"))).unwrap();
+            assert!(
+                written == repo,
+                "{lang}: {file} is not guest-hooks/helpers/{lang}/{file}"
+            );
+        }
+    }
+    let c = parent.join("helper-c");
+    for tool in ["build-hook", "regenerate", "wit.sha256"] {
+        assert!(
+            !c.join(tool).exists(),
+            "the C helper's own tool {tool} is not shipped"
+        );
+    }
 }
 
 #[test]

@@ -11,117 +11,22 @@
 //   `path` value are decoded strictly (an unpaired UTF-16 surrogate escape is an error, as for
 //   serde's `String`); every other value is only checked for JSON syntax, at any depth.
 //
-// The JSON reader is written here rather than taken from `JSON.parse`, which keeps the last of
-// duplicate keys without saying so and accepts unpaired surrogates.
+// JSON is read with the strict reader of `airlock_hook.js` (guest-hooks/helpers/js), not with
+// `JSON.parse` alone: see that module for why.
+
+import {
+  JsonError,
+  Reader,
+  configError,
+  decode,
+  quote,
+  readConfig,
+  string,
+  strings,
+} from "../../helpers/js/airlock_hook.js";
 
 const CODE = "path-escape";
 const PASS = { tag: "pass" };
-
-// One token after optional JSON whitespace: punctuation, a string (its raw inside), a number, or a
-// literal.
-const TOKEN = new RegExp(
-  '[ \\t\\n\\r]*(?:([{}\\[\\]:,])' +
-    '|"([^"\\\\\\x00-\\x1f]*(?:\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\\\\x00-\\x1f]*)*)"' +
-    "|(-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)" +
-    "|(true|false|null))",
-  "y",
-);
-const TRAILING = /[ \t\n\r]*/y;
-
-class JsonError extends Error {}
-
-/**
- * The value of a string's raw inside (already checked by `TOKEN`), with unpaired surrogate escapes
- * refused as serde_json refuses them for a `String`. The engine's `JSON.parse` decodes; the text
- * from the host is valid Unicode, so any unpaired surrogate after decoding came from an escape.
- */
-function decode(raw) {
-  if (!raw.includes("\\")) return raw;
-  const value = JSON.parse('"' + raw + '"');
-  if (MAYBE_SURROGATE.test(raw) && LONE_SURROGATE.test(value)) {
-    throw new JsonError("lone surrogate in hex escape");
-  }
-  return value;
-}
-
-const MAYBE_SURROGATE = /\\u[dD][89a-fA-F]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/;
-
-class Reader {
-  constructor(text) {
-    this.text = text;
-    this.pos = 0;
-  }
-
-  /** [kind, text]: kind is one of `{}[]:,` or `s` (string), `n` (number), `l` (literal). */
-  token() {
-    TOKEN.lastIndex = this.pos;
-    const m = TOKEN.exec(this.text);
-    if (m === null) {
-      TRAILING.lastIndex = this.pos;
-      TRAILING.exec(this.text);
-      this.pos = TRAILING.lastIndex;
-      const what =
-        this.pos >= this.text.length ? "end of input" : JSON.stringify(this.text[this.pos]);
-      throw new JsonError(`unexpected ${what} at column ${this.pos + 1}`);
-    }
-    this.pos = TOKEN.lastIndex;
-    if (m[1] !== undefined) return [m[1], m[1]];
-    if (m[2] !== undefined) return ["s", m[2]];
-    if (m[3] !== undefined) return ["n", m[3]];
-    return ["l", m[4]];
-  }
-
-  /** Checks the syntax of the value that starts with this token, without depth limit. */
-  skipValue(kind) {
-    const stack = [];
-    for (;;) {
-      if (kind === "s" || kind === "n" || kind === "l") {
-        // a scalar: done
-      } else if (kind === "{" || kind === "[") {
-        const close = kind === "{" ? "}" : "]";
-        kind = this.token()[0];
-        if (kind !== close) {
-          stack.push(close);
-          if (close === "}") kind = this.memberKey(kind);
-          continue;
-        }
-      } else {
-        throw new JsonError(`expected a value at column ${this.pos}`);
-      }
-      // A value ended: close containers or go on with the next element.
-      for (;;) {
-        if (stack.length === 0) return;
-        kind = this.token()[0];
-        const top = stack[stack.length - 1];
-        if (kind === top) {
-          stack.pop();
-          continue;
-        }
-        if (kind !== ",") throw new JsonError(`expected \`,\` or \`${top}\` at column ${this.pos}`);
-        kind = this.token()[0];
-        if (top === "}") kind = this.memberKey(kind);
-        break;
-      }
-    }
-  }
-
-  /** After a key token inside an object: checks it and the colon; the value's first token kind. */
-  memberKey(kind) {
-    if (kind !== "s") throw new JsonError(`expected a string key at column ${this.pos}`);
-    if (this.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${this.pos}`);
-    return this.token()[0];
-  }
-
-  end() {
-    TRAILING.lastIndex = this.pos;
-    TRAILING.exec(this.text);
-    this.pos = TRAILING.lastIndex;
-    if (this.pos !== this.text.length) {
-      throw new JsonError(`trailing characters at column ${this.pos + 1}`);
-    }
-  }
-}
 
 function typeName(kind, text) {
   if (kind === "l") return text === "null" ? "null" : "a boolean";
@@ -163,30 +68,20 @@ function findPathStrictly(args) {
   let [kind, text] = reader.token();
   if (kind !== "{") throw new JsonError("invalid type: expected a JSON object");
   let found = null;
-  [kind, text] = reader.token();
-  if (kind !== "}") {
-    for (;;) {
-      if (kind !== "s") throw new JsonError(`expected a string key at column ${reader.pos}`);
-      const key = decode(text);
-      if (reader.token()[0] !== ":") throw new JsonError(`expected \`:\` at column ${reader.pos}`);
-      [kind, text] = reader.token();
-      if (key === "path") {
-        if (found !== null) throw new JsonError("duplicate `path` key");
-        if (kind === "s") {
-          found = ["s", decode(text)];
-        } else {
-          // Not a string: refused whatever it holds (serde would also refuse some of these
-          // values outright, with the same code).
-          reader.skipValue(kind);
-          found = [kind, text];
-        }
+  for (let key = reader.nextKey(true); key !== null; key = reader.nextKey(false)) {
+    [kind, text] = reader.token();
+    if (key === "path") {
+      if (found !== null) throw new JsonError("duplicate `path` key");
+      if (kind === "s") {
+        found = ["s", decode(text)];
       } else {
+        // Not a string: refused whatever it holds (serde would also refuse some of these values
+        // outright, with the same code).
         reader.skipValue(kind);
+        found = [kind, text];
       }
-      [kind, text] = reader.token();
-      if (kind === "}") break;
-      if (kind !== ",") throw new JsonError(`expected \`,\` or \`}\` at column ${reader.pos}`);
-      [kind, text] = reader.token();
+    } else {
+      reader.skipValue(kind);
     }
   }
   reader.end();
@@ -229,11 +124,6 @@ const SUSPICIOUS = new RegExp(
 
 const hex4 = (code) => code.toString(16).toUpperCase().padStart(4, "0");
 
-/** A string quoted for a reason (long ones are cut: the host keeps 1024 bytes of a reason). */
-function debug(text) {
-  return JSON.stringify(text.length > 1024 ? text.slice(0, 1024) + "…" : text);
-}
-
 /** null when the path stays inside the root; else the problem, completing "path … ". */
 function check(root, path) {
   if (!PLAIN.test(path)) {
@@ -249,7 +139,7 @@ function check(root, path) {
     }
   }
   const encoded = PERCENT.exec(path);
-  if (encoded !== null) return `has percent-encoded ${debug(encoded[0])}`;
+  if (encoded !== null) return `has percent-encoded ${quote(encoded[0])}`;
   if (path.startsWith("~")) return "starts with `~`, a home-directory reference";
   const colon = path.indexOf(":");
   if (colon >= 0) {
@@ -282,9 +172,9 @@ function check(root, path) {
         length -= 1;
         if (matched > length) matched = length;
       } else if (DOTS_AND_SPACES.test(segment)) {
-        return `has segment ${debug(segment)}, made only of dots and spaces`;
+        return `has segment ${quote(segment)}, made only of dots and spaces`;
       } else if (DOT_DOT_SUFFIX.test(segment)) {
-        return `has segment ${debug(segment)}, read as \`..\` by some servers`;
+        return `has segment ${quote(segment)}, read as \`..\` by some servers`;
       } else {
         if (matched === length && matched < depth && segment === root[matched]) matched += 1;
         length += 1;
@@ -322,94 +212,15 @@ function resolve(start, segments) {
 
 // ---- config -------------------------------------------------------------------------------------
 
-// What Rust's `str::trim` removes (Unicode White_Space); `String.prototype.trim` differs (it
-// takes U+FEFF and leaves U+0085).
-const RUST_WHITESPACE =
-  /^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
 const DEFAULT_COMMANDS = ["fs_read", "fs_write", "fs_list"];
 const DEFAULT_ROOT = "/app/data";
 
-/** A config value as JS data, strictly decoded (arrays of strings and strings suffice). */
-function configValue(reader, kind, text) {
-  if (kind === "s") return decode(text);
-  if (kind === "n") return Number(text);
-  if (kind === "l") return { true: true, false: false, null: null }[text];
-  if (kind === "[") {
-    const items = [];
-    [kind, text] = reader.token();
-    if (kind === "]") return items;
-    for (;;) {
-      items.push(configValue(reader, kind, text));
-      [kind, text] = reader.token();
-      if (kind === "]") return items;
-      if (kind !== ",") throw new JsonError(`expected \`,\` or \`]\` at column ${reader.pos}`);
-      [kind, text] = reader.token();
-    }
-  }
-  if (kind === "{") {
-    reader.skipValue(kind);
-    return {};
-  }
-  throw new JsonError(`expected a value at column ${reader.pos}`);
-}
-
-function describe(value) {
-  if (value === null) return "null";
-  if (typeof value === "boolean") return `boolean \`${value}\``;
-  if (typeof value === "number") return `number \`${value}\``;
-  if (typeof value === "string") return `string ${debug(value)}`;
-  if (Array.isArray(value)) return "sequence";
-  return "map";
-}
-
 /** [commands, root] from the config text; throws JsonError naming the problem. */
 function parseConfig(config) {
-  if (RUST_WHITESPACE.test(config)) config = "{}";
-  const reader = new Reader(config);
-  let [kind, text] = reader.token();
-  const fields = new Map();
-  // A config is an object: an array (serde's sequence form of a struct) is refused too.
-  if (kind === "{") {
-    [kind, text] = reader.token();
-    if (kind !== "}") {
-      for (;;) {
-        if (kind !== "s") throw new JsonError(`expected a string key at column ${reader.pos}`);
-        const key = decode(text);
-        if (reader.token()[0] !== ":") {
-          throw new JsonError(`expected \`:\` at column ${reader.pos}`);
-        }
-        if (key !== "commands" && key !== "root") {
-          throw new JsonError(`unknown field \`${key}\`, expected \`commands\` or \`root\``);
-        }
-        if (fields.has(key)) throw new JsonError(`duplicate field \`${key}\``);
-        [kind, text] = reader.token();
-        fields.set(key, configValue(reader, kind, text));
-        [kind, text] = reader.token();
-        if (kind === "}") break;
-        if (kind !== ",") throw new JsonError(`expected \`,\` or \`}\` at column ${reader.pos}`);
-        [kind, text] = reader.token();
-      }
-    }
-  } else {
-    reader.skipValue(kind);
-    throw new JsonError("invalid type, expected struct Config");
-  }
-  reader.end();
-
-  const commands = fields.has("commands") ? fields.get("commands") : DEFAULT_COMMANDS;
-  if (!Array.isArray(commands)) {
-    throw new JsonError(`invalid type: ${describe(commands)}, expected a sequence`);
-  }
-  for (const item of commands) {
-    if (typeof item !== "string") {
-      throw new JsonError(`invalid type: ${describe(item)}, expected a string`);
-    }
-  }
-  const root = fields.has("root") ? fields.get("root") : DEFAULT_ROOT;
-  if (typeof root !== "string") {
-    throw new JsonError(`invalid type: ${describe(root)}, expected a string`);
-  }
-  return [commands.slice(), root];
+  const fields = readConfig(config, ["commands", "root"]);
+  const commands = strings(fields.has("commands") ? fields.get("commands") : DEFAULT_COMMANDS);
+  const root = string(fields.has("root") ? fields.get("root") : DEFAULT_ROOT);
+  return [commands, root];
 }
 
 /** The root's segments (empty for `/`); throws a message. */
@@ -417,12 +228,12 @@ function rootSegments(root) {
   let control = false;
   for (const c of root) if (isControl(c.codePointAt(0))) control = true;
   if (!root.startsWith("/") || root.includes("\\") || control) {
-    throw `root ${debug(root)} must be an absolute POSIX path`;
+    throw `root ${quote(root)} must be an absolute POSIX path`;
   }
   const segments = [];
   for (const segment of root.split("/")) {
     if (segment === "" || segment === ".") continue;
-    if (segment === "..") throw `root ${debug(root)} must not contain \`..\``;
+    if (segment === "..") throw `root ${quote(root)} must not contain \`..\``;
     segments.push(segment);
   }
   return segments;
@@ -435,16 +246,14 @@ const reject = (reason) => ({ tag: "reject", val: { code: CODE, reason } });
 
 export const policy = {
   configure(config) {
-    let parsed;
     try {
-      parsed = parseConfig(config);
+      const [names, rootPath] = parseConfig(config);
+      const segments = rootSegments(rootPath);
+      commands = new Set(names);
+      root = segments;
     } catch (e) {
-      if (e instanceof JsonError) throw `invalid config: ${e.message}`;
-      throw e;
+      throw configError(e);
     }
-    const segments = rootSegments(parsed[1]);
-    commands = new Set(parsed[0]);
-    root = segments;
   },
 
   inspect(message) {
@@ -468,6 +277,6 @@ export const policy = {
     }
     const problem = check(root, path);
     if (problem === null) return PASS;
-    return reject(`path ${debug(path)} ${problem}`);
+    return reject(`path ${quote(path)} ${problem}`);
   },
 };

@@ -11,15 +11,24 @@ it line for line, including the parsing details that decide a verdict:
   `path` value are decoded strictly (an unpaired UTF-16 surrogate escape is an error, as for
   serde's `String`); every other value is only checked for JSON syntax, at any depth.
 
-The JSON reader is written here rather than taken from `json`: `json.loads` accepts `NaN`,
-keeps the last of duplicate keys, accepts unpaired surrogates and stops at Python's recursion
-limit, and each of those would change a verdict.
+JSON is read with the strict reader of `airlock_hook` (guest-hooks/helpers/python), not with
+`json` alone: see that module for why.
 """
 
 import json
-import json.scanner
 import re
 
+from airlock_hook import (
+    C_SCANNER,
+    JsonError,
+    Reader,
+    decode,
+    quote,
+    read_config,
+    refuse_constant,
+    string,
+    strings,
+)
 from wit_world import exports
 from wit_world.imports.types import (
     Body_Json,
@@ -35,104 +44,6 @@ from componentize_py_types import Err
 CODE = "path-escape"
 PASS = Verdict_Pass()
 
-# One token after optional JSON whitespace: punctuation, a string (its raw inside), a number, or a
-# literal. Digits are spelled [0-9]: `\d` would also match non-ASCII digits.
-_TOKEN = re.compile(
-    r'[ \t\n\r]*(?:([{}\[\]:,])'
-    r'|"([^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*)"'
-    r'|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
-    r'|(true|false|null))'
-)
-_TRAILING = re.compile(r"[ \t\n\r]*")
-
-
-class JsonError(Exception):
-    """Text that is not the JSON this hook expects; the message says where."""
-
-
-def _decode(raw):
-    """The value of a string's raw inside (already checked by `_TOKEN`), with unpaired surrogate
-    escapes refused as serde_json refuses them for a `String`. `json` decodes, joining escaped
-    pairs; the text from the host is valid Unicode, so any surrogate left came from an escape."""
-    if "\\" not in raw:
-        return raw
-    value = json.loads('"' + raw + '"')
-    if _SURROGATE.search(value) is not None:
-        raise JsonError("lone surrogate in hex escape")
-    return value
-
-
-_SURROGATE = re.compile("[\\ud800-\\udfff]")
-
-
-class _Reader:
-    def __init__(self, text):
-        self.text = text
-        self.pos = 0
-
-    def token(self):
-        """(kind, text): kind is one of `{}[]:,` or `s` (string), `n` (number), `l` (literal)."""
-        m = _TOKEN.match(self.text, self.pos)
-        if m is None:
-            self.pos = _TRAILING.match(self.text, self.pos).end()
-            what = "end of input" if self.pos >= len(self.text) else repr(self.text[self.pos])
-            raise JsonError(f"unexpected {what} at column {self.pos + 1}")
-        self.pos = m.end()
-        punct, string, number, literal = m.groups()
-        if punct is not None:
-            return punct, punct
-        if string is not None:
-            return "s", string
-        if number is not None:
-            return "n", number
-        return "l", literal
-
-    def skip_value(self, kind):
-        """Checks the syntax of the value that starts with this token, without depth limit."""
-        stack = []
-        while True:
-            if kind in "snl":
-                pass
-            elif kind == "{" or kind == "[":
-                close = "}" if kind == "{" else "]"
-                kind, text = self.token()
-                if kind == close:
-                    pass
-                else:
-                    stack.append(close)
-                    if close == "}":
-                        kind = self._member_key(kind)
-                    continue
-            else:
-                raise JsonError(f"expected a value at column {self.pos}")
-            # A value ended: close containers or go on with the next element.
-            while True:
-                if not stack:
-                    return
-                kind, text = self.token()
-                if kind == stack[-1]:
-                    stack.pop()
-                    continue
-                if kind != ",":
-                    raise JsonError(f"expected `,` or `{stack[-1]}` at column {self.pos}")
-                kind, text = self.token()
-                if stack[-1] == "}":
-                    kind = self._member_key(kind)
-                break
-
-    def _member_key(self, kind):
-        """After a key token inside an object: checks it and the colon; the value's first token."""
-        if kind != "s":
-            raise JsonError(f"expected a string key at column {self.pos}")
-        if self.token()[0] != ":":
-            raise JsonError(f"expected `:` at column {self.pos}")
-        return self.token()[0]
-
-    def end(self):
-        self.pos = _TRAILING.match(self.text, self.pos).end()
-        if self.pos != len(self.text):
-            raise JsonError(f"trailing characters at column {self.pos + 1}")
-
 
 def _type_name(kind, text):
     if kind == "l":
@@ -146,12 +57,12 @@ def find_path(args):
     Fast path: when the args hold no backslash (so no escaped key and no surrogate escape) and
     the text `"path"` at most once (so no duplicate key), CPython's C JSON scanner decides: with
     `NaN` and `Infinity` refused its grammar is serde_json's. Everything else, and anything it
-    refuses (a syntax error, or nesting past the recursion limit), goes to `_Reader`, which has
+    refuses (a syntax error, or nesting past the recursion limit), goes to `Reader`, which has
     the final word.
     """
-    if _C_SCANNER and "\\" not in args and args.count('"path"') <= 1:
+    if C_SCANNER and "\\" not in args and args.count('"path"') <= 1:
         try:
-            value = json.loads(args, parse_constant=_refuse_constant)
+            value = json.loads(args, parse_constant=refuse_constant)
         except (ValueError, RecursionError):
             return find_path_strictly(args)
         if not isinstance(value, dict):
@@ -173,47 +84,28 @@ def find_path(args):
     return find_path_strictly(args)
 
 
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
-# The pure-Python scanner would read non-ASCII digits as numbers: use the fast path only with C's.
-_C_SCANNER = json.scanner.c_make_scanner is not None
-
-
 def find_path_strictly(args):
-    reader = _Reader(args)
+    reader = Reader(args)
     kind, _ = reader.token()
     if kind != "{":
         raise JsonError("invalid type: expected a JSON object")
     found = None
-    kind, text = reader.token()
-    if kind != "}":
-        while True:
-            if kind != "s":
-                raise JsonError(f"expected a string key at column {reader.pos}")
-            key = _decode(text)
-            if reader.token()[0] != ":":
-                raise JsonError(f"expected `:` at column {reader.pos}")
-            kind, text = reader.token()
-            if key == "path":
-                if found is not None:
-                    raise JsonError("duplicate `path` key")
-                if kind == "s":
-                    found = ("s", _decode(text))
-                else:
-                    # Not a string: refused whatever it holds (serde would also refuse some
-                    # of these values outright, with the same code).
-                    reader.skip_value(kind)
-                    found = (kind, _type_name(kind, text))
+    key = reader.next_key(True)
+    while key is not None:
+        kind, text = reader.token()
+        if key == "path":
+            if found is not None:
+                raise JsonError("duplicate `path` key")
+            if kind == "s":
+                found = ("s", decode(text))
             else:
+                # Not a string: refused whatever it holds (serde would also refuse some of these
+                # values outright, with the same code).
                 reader.skip_value(kind)
-            kind, text = reader.token()
-            if kind == "}":
-                break
-            if kind != ",":
-                raise JsonError(f"expected `,` or `}}` at column {reader.pos}")
-            kind, text = reader.token()
+                found = (kind, _type_name(kind, text))
+        else:
+            reader.skip_value(kind)
+        key = reader.next_key(False)
     reader.end()
     return found
 
@@ -255,11 +147,6 @@ _SUSPICIOUS = re.compile(
 )
 
 
-def _debug(text):
-    """A string quoted for a reason (long ones are cut: the host keeps 1024 bytes of a reason)."""
-    return json.dumps(text[:1024] + "…" if len(text) > 1024 else text, ensure_ascii=False)
-
-
 def check(root, path):
     """None when the path stays inside the root; else the problem, completing "path … "."""
     if _PLAIN.match(path) is None:
@@ -278,7 +165,7 @@ def check(root, path):
                 return f"has invisible formatting character U+{code:04X}"
     encoded = _PERCENT.search(path)
     if encoded is not None:
-        return f"has percent-encoded {_debug(encoded.group(0))}"
+        return f"has percent-encoded {quote(encoded.group(0))}"
     if path.startswith("~"):
         return "starts with `~`, a home-directory reference"
     if ":" in path:
@@ -305,9 +192,9 @@ def check(root, path):
             if matched > len(at):
                 matched = len(at)
         elif segment[0] in ". " and segment.strip(". ") == "":
-            return f"has segment {_debug(segment)}, made only of dots and spaces"
+            return f"has segment {quote(segment)}, made only of dots and spaces"
         elif segment.startswith("..") and segment[2:3] in (";", "?", "#"):
-            return f"has segment {_debug(segment)}, read as `..` by some servers"
+            return f"has segment {quote(segment)}, read as `..` by some servers"
         else:
             if matched == len(at) < depth and segment == root[matched]:
                 matched += 1
@@ -323,115 +210,28 @@ def check(root, path):
 
 # ---- config -------------------------------------------------------------------------------------
 
-# What Rust's `str::trim` removes (Unicode White_Space); `str.strip()` would also take U+001C-1F.
-_RUST_WHITESPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-
 DEFAULT_COMMANDS = ["fs_read", "fs_write", "fs_list"]
 DEFAULT_ROOT = "/app/data"
 
 
-def _config_value(reader, kind, text):
-    """A config value as Python data, strictly decoded (arrays of strings and strings suffice)."""
-    if kind == "s":
-        return _decode(text)
-    if kind == "n":
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    if kind == "l":
-        return {"true": True, "false": False, "null": None}[text]
-    if kind == "[":
-        items = []
-        kind, text = reader.token()
-        if kind == "]":
-            return items
-        while True:
-            items.append(_config_value(reader, kind, text))
-            kind, text = reader.token()
-            if kind == "]":
-                return items
-            if kind != ",":
-                raise JsonError(f"expected `,` or `]` at column {reader.pos}")
-            kind, text = reader.token()
-    if kind == "{":
-        reader.skip_value(kind)
-        return {}
-    raise JsonError(f"expected a value at column {reader.pos}")
-
-
-def _describe(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, (int, float)):
-        return f"number `{value}`"
-    if isinstance(value, str):
-        return f"string {_debug(value)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
-
-
 def parse_config(config):
-    """(commands, root segments) from the config text; raises JsonError naming the problem."""
-    if config.strip(_RUST_WHITESPACE) == "":
-        config = "{}"
-    reader = _Reader(config)
-    kind, text = reader.token()
-    fields = {}
-    # A config is an object: an array (serde's sequence form of a struct) is refused too.
-    if kind == "{":
-        kind, text = reader.token()
-        if kind != "}":
-            while True:
-                if kind != "s":
-                    raise JsonError(f"expected a string key at column {reader.pos}")
-                key = _decode(text)
-                if reader.token()[0] != ":":
-                    raise JsonError(f"expected `:` at column {reader.pos}")
-                if key not in ("commands", "root"):
-                    raise JsonError(
-                        f"unknown field `{key}`, expected `commands` or `root`"
-                    )
-                if key in fields:
-                    raise JsonError(f"duplicate field `{key}`")
-                kind, text = reader.token()
-                fields[key] = _config_value(reader, kind, text)
-                kind, text = reader.token()
-                if kind == "}":
-                    break
-                if kind != ",":
-                    raise JsonError(f"expected `,` or `}}` at column {reader.pos}")
-                kind, text = reader.token()
-    else:
-        reader.skip_value(kind)
-        raise JsonError("invalid type, expected struct Config")
-    reader.end()
-
-    commands = fields.get("commands", DEFAULT_COMMANDS)
-    if not isinstance(commands, list):
-        raise JsonError(f"invalid type: {_describe(commands)}, expected a sequence")
-    for item in commands:
-        if not isinstance(item, str):
-            raise JsonError(f"invalid type: {_describe(item)}, expected a string")
-    root = fields.get("root", DEFAULT_ROOT)
-    if not isinstance(root, str):
-        raise JsonError(f"invalid type: {_describe(root)}, expected a string")
-    return list(commands), root
+    """(commands, root) from the config text; raises JsonError naming the problem."""
+    fields = read_config(config, ("commands", "root"))
+    commands = strings(fields.get("commands", DEFAULT_COMMANDS))
+    root = string(fields.get("root", DEFAULT_ROOT))
+    return commands, root
 
 
 def root_segments(root):
     """The root's segments (empty for `/`), or an error message."""
     if not root.startswith("/") or "\\" in root or any(is_control(ord(c)) for c in root):
-        raise ValueError(f"root {_debug(root)} must be an absolute POSIX path")
+        raise ValueError(f"root {quote(root)} must be an absolute POSIX path")
     segments = []
     for segment in root.split("/"):
         if segment in ("", "."):
             continue
         if segment == "..":
-            raise ValueError(f"root {_debug(root)} must not contain `..`")
+            raise ValueError(f"root {quote(root)} must not contain `..`")
         segments.append(segment)
     return segments
 
@@ -477,4 +277,4 @@ class Policy(exports.Policy):
         problem = check(_root, path)
         if problem is None:
             return PASS
-        return _reject(f"path {_debug(path)} {problem}")
+        return _reject(f"path {quote(path)} {problem}")

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 mod heap;
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../../wit",
     world: "hook",
     pub_export_macro: true,
     export_macro_name: "export_hook",
