@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use airlock::web::{ChannelRef, PushError, WebGateway, WebOptions, Windows};
 use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
@@ -413,6 +413,63 @@ async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
         None => panic!("connection ended without a close frame"),
     };
     assert_eq!(u16::from(close.expect("a close frame").code), 1009);
+}
+
+/// A command that pushes an event to its window, then answers 5 ms later: the answer is written
+/// on its own, while the event may still be unacknowledged.
+fn nudging_router(windows: Windows) -> Router {
+    Router::new().command("nudge", move |_: Value, invocation| {
+        let windows = windows.clone();
+        async move {
+            let window = windows.get(&invocation.source.window).ok_or("no window")?;
+            window
+                .emit("nudged", Body::Json("{}".to_owned()))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok::<_, String>("done")
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_small_reply_written_after_an_unacknowledged_frame_is_not_held_for_the_delayed_ack() {
+    // With Nagle's algorithm on, a small write waits until everything written before it is
+    // acknowledged, and the page acknowledges late (Linux delays ACKs up to 40 ms): each of these
+    // round trips took 45 ms. Without the stall each takes the handler's 5 ms and well under a
+    // millisecond more; the bound is far above that, far below the stall, and applies to the
+    // median of nine (after one round trip to settle the connection).
+    let windows = Windows::new();
+    let server = start_with(
+        vec![pass_all()],
+        nudging_router(windows.clone()),
+        GatewayLimits::default(),
+        verdicts(),
+        windows,
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    let mut took = Vec::new();
+    for id in 0..=9 {
+        let start = Instant::now();
+        send_json(
+            &mut ws,
+            json!({"id": id, "kind": "command", "name": "nudge"}),
+        )
+        .await;
+        let (reply, others) = reply_to(&mut ws, id).await;
+        if id > 0 {
+            took.push(start.elapsed());
+        }
+        assert_eq!(reply["payload"], "done", "{reply}");
+        assert_eq!(others[0]["type"], "event", "{others:?}");
+    }
+    took.sort();
+    assert!(
+        took[4] < Duration::from_millis(30),
+        "the median of nine round trips took {:?} (all: {took:?}): replies wait for the delayed ACK",
+        took[4]
+    );
 }
 
 fn rate(per_second: f64, burst: u32) -> WebOptions {
