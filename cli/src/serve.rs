@@ -3,7 +3,8 @@
 //! The demo core works on one folder (`--root`): `fs_list`, `fs_read` (whole, or streamed over a
 //! channel as bytes) and `fs_write` (which emits `fs-changed` back to the window), plus a
 //! listener for the `profile` event that tells the window what it received (`core-received`), so
-//! a page can show what a hook removed. The core checks paths itself too: the hooks are the first
+//! a page can show what a hook removed, and `args_size` (the length of its JSON args, for the
+//! end-to-end benchmark, `scripts/e2e-bench`). The core checks paths itself too: the hooks are the first
 //! line, not the only one.
 
 use std::net::SocketAddr;
@@ -41,6 +42,10 @@ pub struct ServeArgs {
     /// Messages a connection may send at once above its rate.
     #[arg(long, value_name = "COUNT", default_value_t = 100)]
     burst: u32,
+    /// Serve the page cross-origin isolated (COOP and COEP headers): a 5 µs `performance.now()`
+    /// for pages that measure, but cross-origin resources must opt in to load.
+    #[arg(long)]
+    cross_origin_isolated: bool,
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -75,14 +80,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for hook in chain {
         gateway = gateway.then(hook);
     }
-    let options = WebOptions {
-        allowed_origins: args.allow_origin.clone(),
-        static_dir: args.static_dir.clone(),
-        messages_per_second: args.rate,
-        burst: args.burst,
-        report_verdicts: true,
-        ..WebOptions::default()
-    };
+    let options = WebOptions::default()
+        .with_allowed_origins(args.allow_origin.clone())
+        .with_static_dir(args.static_dir.clone())
+        .with_messages_per_second(args.rate)
+        .with_burst(args.burst)
+        .with_report_verdicts(true)
+        .with_cross_origin_isolated(args.cross_origin_isolated);
     let web = WebGateway::new(Arc::new(gateway), windows, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -228,6 +232,12 @@ fn demo_router(root: PathBuf, windows: Windows) -> Router {
                 Ok::<_, String>(changed)
             }
         })
+        .command(
+            "args_size",
+            |_: serde::de::IgnoredAny, invocation| async move {
+                Ok::<_, String>(json!({ "bytes": invocation.body.len() }))
+            },
+        )
         .listen("profile", move |invocation| {
             let windows = w3.clone();
             async move {

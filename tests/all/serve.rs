@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use airlock::web::{ChannelRef, PushError, WebGateway, WebOptions, Windows};
 use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
@@ -144,10 +144,7 @@ fn binary_frame(head: Value, body: &[u8]) -> Message {
 }
 
 fn verdicts() -> WebOptions {
-    WebOptions {
-        report_verdicts: true,
-        ..WebOptions::default()
-    }
+    WebOptions::default().with_report_verdicts(true)
 }
 
 #[tokio::test]
@@ -258,10 +255,8 @@ async fn a_hook_chain_replaces_with_the_second_hook_and_stops_at_the_first_rejec
 
 #[tokio::test]
 async fn an_allowed_origin_connects_and_becomes_the_messages_source_origin() {
-    let options = WebOptions {
-        allowed_origins: vec!["https://app.example/".to_owned()],
-        ..WebOptions::default()
-    };
+    let options =
+        WebOptions::default().with_allowed_origins(vec!["https://app.example/".to_owned()]);
     let server = start(pass_all(), echo_router(), options).await;
     let mut ws = connect_as(
         server.addr,
@@ -406,13 +401,68 @@ async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
     assert_eq!(u16::from(close.expect("a close frame").code), 1009);
 }
 
-fn rate(per_second: f64, burst: u32) -> WebOptions {
-    WebOptions {
-        messages_per_second: per_second,
-        burst,
-        report_verdicts: true,
-        ..WebOptions::default()
+/// A command that pushes an event to its window, then answers 5 ms later: the answer is written
+/// on its own, while the event may still be unacknowledged.
+fn nudging_router(windows: Windows) -> Router {
+    Router::new().command("nudge", move |_: Value, invocation| {
+        let windows = windows.clone();
+        async move {
+            let window = windows.get(&invocation.source.window).ok_or("no window")?;
+            window
+                .emit("nudged", Body::Json("{}".to_owned()))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok::<_, String>("done")
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_small_reply_written_after_an_unacknowledged_frame_is_not_held_for_the_delayed_ack() {
+    // With Nagle's algorithm on, a small write waits until everything written before it is
+    // acknowledged, and the page acknowledges late (Linux delays ACKs up to 40 ms): each of these
+    // round trips took 45 ms. Without the stall each takes the handler's 5 ms and well under a
+    // millisecond more; the bound is far above that, far below the stall, and applies to the
+    // median of nine (after one round trip to settle the connection).
+    let windows = Windows::new();
+    let server = start_with(
+        vec![pass_all()],
+        nudging_router(windows.clone()),
+        GatewayLimits::default(),
+        verdicts(),
+        windows,
+    )
+    .await;
+    let mut ws = connect(server.addr, "main").await;
+    let mut took = Vec::new();
+    for id in 0..=9 {
+        let start = Instant::now();
+        send_json(
+            &mut ws,
+            json!({"id": id, "kind": "command", "name": "nudge"}),
+        )
+        .await;
+        let (reply, others) = reply_to(&mut ws, id).await;
+        if id > 0 {
+            took.push(start.elapsed());
+        }
+        assert_eq!(reply["payload"], "done", "{reply}");
+        assert_eq!(others[0]["type"], "event", "{others:?}");
     }
+    took.sort();
+    assert!(
+        took[4] < Duration::from_millis(30),
+        "the median of nine round trips took {:?} (all: {took:?}): replies wait for the delayed ACK",
+        took[4]
+    );
+}
+
+fn rate(per_second: f64, burst: u32) -> WebOptions {
+    WebOptions::default()
+        .with_messages_per_second(per_second)
+        .with_burst(burst)
+        .with_report_verdicts(true)
 }
 
 #[tokio::test]
@@ -490,10 +540,7 @@ fn pushing_router(windows: Windows) -> Router {
 #[tokio::test]
 async fn events_pushed_within_the_queue_bound_all_arrive_in_order() {
     let windows = Windows::new();
-    let options = WebOptions {
-        queue_bytes: 1 << 20,
-        ..WebOptions::default()
-    };
+    let options = WebOptions::default().with_queue_bytes(1 << 20);
     let server = start_with(
         vec![pass_all()],
         pushing_router(windows.clone()),
@@ -516,10 +563,7 @@ async fn events_pushed_within_the_queue_bound_all_arrive_in_order() {
 #[tokio::test]
 async fn a_page_that_stops_reading_fills_its_bounded_queue_and_try_emit_refuses_with_full() {
     let windows = Windows::new();
-    let options = WebOptions {
-        queue_bytes: 1 << 20,
-        ..WebOptions::default()
-    };
+    let options = WebOptions::default().with_queue_bytes(1 << 20);
     let server = start_with(
         vec![pass_all()],
         pushing_router(windows.clone()),
@@ -773,10 +817,7 @@ async fn the_js_client_and_the_static_folder_are_served_and_nothing_outside_it()
     std::fs::write(dir.join("index.html"), "<h1>demo</h1>").unwrap();
     std::fs::write(dir.join("sub/app.js"), "export {}").unwrap();
     std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
-    let options = WebOptions {
-        static_dir: Some(dir.clone()),
-        ..WebOptions::default()
-    };
+    let options = WebOptions::default().with_static_dir(Some(dir.clone()));
     let server = start(pass_all(), echo_router(), options).await;
     let (status, head, body) = http_get(server.addr, "/airlock.js").await;
     assert_eq!(status, 200);

@@ -13,9 +13,8 @@
 //! as binary frames with the same head (without `payload`) in front.
 
 use axum::extract::ws::Message as WsMessage;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use crate::core::Response;
 use crate::gateway::Reply;
@@ -117,24 +116,32 @@ pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Incoming, FrameError> {
 }
 
 /// A frame with `head` (a JSON object) and `body`: text with the JSON body as `payload`, or
-/// binary with the bytes after the head.
-pub(crate) fn with_body(head: Value, body: &Body) -> WsMessage {
+/// binary with the bytes after the head. The body is copied once, into the frame.
+pub(crate) fn with_body<H: Serialize>(head: &H, body: &Body) -> WsMessage {
     match body {
-        Body::Json(text) => {
-            let mut out = head.to_string();
-            out.pop(); // the closing brace: the raw payload goes in as it is
-            out.push_str(if out.ends_with('{') { "" } else { "," });
-            out.push_str("\"payload\":");
-            out.push_str(text);
-            out.push('}');
-            WsMessage::Text(out.into())
-        }
-        Body::Bytes(bytes) => binary(&head, bytes),
+        Body::Json(text) => with_payload(head, text),
+        Body::Bytes(bytes) => binary(head, bytes),
     }
 }
 
-fn binary(head: &Value, bytes: &[u8]) -> WsMessage {
-    let head = head.to_string();
+/// `head` with `"payload":` and the raw JSON `payload` as its last member.
+fn with_payload<H: Serialize>(head: &H, payload: &str) -> WsMessage {
+    let mut out = json_text(head);
+    out.reserve(payload.len() + 12);
+    out.pop(); // the closing brace: the raw payload goes in as it is
+    out.push_str(if out.ends_with('{') { "" } else { "," });
+    out.push_str("\"payload\":");
+    out.push_str(payload);
+    out.push('}');
+    WsMessage::Text(out.into())
+}
+
+fn json_text<H: Serialize>(head: &H) -> String {
+    serde_json::to_string(head).expect("frame heads are plain data")
+}
+
+fn binary<H: Serialize>(head: &H, bytes: &[u8]) -> WsMessage {
+    let head = json_text(head);
     let mut out = Vec::with_capacity(4 + head.len() + bytes.len());
     out.extend_from_slice(&(head.len() as u32).to_be_bytes());
     out.extend_from_slice(head.as_bytes());
@@ -142,54 +149,148 @@ fn binary(head: &Value, bytes: &[u8]) -> WsMessage {
     WsMessage::Binary(out.into())
 }
 
+/// The head of a frame to the page; `type` first, fields in the order written.
+#[derive(Serialize)]
+struct Out<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+impl<'a> Out<'a> {
+    fn new(kind: &'static str) -> Self {
+        Out {
+            kind,
+            id: None,
+            name: None,
+            channel: None,
+            ok: None,
+            code: None,
+            reason: None,
+        }
+    }
+
+    fn reply(id: u64, ok: bool) -> Self {
+        Out {
+            id: Some(id),
+            ok: Some(ok),
+            ..Out::new("reply")
+        }
+    }
+}
+
+/// An event for the page's `listen(name, …)` handlers.
+pub(crate) fn event(name: &str, payload: &Body) -> WsMessage {
+    with_body(
+        &Out {
+            name: Some(name),
+            ..Out::new("event")
+        },
+        payload,
+    )
+}
+
+/// Data for the page's channel `channel`.
+pub(crate) fn channel(channel: u64, data: &Body) -> WsMessage {
+    with_body(
+        &Out {
+            channel: Some(channel),
+            ..Out::new("channel")
+        },
+        data,
+    )
+}
+
 /// The answer to request `id`.
 pub(crate) fn reply(id: u64, outcome: &Result<Response, Rejection>) -> WsMessage {
     match outcome {
-        Ok(Response::Json(raw)) => with_body(
-            json!({"type": "reply", "id": id, "ok": true}),
-            &Body::Json(raw.get().to_owned()),
-        ),
-        Ok(Response::Bytes(bytes)) => {
-            binary(&json!({"type": "reply", "id": id, "ok": true}), bytes)
-        }
-        Ok(Response::Delivered { receivers }) => WsMessage::Text(
-            json!({"type": "reply", "id": id, "ok": true, "payload": null, "receivers": receivers})
-                .to_string()
+        Ok(Response::Json(raw)) => with_payload(&Out::reply(id, true), raw.get()),
+        Ok(Response::Bytes(bytes)) => binary(&Out::reply(id, true), bytes),
+        Ok(Response::Delivered { receivers }) => {
+            #[derive(Serialize)]
+            struct Delivered {
+                #[serde(rename = "type")]
+                kind: &'static str,
+                id: u64,
+                ok: bool,
+                payload: (),
+                receivers: usize,
+            }
+            WsMessage::Text(
+                json_text(&Delivered {
+                    kind: "reply",
+                    id,
+                    ok: true,
+                    payload: (),
+                    receivers: *receivers,
+                })
                 .into(),
-        ),
+            )
+        }
         Err(rejection) => rejected(Some(id), rejection),
     }
 }
 
 /// A refusal of request `id`, or a notice when the frame named none.
 pub(crate) fn rejected(id: Option<u64>, rejection: &Rejection) -> WsMessage {
-    let frame = match id {
-        Some(id) => {
-            json!({"type": "reply", "id": id, "ok": false, "code": rejection.code, "reason": rejection.reason})
-        }
-        None => json!({"type": "error", "code": rejection.code, "reason": rejection.reason}),
+    let head = match id {
+        Some(id) => Out::reply(id, false),
+        None => Out::new("error"),
     };
-    WsMessage::Text(frame.to_string().into())
+    WsMessage::Text(
+        json_text(&Out {
+            code: Some(&rejection.code),
+            reason: Some(&rejection.reason),
+            ..head
+        })
+        .into(),
+    )
 }
 
 /// What happened to request `id` (sent before its reply when verdicts are reported).
 pub(crate) fn verdict(id: Option<u64>, kind: Kind, name: &str, reply: &Reply) -> WsMessage {
+    #[derive(Serialize)]
+    struct Verdict<'a> {
+        #[serde(rename = "type")]
+        kind_: &'static str,
+        id: Option<u64>,
+        message: u64,
+        kind: Kind,
+        name: &'a str,
+        verdict: &'static str,
+        code: Option<&'a str>,
+        reason: Option<&'a str>,
+        hook: Option<&'a str>,
+        cost_us: Option<f64>,
+        fuel: Option<u64>,
+    }
     let (code, reason) = match &reply.outcome {
         Err(r) => (Some(&*r.code), Some(&*r.reason)),
         Ok(_) => (None, None),
     };
-    let frame = json!({
-        "type": "verdict",
-        "id": id,
-        "message": reply.id,
-        "kind": kind,
-        "name": name,
-        "verdict": reply.decision.as_str(),
-        "code": code,
-        "reason": reason,
-        "hook": reply.hook_digest.as_deref(),
-        "cost_us": reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
-        "fuel": reply.hook_fuel,
-    });
-    WsMessage::Text(frame.to_string().into())
+    let frame = Verdict {
+        kind_: "verdict",
+        id,
+        message: reply.id,
+        kind,
+        name,
+        verdict: reply.decision.as_str(),
+        code,
+        reason,
+        hook: reply.hook_digest.as_deref(),
+        cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
+        fuel: reply.hook_fuel,
+    };
+    WsMessage::Text(json_text(&frame).into())
 }

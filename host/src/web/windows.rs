@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Message as WsMessage;
-use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::frame;
@@ -56,8 +55,29 @@ pub enum PushError {
 }
 
 pub(crate) enum Outgoing {
-    Frame(WsMessage, OwnedSemaphorePermit),
+    /// Frames written together, in order; the permit holds their room in the queue.
+    Frames(Frames, OwnedSemaphorePermit),
     Close(u16, String),
+}
+
+/// One frame, or two that belong together (a verdict and its reply).
+pub(crate) enum Frames {
+    One(WsMessage),
+    Two(WsMessage, WsMessage),
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        let len = |frame: &WsMessage| match frame {
+            WsMessage::Text(t) => t.len(),
+            WsMessage::Binary(b) => b.len(),
+            _ => 0,
+        };
+        match self {
+            Frames::One(a) => len(a) + FRAME_OVERHEAD,
+            Frames::Two(a, b) => len(a) + len(b) + 2 * FRAME_OVERHEAD,
+        }
+    }
 }
 
 /// One connected page. Cheap to clone; pushes to a closed window fail with
@@ -152,28 +172,17 @@ impl Window {
 
     fn event_frame(&self, name: &str, payload: &Body) -> Result<WsMessage, PushError> {
         self.check(payload)?;
-        Ok(frame::with_body(
-            json!({"type": "event", "name": name}),
-            payload,
-        ))
+        Ok(frame::event(name, payload))
     }
 
     fn channel_frame(&self, channel: ChannelRef, data: &Body) -> Result<WsMessage, PushError> {
         self.check(data)?;
-        Ok(frame::with_body(
-            json!({"type": "channel", "channel": channel.id}),
-            data,
-        ))
+        Ok(frame::channel(channel.id, data))
     }
 
-    fn cost(&self, frame: &WsMessage) -> u32 {
+    fn cost(&self, frames: &Frames) -> u32 {
         // Clamped to the whole queue: a frame larger than the queue waits until it is empty.
-        let len = match frame {
-            WsMessage::Text(t) => t.len(),
-            WsMessage::Binary(b) => b.len(),
-            _ => 0,
-        };
-        (len + FRAME_OVERHEAD).min(self.queue_bytes) as u32
+        frames.len().min(self.queue_bytes) as u32
     }
 
     fn closed(&self) -> PushError {
@@ -183,18 +192,24 @@ impl Window {
     }
 
     pub(crate) async fn push(&self, frame: WsMessage) -> Result<(), PushError> {
+        self.push_frames(Frames::One(frame)).await
+    }
+
+    /// Queues `frames` to be written together, waiting for room.
+    pub(crate) async fn push_frames(&self, frames: Frames) -> Result<(), PushError> {
         let permit = self
             .room
             .clone()
-            .acquire_many_owned(self.cost(&frame))
+            .acquire_many_owned(self.cost(&frames))
             .await
             .map_err(|_| self.closed())?;
         self.tx
-            .send(Outgoing::Frame(frame, permit))
+            .send(Outgoing::Frames(frames, permit))
             .map_err(|_| self.closed())
     }
 
     pub(crate) fn try_push(&self, frame: WsMessage) -> Result<(), PushError> {
+        let frame = Frames::One(frame);
         let permit = match self.room.clone().try_acquire_many_owned(self.cost(&frame)) {
             Ok(permit) => permit,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(self.closed()),
@@ -206,7 +221,7 @@ impl Window {
             }
         };
         self.tx
-            .send(Outgoing::Frame(frame, permit))
+            .send(Outgoing::Frames(frame, permit))
             .map_err(|_| self.closed())
     }
 

@@ -1,0 +1,548 @@
+//! The end-to-end benchmark: what a caller sees through `airlock serve`, from a native WebSocket
+//! client and from a page in headless Chromium (`tests/browser/bench.mjs`), for each setup of
+//! hooks in the same run (the demo's two hooks, and a pass-all hook whose figures are the
+//! transport's own share). Run it with `scripts/e2e-bench`, which builds what it needs.
+//!
+//! Per setup it starts `airlock serve` on a free loopback port (rate limit raised by flags), then
+//! measures sequential round trips (one request, wait for its reply; median and p99) of `invoke`
+//! (the demo core's `args_size` command, JSON args `{"data":"xxx…"}`), `emit` (an event nobody
+//! listens to, same JSON body) and bytes (`emit` with a binary body) at 100 B, 10 KB and 1 MB,
+//! then pipelined throughput of 100 B invokes on one connection and across 16. Verdict frames
+//! are on, as in the demo: each answer is two frames.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Parser;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Debug, Parser)]
+#[command(about = "End-to-end benchmark of `airlock serve`: native client and headless Chromium")]
+struct Args {
+    /// The `airlock` binary.
+    #[arg(long, default_value = "target/release/airlock")]
+    airlock: PathBuf,
+    /// A setup to measure, `NAME=HOOK[,HOOK…]` (hooks chained in order); repeat. The last one is
+    /// the baseline the others are compared with.
+    #[arg(long = "setup", value_name = "NAME=HOOKS", required = true)]
+    setups: Vec<String>,
+    /// The page driver (`tests/browser/bench.mjs`); without it only the native client runs.
+    #[arg(long)]
+    page: Option<PathBuf>,
+    /// The Chromium the page driver starts.
+    #[arg(long, default_value = "/usr/bin/chromium")]
+    chromium: PathBuf,
+    /// Seconds of each pipelined measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Multiplies the number of sequential round trips of each case (2 000 at 100 B, 1 000 at
+    /// 10 KB, 60 at 1 MB).
+    #[arg(long, default_value_t = 1.0)]
+    rounds: f64,
+    /// Only these kinds (`invoke`, `emit`, `bytes`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Only these sizes, in bytes, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+    /// Do not ask `airlock serve` for a cross-origin isolated page (`--cross-origin-isolated`,
+    /// which servers before it lack); the page's clock is then 100 µs coarse.
+    #[arg(long)]
+    no_isolation: bool,
+    /// Skip the pipelined measurements.
+    #[arg(long)]
+    no_pipelined: bool,
+    /// Write every figure as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Case {
+    kind: String,
+    size: usize,
+    rounds: usize,
+    warmup: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pipelined {
+    connections: usize,
+    seconds: f64,
+    window: usize,
+    size: usize,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct Stats {
+    median_us: f64,
+    p99_us: f64,
+    samples: usize,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<f64>) -> Stats {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Stats {
+            median_us: at(0.5),
+            p99_us: at(0.99),
+            samples: samples.len(),
+        }
+    }
+}
+
+/// Everything measured for one setup, by client ("native", "page").
+#[derive(Debug, Default, Serialize)]
+struct Measured {
+    /// `client/kind/size` → round-trip statistics.
+    sequential: BTreeMap<String, Stats>,
+    /// `client/connections` → messages a second.
+    pipelined: BTreeMap<String, f64>,
+}
+
+fn cases(args: &Args) -> Vec<Case> {
+    let mut out = Vec::new();
+    for kind in ["invoke", "emit", "bytes"] {
+        if !args.kinds.is_empty() && !args.kinds.iter().any(|k| k == kind) {
+            continue;
+        }
+        for (size, rounds) in [(100, 2000), (10_000, 1000), (1_000_000, 60)] {
+            if !args.sizes.is_empty() && !args.sizes.contains(&size) {
+                continue;
+            }
+            let rounds = ((rounds as f64 * args.rounds) as usize).max(5);
+            out.push(Case {
+                kind: kind.to_owned(),
+                size,
+                rounds,
+                warmup: (rounds / 10).max(3),
+            });
+        }
+    }
+    out
+}
+
+fn pipelined(args: &Args) -> Vec<Pipelined> {
+    if args.no_pipelined {
+        return Vec::new();
+    }
+    [1, 16]
+        .map(|connections| Pipelined {
+            connections,
+            seconds: args.seconds,
+            window: 32,
+            size: 100,
+            kind: "invoke".to_owned(),
+        })
+        .to_vec()
+}
+
+/// `airlock serve` on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    port: u16,
+    _scratch: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &Args, hooks: &[&str]) -> anyhow::Result<Server> {
+    let scratch = tempfile::tempdir()?;
+    let page = scratch.path().join("page");
+    std::fs::create_dir(&page)?;
+    std::fs::write(
+        page.join("index.html"),
+        "<!doctype html><meta charset=utf-8><title>airlock e2e bench</title>\n",
+    )?;
+    let airlock = &args.airlock;
+    let mut command = Command::new(airlock);
+    command.arg("serve").arg("--static").arg(&page);
+    if !args.no_isolation {
+        command.arg("--cross-origin-isolated");
+    }
+    for hook in hooks {
+        command.args(["--hook", hook]);
+    }
+    // The benchmark sends far more than the default 100 messages a second per connection.
+    command
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--rate",
+            "1e9",
+            "--burst",
+            "1000000000",
+        ])
+        .arg("--root")
+        .arg(scratch.path().join("data"))
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", airlock.display()))?;
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut url)?;
+    let url = url.trim().to_owned();
+    let port = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .with_context(|| format!("airlock serve printed {url:?}, not its URL"))?;
+    Ok(Server {
+        child,
+        url,
+        port,
+        _scratch: scratch,
+    })
+}
+
+async fn connect(port: u16, label: &str) -> anyhow::Result<Ws> {
+    let mut request =
+        format!("ws://127.0.0.1:{port}/airlock?window={label}").into_client_request()?;
+    request.headers_mut().insert(
+        "Origin",
+        format!("http://127.0.0.1:{port}").parse().expect("ASCII"),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .with_context(|| format!("connect window {label}"))?;
+    Ok(ws)
+}
+
+/// The request frame of `kind` with a body of about `size` bytes. The id never changes: the
+/// gateway echoes it and does not require it to be unique.
+fn request(kind: &str, size: usize) -> Message {
+    let data = "x".repeat(size.saturating_sub(11));
+    match kind {
+        "invoke" => Message::text(format!(
+            r#"{{"id":1,"kind":"command","name":"args_size","payload":{{"data":"{data}"}}}}"#
+        )),
+        "emit" => Message::text(format!(
+            r#"{{"id":1,"kind":"event","name":"bench","payload":{{"data":"{data}"}}}}"#
+        )),
+        _ => {
+            let head = br#"{"id":1,"kind":"event","name":"bench"}"#;
+            let mut frame = (head.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(head);
+            frame.resize(frame.len() + size, b'x');
+            Message::binary(frame)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FrameHead {
+    #[serde(rename = "type")]
+    kind: String,
+    ok: Option<bool>,
+    code: Option<String>,
+    reason: Option<String>,
+}
+
+/// Whether `frame` is a reply (an error if it is a refusal); other frames are `false`.
+fn is_reply(frame: &Message) -> anyhow::Result<bool> {
+    let text = match frame {
+        Message::Text(text) => text.as_str(),
+        Message::Close(close) => bail!("the server closed the connection: {close:?}"),
+        _ => return Ok(false),
+    };
+    let head: FrameHead = serde_json::from_str(text)?;
+    if head.kind != "reply" {
+        return Ok(false);
+    }
+    ensure!(
+        head.ok == Some(true),
+        "refused: {}: {}",
+        head.code.unwrap_or_default(),
+        head.reason.unwrap_or_default()
+    );
+    Ok(true)
+}
+
+async fn round_trip(ws: &mut Ws, frame: &Message) -> anyhow::Result<()> {
+    ws.send(frame.clone()).await?;
+    loop {
+        let frame = ws.next().await.context("connection ended")??;
+        if is_reply(&frame)? {
+            return Ok(());
+        }
+    }
+}
+
+async fn native_sequential(port: u16, case: &Case, label: &str) -> anyhow::Result<Stats> {
+    let mut ws = connect(port, label).await?;
+    let frame = request(&case.kind, case.size);
+    let mut samples = Vec::with_capacity(case.rounds);
+    for i in 0..case.warmup + case.rounds {
+        let start = Instant::now();
+        round_trip(&mut ws, &frame).await?;
+        if i >= case.warmup {
+            samples.push(start.elapsed().as_nanos() as f64 / 1000.0);
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(Stats::of(samples))
+}
+
+/// Replies received on all connections while `window` requests are kept in flight on each.
+async fn native_pipelined(port: u16, p: &Pipelined, label: &str) -> anyhow::Result<f64> {
+    let frame = request(&p.kind, p.size);
+    let mut sockets = Vec::new();
+    for c in 0..p.connections {
+        let mut ws = connect(port, &format!("{label}-{c}")).await?;
+        round_trip(&mut ws, &frame).await?;
+        sockets.push(ws);
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(p.seconds);
+    let mut tasks = Vec::new();
+    let window = p.window;
+    for ws in sockets {
+        let (mut sink, mut stream) = ws.split();
+        let room = Arc::new(tokio::sync::Semaphore::new(window));
+        let (frame, received) = (frame.clone(), received.clone());
+        let writer = {
+            let room = room.clone();
+            async move {
+                let mut sent = 0u64;
+                while Instant::now() < end {
+                    let permit = match room.try_acquire() {
+                        Ok(permit) => permit,
+                        Err(_) => {
+                            sink.flush().await?;
+                            room.acquire().await?
+                        }
+                    };
+                    permit.forget();
+                    sink.feed(frame.clone()).await?;
+                    sent += 1;
+                }
+                sink.flush().await?;
+                anyhow::Ok((sink, sent))
+            }
+        };
+        let reader = async move {
+            let mut got = 0u64;
+            while let Some(frame) = stream.next().await {
+                if is_reply(&frame?)? {
+                    got += 1;
+                    room.add_permits(1);
+                    if Instant::now() < end {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if Instant::now() >= end && room.available_permits() == window {
+                    break;
+                }
+            }
+            anyhow::Ok((stream, got))
+        };
+        tasks.push(tokio::spawn(async move {
+            let ((mut sink, sent), (stream, got)) = tokio::try_join!(writer, reader)?;
+            ensure!(sent == got, "sent {sent}, got {got} replies");
+            let _ = sink.close().await;
+            drop(stream);
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(received.load(Ordering::Relaxed) as f64 / p.seconds)
+}
+
+#[derive(Deserialize)]
+struct PageLine {
+    case: Option<Case>,
+    samples_us: Option<Vec<f64>>,
+    pipelined: Option<Pipelined>,
+    messages: Option<f64>,
+    seconds: Option<f64>,
+}
+
+fn page(
+    args: &Args,
+    driver: &Path,
+    server: &Server,
+    cases: &[Case],
+    pipes: &[Pipelined],
+    into: &mut Measured,
+) -> anyhow::Result<()> {
+    let profile = tempfile::tempdir()?;
+    let plan = serde_json::json!({ "cases": cases, "pipelined": pipes });
+    let dir = driver.parent().context("driver has a folder")?;
+    let output = Command::new("node")
+        .arg(driver.file_name().context("driver is a file")?)
+        .current_dir(dir)
+        .env("AIRLOCK_URL", &server.url)
+        .env("CHROMIUM", &args.chromium)
+        .env("AIRLOCK_PROFILE", profile.path())
+        .env("AIRLOCK_BENCH", plan.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run node")?;
+    ensure!(output.status.success(), "the page driver failed");
+    for line in String::from_utf8(output.stdout)?.lines() {
+        let line: PageLine =
+            serde_json::from_str(line).with_context(|| format!("page driver printed {line:?}"))?;
+        if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
+            let key = format!("page/{}/{}", c.kind, c.size);
+            into.sequential.insert(key, Stats::of(samples));
+        } else if let (Some(p), Some(n), Some(s)) = (line.pipelined, line.messages, line.seconds) {
+            into.pipelined
+                .insert(format!("page/{}", p.connections), n / s);
+        }
+    }
+    Ok(())
+}
+
+fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
+    let server = serve(args, hooks)?;
+    let cases = cases(args);
+    let pipes = pipelined(args);
+    let mut out = Measured::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for (n, case) in cases.iter().enumerate() {
+            let stats = native_sequential(server.port, case, &format!("native-{n}")).await?;
+            eprintln!(
+                "  native {} {} B: median {:.1} µs, p99 {:.1} µs",
+                case.kind, case.size, stats.median_us, stats.p99_us
+            );
+            out.sequential
+                .insert(format!("native/{}/{}", case.kind, case.size), stats);
+        }
+        for (n, p) in pipes.iter().enumerate() {
+            let rate = native_pipelined(server.port, p, &format!("pipe-{n}")).await?;
+            eprintln!(
+                "  native pipelined, {} connections: {rate:.0} msgs/s",
+                p.connections
+            );
+            out.pipelined
+                .insert(format!("native/{}", p.connections), rate);
+        }
+        anyhow::Ok(())
+    })?;
+    if let Some(driver) = &args.page {
+        page(args, driver, &server, &cases, &pipes, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Tauri's figures (issue 7's reference numbers, headless Chromium on this kind of machine).
+fn tauri(size: usize) -> (&'static str, &'static str) {
+    match size {
+        100 => ("593 µs", "8.4 µs"),
+        10_000 => ("8.2 ms", "74 µs"),
+        1_000_000 => ("748 ms", "8.4 ms"),
+        _ => ("—", "—"),
+    }
+}
+
+fn time(us: f64) -> String {
+    match us {
+        us if us < 1000.0 => format!("{us:.0} µs"),
+        us => format!("{:.2} ms", us / 1000.0),
+    }
+}
+
+fn size_name(size: usize) -> String {
+    match size {
+        s if s >= 1_000_000 => format!("{} MB", s / 1_000_000),
+        s if s >= 1000 => format!("{} KB", s / 1000),
+        s => format!("{s} B"),
+    }
+}
+
+fn report(names: &[String], all: &[Measured], args: &Args) {
+    let (main, base) = (&all[0], &all[all.len() - 1]);
+    let (name, base_name) = (&names[0], &names[names.len() - 1]);
+    println!(
+        "| message | client | {name}: median | p99 | {base_name}: median | p99 | ratio | Tauri isolation | Tauri, no isolation |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for case in cases(args) {
+        for client in ["native", "page"] {
+            let key = format!("{client}/{}/{}", case.kind, case.size);
+            let (Some(m), Some(b)) = (main.sequential.get(&key), base.sequential.get(&key)) else {
+                continue;
+            };
+            let (iso, plain) = match (case.kind.as_str(), client) {
+                ("invoke", "page") => tauri(case.size),
+                _ => ("", ""),
+            };
+            println!(
+                "| {} {} | {client} | {} | {} | {} | {} | {:.2} | {iso} | {plain} |",
+                case.kind,
+                size_name(case.size),
+                time(m.median_us),
+                time(m.p99_us),
+                time(b.median_us),
+                time(b.p99_us),
+                m.median_us / b.median_us,
+            );
+        }
+    }
+    println!();
+    println!("| pipelined 100 B invokes | client | {name} | {base_name} | ratio |");
+    println!("|---|---|---|---|---|");
+    for p in pipelined(args) {
+        for client in ["native", "page"] {
+            let key = format!("{client}/{}", p.connections);
+            let (Some(m), Some(b)) = (main.pipelined.get(&key), base.pipelined.get(&key)) else {
+                continue;
+            };
+            println!(
+                "| {} connection{} | {client} | {m:.0} msgs/s | {b:.0} msgs/s | {:.2} |",
+                p.connections,
+                if p.connections == 1 { "" } else { "s" },
+                m / b,
+            );
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut names = Vec::new();
+    let mut all = Vec::new();
+    for setup in &args.setups {
+        let (name, hooks) = setup
+            .split_once('=')
+            .with_context(|| format!("--setup {setup:?}: expected NAME=HOOK[,HOOK…]"))?;
+        let hooks: Vec<&str> = hooks.split(',').collect();
+        eprintln!("e2e: {name}: {}", hooks.join(" → "));
+        all.push(measure(&args, &hooks).with_context(|| format!("setup {name}"))?);
+        names.push(name.to_owned());
+    }
+    report(&names, &all, &args);
+    if let Some(path) = &args.json {
+        let json: BTreeMap<&String, &Measured> = names.iter().zip(&all).collect();
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    }
+    Ok(())
+}

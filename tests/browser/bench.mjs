@@ -1,0 +1,109 @@
+// The page side of the end-to-end benchmark (`scripts/e2e-bench`, benches/src/bin/e2e.rs): a
+// blank page in headless Chromium calling through `airlock serve` with `airlock.js`, timed inside
+// the page with `performance.now()`. The server serves the blank page cross-origin isolated
+// (`airlock serve --cross-origin-isolated`), so the page's clock resolves 5 µs instead of 100 µs.
+//
+// Env: AIRLOCK_URL (the blank page, `http://127.0.0.1:PORT/`), CHROMIUM, AIRLOCK_PROFILE (a fresh,
+// empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup"}],
+// "pipelined": [{"connections","seconds","window","size"}]}). Prints one JSON object a case on
+// standard output: {"case":…, "samples_us":[…]} or {"pipelined":…, "messages":…, "seconds":…}.
+import { chromium } from "playwright-core";
+
+const url = process.env.AIRLOCK_URL;
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const profile = process.env.AIRLOCK_PROFILE;
+const plan = JSON.parse(process.env.AIRLOCK_BENCH ?? "{}");
+if (!url || !profile) {
+  console.error("bench.mjs: set AIRLOCK_URL, AIRLOCK_PROFILE and AIRLOCK_BENCH");
+  process.exit(2);
+}
+
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  timeout: 60_000,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(600_000);
+const errors = [];
+page.on("pageerror", (error) => errors.push(String(error)));
+
+try {
+  await page.goto(url);
+  if (!(await page.evaluate(() => crossOriginIsolated))) {
+    console.error("bench.mjs: the page is not cross-origin isolated: performance.now() is 100 µs coarse");
+  }
+  await page.evaluate(async () => {
+    const airlock = await import("/airlock.js");
+    // One request of `kind` with a body of about `size` bytes: JSON `{"data":"xxx…"}` or bytes.
+    const body = (kind, size) =>
+      kind === "bytes" ? new Uint8Array(size).fill(120) : { data: "x".repeat(Math.max(0, size - 11)) };
+    const call = (connection, kind, payload) =>
+      kind === "invoke" ? connection.invoke("args_size", payload) : connection.emit("bench", payload);
+    window.bench = {
+      async sequential({ kind, size, rounds, warmup }, label) {
+        const connection = new airlock.Connection({ window: label, timeout: 60_000 });
+        if (!(await connection.ready)) throw new Error(`window ${label} did not connect`);
+        const payload = body(kind, size);
+        const samples = [];
+        for (let i = 0; i < warmup + rounds; i++) {
+          const start = performance.now();
+          await call(connection, kind, payload);
+          const took = performance.now() - start;
+          if (i >= warmup) samples.push(Math.round(took * 1000));
+        }
+        connection.close();
+        return samples;
+      },
+      async pipelined({ connections, seconds, window: depth, size, kind }, label) {
+        const open = [];
+        for (let c = 0; c < connections; c++) {
+          const connection = new airlock.Connection({ window: `${label}-${c}`, timeout: 60_000 });
+          if (!(await connection.ready)) throw new Error(`window ${label}-${c} did not connect`);
+          open.push(connection);
+        }
+        const payload = body(kind, size);
+        // Warm up every connection, then keep `depth` requests in flight on each.
+        await Promise.all(open.map((c) => call(c, kind, payload)));
+        let messages = 0;
+        const start = performance.now();
+        const end = start + seconds * 1000;
+        const lane = async (connection) => {
+          while (performance.now() < end) {
+            await call(connection, kind, payload);
+            messages++;
+          }
+        };
+        await Promise.all(open.flatMap((c) => Array.from({ length: depth }, () => lane(c))));
+        const took = (performance.now() - start) / 1000;
+        for (const c of open) c.close();
+        return { messages, seconds: took };
+      },
+    };
+  });
+  let n = 0;
+  for (const c of plan.cases ?? []) {
+    const samples = await page.evaluate(([c, label]) => window.bench.sequential(c, label), [c, `page-${n++}`]);
+    console.log(JSON.stringify({ case: c, samples_us: samples }));
+  }
+  for (const p of plan.pipelined ?? []) {
+    const result = await page.evaluate(([p, label]) => window.bench.pipelined(p, label), [p, `pipe-${n++}`]);
+    console.log(JSON.stringify({ pipelined: p, ...result }));
+  }
+  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+} catch (error) {
+  console.error(String(error));
+  process.exitCode = 1;
+} finally {
+  await context.close();
+}
