@@ -7,36 +7,10 @@
 // empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup"}],
 // "pipelined": [{"connections","seconds","window","size"}]}). Prints one JSON object a case on
 // standard output: {"case":…, "samples_us":[…]} or {"pipelined":…, "messages":…, "seconds":…}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
-const url = process.env.AIRLOCK_URL;
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const profile = process.env.AIRLOCK_PROFILE;
 const plan = JSON.parse(process.env.AIRLOCK_BENCH ?? "{}");
-if (!url || !profile) {
-  console.error("bench.mjs: set AIRLOCK_URL, AIRLOCK_PROFILE and AIRLOCK_BENCH");
-  process.exit(2);
-}
-
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  timeout: 60_000,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(600_000);
-const errors = [];
-page.on("pageerror", (error) => errors.push(String(error)));
+const { url, context, page, errors } = await launch("bench.mjs", 600_000);
 
 try {
   await page.goto(url);

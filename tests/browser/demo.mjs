@@ -1,35 +1,9 @@
 // Drives the Airlock demo page in headless Chromium through a pass, a replace and a reject.
 // Run by tests/all/browser.rs with AIRLOCK_URL (the page), CHROMIUM (the browser) and
 // AIRLOCK_PROFILE (a fresh, empty user-data folder). Prints one line per step; exits 1 on failure.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
-const url = process.env.AIRLOCK_URL;
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const profile = process.env.AIRLOCK_PROFILE;
-if (!url || !profile) {
-  console.error("demo.mjs: set AIRLOCK_URL and AIRLOCK_PROFILE");
-  process.exit(2);
-}
-
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  timeout: 60_000,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(30_000);
-const errors = [];
-page.on("pageerror", (error) => errors.push(String(error)));
+const { url, context, page, errors } = await launch("demo.mjs", 30_000);
 
 function check(condition, what) {
   if (!condition) throw new Error(`check failed: ${what}`);
