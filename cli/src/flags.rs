@@ -145,7 +145,11 @@ impl HookFlags {
         let config = EngineConfig::default()
             .with_fuel(fuel || self.fuel.is_some())
             .with_max_wasm_stack(stack)
-            .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling));
+            .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling))
+            .with_table_elements_ceiling(
+                self.table_elements
+                    .max(EngineConfig::default().table_elements_ceiling),
+            );
         let env = |name| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())

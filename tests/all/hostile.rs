@@ -373,6 +373,61 @@ fn table_limit_crossed_rejects_with_hook_limit() {
 }
 
 #[test]
+fn table_limit_obeyed_up_to_the_default_beyond_wasmtimes_pool_default() {
+    // 50 000 elements: past wasmtime's own pool default of 20 000, under Airlock's 100 000.
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(49_999),
+        "(table $t 1 funcref)",
+        quick_limits(),
+    )
+    .unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn table_limit_crossed_at_the_default_rejects_with_hook_limit() {
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(100_000),
+        "(table $t 1 funcref)",
+        quick_limits(),
+    )
+    .unwrap();
+    let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-limit", "{}", rejection.reason);
+    assert!(
+        rejection.reason.contains("100001 elements"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[test]
+fn a_custom_table_limit_above_wasmtimes_pool_default_is_the_one_enforced() {
+    let limits = quick_limits().with_table_elements(30_000);
+    let extra = "(table $t 1 funcref)";
+    let hook = load(CONFIGURE_OK, &grow_table(29_999), extra, limits).unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+    let hook = load(CONFIGURE_OK, &grow_table(30_000), extra, limits).unwrap();
+    let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-limit", "{}", rejection.reason);
+    assert!(
+        rejection.reason.contains("30001 elements"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[test]
+fn a_table_limit_above_the_engine_ceiling_is_refused() {
+    let limits = HookLimits::default().with_table_elements(100_001);
+    let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
+    assert!(matches!(error, HookError::Limit(_)), "{error}");
+    assert!(error.to_string().contains("100001"), "{error}");
+}
+
+#[test]
 fn instance_limit_obeyed() {
     let limits = quick_limits().with_instances(8);
     let hook = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap();
