@@ -178,9 +178,45 @@ fn log_limit_crossed_rejects_with_hook_log() {
     assert_eq!(delivered(&send(&gateway, GOOD)), Err("hook-log".into()));
 }
 
+#[test]
+fn log_line_limit_obeyed_with_empty_lines() {
+    // 1000 empty lines: no bytes, and exactly the default line limit.
+    let inspect = format!("{} {INSPECT_PASS}", log_empty_lines(1000));
+    let hook = load(CONFIGURE_OK, &inspect, "", quick_limits()).unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn log_line_limit_crossed_with_empty_lines_rejects_with_hook_log() {
+    for (limits, count, limit) in [
+        (quick_limits(), 1001, 1000),
+        (quick_limits(), 100_000, 1000),
+        (quick_limits().with_log_lines(10), 11, 10),
+    ] {
+        let inspect = format!("{} {INSPECT_PASS}", log_empty_lines(count));
+        let hook = load(CONFIGURE_OK, &inspect, "", limits).unwrap();
+        let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+        assert_eq!(rejection.code, "hook-log", "{}", rejection.reason);
+        assert!(
+            rejection.reason.contains(&format!("{limit} lines")),
+            "{}",
+            rejection.reason
+        );
+    }
+}
+
 fn log_lines(count: u32) -> String {
+    log_lines_of(count, 10)
+}
+
+fn log_empty_lines(count: u32) -> String {
+    log_lines_of(count, 0)
+}
+
+/// Logs `count` lines of `len` bytes from offset 256.
+fn log_lines_of(count: u32, len: u32) -> String {
     format!(
-        "(local $i i32) (loop $l (call $log (i32.const 2) (i32.const 256) (i32.const 10))
+        "(local $i i32) (loop $l (call $log (i32.const 2) (i32.const 256) (i32.const {len}))
          (local.set $i (i32.add (local.get $i) (i32.const 1)))
          (br_if $l (i32.lt_u (local.get $i) (i32.const {count}))))"
     )
