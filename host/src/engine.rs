@@ -112,8 +112,9 @@ impl HookEngine {
 
     /// [`HookEngine::new`], keeping compiled hooks in `dir` (created if missing, private to this
     /// user): a hook loaded before with the same engine settings is not compiled again. Keyed by
-    /// the SHA-256 of the component and the engine's settings; whoever can write to `dir` can run
-    /// code in this process, so use a folder of your own (see the `cache` module's notes).
+    /// the SHA-256 of the component and the engine's settings, and each entry authenticated with
+    /// a secret key kept in `dir`. On Unix, a `dir` this user does not own, or that its group or
+    /// others can write to, is refused ([`HookError::Cache`]), as is a key file others can read.
     pub fn with_cache(config: EngineConfig, dir: impl AsRef<Path>) -> Result<Self, HookError> {
         HookEngine::build(config, Some(dir.as_ref()))
     }
