@@ -76,6 +76,9 @@ pub struct HookFlags {
     /// Log text a hook may write per message, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     pub log_bytes: usize,
+    /// Log lines a hook may write per message (empty ones count).
+    #[arg(long, value_name = "COUNT", default_value_t = 1000)]
+    pub log_lines: usize,
     /// Largest message (name, headers and body), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
@@ -145,7 +148,11 @@ impl HookFlags {
         let config = EngineConfig::default()
             .with_fuel(fuel || self.fuel.is_some())
             .with_max_wasm_stack(stack)
-            .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling));
+            .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling))
+            .with_table_elements_ceiling(
+                self.table_elements
+                    .max(EngineConfig::default().table_elements_ceiling),
+            );
         let env = |name| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -176,7 +183,8 @@ impl HookFlags {
             .with_memory_bytes(self.memory_bytes()?)
             .with_table_elements(self.table_elements)
             .with_instances(self.instances)
-            .with_log_bytes(self.log_bytes))
+            .with_log_bytes(self.log_bytes)
+            .with_log_lines(self.log_lines))
     }
 
     /// The gateway's limits these flags set.

@@ -6,27 +6,50 @@
 //! shapes compiled code (wasmtime's version, the target, compiler and memory settings, fuel), so
 //! a changed hook or engine never meets a stale entry: it simply misses and compiles.
 //!
-//! Trust: an entry is machine code the engine runs as it is. The folder is created private to
-//! its user (0700 on Unix), entries are written to a temporary file and renamed into place (no
-//! reader sees half an entry), and wasmtime checks each entry's header and engine before using
-//! it. Give it a folder nobody else can write to: whoever can write an entry can run code in the
-//! host. An entry that fails to load is compiled again and replaced.
+//! Trust: an entry is machine code the engine runs as it is, so a name is not enough to trust
+//! it. The folder must be private: it is created 0700, and an existing one that is not owned by
+//! this user or that its group or others can write to is refused (on Unix). Each entry starts
+//! with a 32-byte HMAC-SHA256 tag over the component's digest, the engine key and the compiled
+//! bytes, under a secret key kept in the folder (`key`, 32 random bytes, created 0600 on first
+//! use; a key file others can read or write is refused). An entry is read whole, its tag checked,
+//! and only then deserialized from those same bytes: an entry copied from another hook's name,
+//! from another cache, or altered in any byte is never run; it is compiled again and replaced,
+//! with a warning. Entries are written to a temporary file and renamed into place (no reader sees
+//! half an entry), and wasmtime checks each entry's header and engine before using it.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rand::TryRng;
+use rand::rngs::SysRng;
+use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::error::HookError;
 
+/// Bytes of the cache's secret key, and of each entry's tag.
+const KEY_LEN: usize = 32;
+/// The key file's name in the cache folder.
+const KEY_FILE: &str = "key";
+
 /// A folder of compiled hooks for one engine configuration.
-#[derive(Debug)]
 pub(crate) struct CompiledCache {
     dir: PathBuf,
     /// Hash of the engine's compatibility-relevant settings, in hex.
     engine_key: String,
+    /// The secret that entries' tags are made with.
+    key: [u8; KEY_LEN],
+}
+
+impl std::fmt::Debug for CompiledCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledCache")
+            .field("dir", &self.dir)
+            .field("engine_key", &self.engine_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a component came from.
@@ -41,7 +64,8 @@ pub enum CacheOutcome {
 }
 
 impl CompiledCache {
-    /// Creates the folder if needed (private to this user).
+    /// Creates the folder if needed (private to this user), refuses one others can write to, and
+    /// reads its key (made on first use).
     pub(crate) fn open(dir: &Path, engine: &Engine) -> Result<Self, HookError> {
         let cannot = |source| HookError::Cache {
             path: dir.to_path_buf(),
@@ -52,11 +76,20 @@ impl CompiledCache {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(cannot)?;
+        check_private(
+            dir,
+            &std::fs::metadata(dir).map_err(cannot)?,
+            "folder",
+            0o022,
+        )
+        .map_err(cannot)?;
+        let key = read_or_make_key(&dir.join(KEY_FILE)).map_err(cannot)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(CompiledCache {
             dir: dir.to_path_buf(),
             engine_key: format!("{:016x}", hasher.finish()),
+            key,
         })
     }
 
@@ -69,9 +102,23 @@ impl CompiledCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
+    /// The tag of the entry for the component `digest` holding `compiled`.
+    fn tag(&self, digest: &str, compiled: &[u8]) -> [u8; KEY_LEN] {
+        hmac_sha256(
+            &self.key,
+            &[
+                digest.as_bytes(),
+                b"\0",
+                self.engine_key.as_bytes(),
+                b"\0",
+                compiled,
+            ],
+        )
+    }
+
     /// The compiled component for `bytes` (whose SHA-256 is `digest`), from the cache when it is
-    /// there, else compiled and stored. A cache that cannot be read or written costs a compile,
-    /// never a failure.
+    /// there and its tag proves it was stored for this digest, else compiled and stored. A cache
+    /// that cannot be read or written costs a compile, never a failure.
     pub(crate) fn load(
         &self,
         engine: &Engine,
@@ -80,7 +127,7 @@ impl CompiledCache {
     ) -> Result<(Component, CacheOutcome), HookError> {
         let entry = self.entry(digest);
         if entry.is_file() {
-            match deserialize(engine, &entry) {
+            match self.read(engine, &entry, digest) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
                 Err(e) => tracing::warn!(
                     entry = %entry.display(),
@@ -91,13 +138,28 @@ impl CompiledCache {
         let component = compile(engine, bytes)?;
         match component.serialize() {
             Ok(compiled) => {
-                if let Err(e) = write_atomically(&entry, &compiled) {
+                let tag = self.tag(digest, &compiled);
+                if let Err(e) = write_atomically(&entry, &[&tag, &compiled]) {
                     tracing::warn!(entry = %entry.display(), "cannot store the compiled hook: {e}");
                 }
             }
             Err(e) => tracing::warn!("cannot serialize the compiled hook: {e:#}"),
         }
         Ok((component, CacheOutcome::Stored))
+    }
+
+    /// Reads an entry whole, checks its tag, and deserializes those same bytes.
+    fn read(&self, engine: &Engine, entry: &Path, digest: &str) -> wasmtime::Result<Component> {
+        let stored = std::fs::read(entry)?;
+        let Some((tag, compiled)) = stored.split_first_chunk::<KEY_LEN>() else {
+            wasmtime::bail!("entry of {} bytes has no tag", stored.len());
+        };
+        if !same(tag, &self.tag(digest, compiled)) {
+            wasmtime::bail!(
+                "its tag does not match: it was not stored by this cache for hook {digest}"
+            );
+        }
+        deserialize(engine, compiled)
     }
 }
 
@@ -107,17 +169,125 @@ pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, HookEr
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, entry: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: the entry was written by `CompiledCache::load` (serialized by this wasmtime, into a
-    // folder private to this user, renamed into place whole), and wasmtime checks its header and
-    // engine compatibility before using it. The module docs state the trust this relies on.
-    unsafe { Component::deserialize_file(engine, entry) }
+fn deserialize(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `compiled` is in memory (no file can change under it), and its tag, under this
+    // cache's secret key, proves `CompiledCache::load` serialized it with this wasmtime for this
+    // very component and engine; wasmtime checks its header and engine compatibility as well.
+    // The module docs state the trust this relies on.
+    unsafe { Component::deserialize(engine, compiled) }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // Created 0600 in the same folder, so the rename is atomic.
+/// Writes `parts` to `path` as one file, created 0600 in the same folder and renamed into place
+/// (atomic).
+fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let mut partial = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
-    partial.write_all(bytes)?;
+    for part in parts {
+        partial.write_all(part)?;
+    }
     partial.as_file().sync_all()?;
     partial.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// The cache's key from `path`, made (32 random bytes, 0600) when there is none yet.
+fn read_or_make_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
+    use std::io::{Error, ErrorKind};
+    let bad = |why: String| Error::new(ErrorKind::InvalidData, why);
+    if !path.exists() {
+        let mut key = [0u8; KEY_LEN];
+        SysRng
+            .try_fill_bytes(&mut key)
+            .map_err(|e| Error::other(format!("cannot make a cache key: {e}")))?;
+        let mut partial = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+        partial.write_all(&key)?;
+        partial.as_file().sync_all()?;
+        // Another process may have made it meanwhile: then its key is the one.
+        match partial.persist_noclobber(path) {
+            Ok(_) => return Ok(key),
+            Err(e) if e.error.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.error),
+        }
+    }
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(bad(format!("{} is not a regular file", path.display())));
+    }
+    check_private(path, &meta, "key file", 0o077)?;
+    std::fs::read(path)?.try_into().map_err(|key: Vec<u8>| {
+        bad(format!(
+            "{} holds {} bytes, not a {KEY_LEN}-byte key",
+            path.display(),
+            key.len()
+        ))
+    })
+}
+
+/// Refuses `path` (a cache's `what`) unless this user owns it and no one else has the
+/// permissions in `others` (0o022: write; 0o077: any).
+#[cfg(unix)]
+fn check_private(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    what: &str,
+    others: u32,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let why = if meta.uid() != me {
+        format!(
+            "the cache {what} {} is owned by uid {}, not by this user (uid {me})",
+            path.display(),
+            meta.uid()
+        )
+    } else if meta.mode() & others != 0 {
+        let open_to = match others {
+            0o022 => "writable by its group or others",
+            _ => "readable or writable by its group or others",
+        };
+        format!(
+            "the cache {what} {} is {open_to} (mode {:o}): whoever can write to it can run code \
+             in this process; make it private (chmod {:o})",
+            path.display(),
+            meta.mode() & 0o7777,
+            meta.mode() & 0o7777 & !others
+        )
+    } else {
+        return Ok(());
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        why,
+    ))
+}
+
+#[cfg(not(unix))]
+fn check_private(
+    _path: &Path,
+    _meta: &std::fs::Metadata,
+    _what: &str,
+    _others: u32,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// HMAC-SHA256 (RFC 2104) of the concatenated `parts` under a 32-byte `key`. Written out over
+/// `sha2` rather than taken from the `hmac` crate, which would turn on a feature of `digest`
+/// that wasmtime's compiler also depends on (rebuilding it).
+fn hmac_sha256(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut padded = [0u8; BLOCK];
+    padded[..KEY_LEN].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(padded.map(|b| b ^ 0x36));
+    for part in parts {
+        inner.update(part);
+    }
+    let mut outer = Sha256::new();
+    outer.update(padded.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Compares two tags in time that does not depend on where they differ.
+fn same(a: &[u8; KEY_LEN], b: &[u8; KEY_LEN]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

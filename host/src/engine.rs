@@ -21,7 +21,8 @@ use crate::store::HookState;
 /// Engine-wide settings.
 ///
 /// Defaults: up to 256 hook instances alive at once across all hooks, a 1 GiB ceiling on any
-/// hook's linear memory (each hook's own limit sits below it), a 512 KiB wasm stack, a 1 ms epoch
+/// hook's linear memory and a 100 000-element ceiling on any of its tables (each hook's own
+/// limits sit below them), a 512 KiB wasm stack, a 1 ms epoch
 /// tick (the resolution of time limits, and how often a running hook yields to the executor),
 /// 4 MiB of each hook memory kept resident between instances, and no fuel metering (it costs
 /// 12–35 % per call; turn it on for deterministic budgets).
@@ -33,6 +34,13 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Largest linear memory any hook may ever have, in bytes.
     pub memory_ceiling: usize,
+    /// Most elements any hook table may ever have: the size of each table slot of the pooling
+    /// allocator, so that a hook's own [`table_elements`](crate::HookLimits::table_elements)
+    /// limit (which may not exceed it) is the one a grow meets. Each slot reserves 8 bytes per
+    /// element of address space, for 4 tables per instance: at the default 100 000 elements and
+    /// 256 instances that is about 780 MiB reserved, of which only the pages a table touched are
+    /// resident (and at most 64 KiB of each stays so between instances).
+    pub table_elements_ceiling: usize,
     /// Wasm stack per call, in bytes; deeper recursion is a `hook-stack` rejection.
     pub max_wasm_stack: usize,
     /// How often the epoch advances.
@@ -53,6 +61,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_instances: 256,
             memory_ceiling: 1 << 30,
+            table_elements_ceiling: 100_000,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
             fuel: false,
@@ -103,8 +112,9 @@ impl HookEngine {
 
     /// [`HookEngine::new`], keeping compiled hooks in `dir` (created if missing, private to this
     /// user): a hook loaded before with the same engine settings is not compiled again. Keyed by
-    /// the SHA-256 of the component and the engine's settings; whoever can write to `dir` can run
-    /// code in this process, so use a folder of your own (see the `cache` module's notes).
+    /// the SHA-256 of the component and the engine's settings, and each entry authenticated with
+    /// a secret key kept in `dir`. On Unix, a `dir` this user does not own, or that its group or
+    /// others can write to, is refused ([`HookError::Cache`]), as is a key file others can read.
     pub fn with_cache(config: EngineConfig, dir: impl AsRef<Path>) -> Result<Self, HookError> {
         HookEngine::build(config, Some(dir.as_ref()))
     }
@@ -119,6 +129,9 @@ impl HookEngine {
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
             .max_memory_size(config.memory_ceiling)
+            // wasmtime's default is 20 000: below Airlock's default hook limit, and a grow
+            // refused by the pool never reaches the limiter (it would be a `hook-trap`).
+            .table_elements(config.table_elements_ceiling)
             .linear_memory_keep_resident(config.keep_resident)
             .table_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto);
@@ -205,6 +218,7 @@ impl HookEngine {
 with_fields!(EngineConfig {
     max_instances: u32 => with_max_instances,
     memory_ceiling: usize => with_memory_ceiling,
+    table_elements_ceiling: usize => with_table_elements_ceiling,
     max_wasm_stack: usize => with_max_wasm_stack,
     epoch_tick: Duration => with_epoch_tick,
     fuel: bool => with_fuel,

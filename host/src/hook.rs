@@ -324,10 +324,16 @@ fn provided(name: &str) -> bool {
 
 fn check_limits(engine: &HookEngine, limits: &HookLimits) -> Result<(), HookError> {
     let ceiling = engine.config().memory_ceiling;
+    let table_ceiling = engine.config().table_elements_ceiling;
     let problem = if limits.memory_bytes > ceiling {
         format!(
             "memory limit of {} bytes is above the engine's ceiling of {ceiling} bytes",
             limits.memory_bytes
+        )
+    } else if limits.table_elements > table_ceiling {
+        format!(
+            "table limit of {} elements is above the engine's ceiling of {table_ceiling} elements",
+            limits.table_elements
         )
     } else if limits.timeout.is_zero() {
         "time limit must be above zero".to_owned()

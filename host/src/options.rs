@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// Defaults: 100 ms, no fuel budget, 64 MiB of linear memory, tables of at most 100 000
 /// elements, at most 64 core instances (and as many memories and tables) per hook instance,
-/// 64 KiB of log text per message.
+/// 64 KiB of log text and 1000 log lines per message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookLimits {
@@ -23,6 +23,9 @@ pub struct HookLimits {
     pub instances: usize,
     /// Log text per message, in bytes; past it, `hook-log`.
     pub log_bytes: usize,
+    /// Log lines per message (empty ones included: each costs the host a log record); past it,
+    /// `hook-log`.
+    pub log_lines: usize,
 }
 
 impl Default for HookLimits {
@@ -34,6 +37,7 @@ impl Default for HookLimits {
             table_elements: 100_000,
             instances: 64,
             log_bytes: 64 << 10,
+            log_lines: 1000,
         }
     }
 }
@@ -137,6 +141,7 @@ with_fields!(HookLimits {
     table_elements: usize => with_table_elements,
     instances: usize => with_instances,
     log_bytes: usize => with_log_bytes,
+    log_lines: usize => with_log_lines,
 });
 
 with_fields!(HookOptions {

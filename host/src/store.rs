@@ -47,7 +47,7 @@ pub(crate) fn new_store(
                 limits,
                 denied: None,
             },
-            log: LogBudget::new(limits.log_bytes),
+            log: LogBudget::new(&limits),
             call_started: Instant::now(),
             metered: engine.config().fuel,
             stack_bytes: engine.config().max_wasm_stack,
@@ -84,7 +84,7 @@ pub(crate) fn begin_call(store: &mut Store<HookState>) -> Option<u64> {
 /// Resets the per-message budgets (log, and the record of a refused grow) of a reused instance.
 pub(crate) fn begin_message(store: &mut Store<HookState>) {
     let state = store.data_mut();
-    state.log = LogBudget::new(state.limiter.limits.log_bytes);
+    state.log = LogBudget::new(&state.limiter.limits);
     state.limiter.denied = None;
 }
 
@@ -93,16 +93,19 @@ pub(crate) fn begin_message(store: &mut Store<HookState>) {
 pub(crate) fn end_call(store: &mut Store<HookState>) -> Result<(), Rejection> {
     let state = store.data_mut();
     state.take_output();
-    match state.log.exceeded {
-        false => Ok(()),
-        true => Err(Rejection::new(
-            code::HOOK_LOG,
-            format!(
-                "hook logged more than its limit of {} bytes for one message",
-                state.limiter.limits.log_bytes
-            ),
-        )),
-    }
+    let limits = &state.limiter.limits;
+    let reason = match state.log.exceeded {
+        None => return Ok(()),
+        Some(LogExceeded::Bytes) => format!(
+            "hook logged more than its limit of {} bytes for one message",
+            limits.log_bytes
+        ),
+        Some(LogExceeded::Lines) => format!(
+            "hook logged more than its limit of {} lines for one message",
+            limits.log_lines
+        ),
+    };
+    Err(Rejection::new(code::HOOK_LOG, reason))
 }
 
 /// Fuel left in the store (0 when not metered).
@@ -181,13 +184,22 @@ impl HookState {
         self.wasi.get_or_insert_with(WasiState::new)
     }
 
-    /// Writes a line to the host's log, within the per-message budget.
+    /// Writes a line to the host's log, within the per-message budget of bytes and lines.
     fn record(&mut self, level: log::Level, text: &str) {
-        if self.log.exceeded || text.len() > self.log.left {
-            self.log.exceeded = true;
+        let budget = &mut self.log;
+        if budget.exceeded.is_some() {
             return;
         }
-        self.log.left -= text.len();
+        if budget.lines_left == 0 {
+            budget.exceeded = Some(LogExceeded::Lines);
+            return;
+        }
+        if text.len() > budget.bytes_left {
+            budget.exceeded = Some(LogExceeded::Bytes);
+            return;
+        }
+        budget.lines_left -= 1;
+        budget.bytes_left -= text.len();
         let hook = &self.digest[..12];
         match level {
             log::Level::Trace => tracing::trace!(hook, "{text}"),
@@ -265,16 +277,26 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// What a hook may still log for the current message.
 struct LogBudget {
-    left: usize,
-    exceeded: bool,
+    bytes_left: usize,
+    lines_left: usize,
+    exceeded: Option<LogExceeded>,
+}
+
+/// The log limit a hook crossed.
+#[derive(Clone, Copy)]
+enum LogExceeded {
+    Bytes,
+    Lines,
 }
 
 impl LogBudget {
-    fn new(bytes: usize) -> Self {
+    fn new(limits: &HookLimits) -> Self {
         LogBudget {
-            left: bytes,
-            exceeded: false,
+            bytes_left: limits.log_bytes,
+            lines_left: limits.log_lines,
+            exceeded: None,
         }
     }
 }

@@ -178,9 +178,45 @@ fn log_limit_crossed_rejects_with_hook_log() {
     assert_eq!(delivered(&send(&gateway, GOOD)), Err("hook-log".into()));
 }
 
+#[test]
+fn log_line_limit_obeyed_with_empty_lines() {
+    // 1000 empty lines: no bytes, and exactly the default line limit.
+    let inspect = format!("{} {INSPECT_PASS}", log_empty_lines(1000));
+    let hook = load(CONFIGURE_OK, &inspect, "", quick_limits()).unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn log_line_limit_crossed_with_empty_lines_rejects_with_hook_log() {
+    for (limits, count, limit) in [
+        (quick_limits(), 1001, 1000),
+        (quick_limits(), 100_000, 1000),
+        (quick_limits().with_log_lines(10), 11, 10),
+    ] {
+        let inspect = format!("{} {INSPECT_PASS}", log_empty_lines(count));
+        let hook = load(CONFIGURE_OK, &inspect, "", limits).unwrap();
+        let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+        assert_eq!(rejection.code, "hook-log", "{}", rejection.reason);
+        assert!(
+            rejection.reason.contains(&format!("{limit} lines")),
+            "{}",
+            rejection.reason
+        );
+    }
+}
+
 fn log_lines(count: u32) -> String {
+    log_lines_of(count, 10)
+}
+
+fn log_empty_lines(count: u32) -> String {
+    log_lines_of(count, 0)
+}
+
+/// Logs `count` lines of `len` bytes from offset 256.
+fn log_lines_of(count: u32, len: u32) -> String {
     format!(
-        "(local $i i32) (loop $l (call $log (i32.const 2) (i32.const 256) (i32.const 10))
+        "(local $i i32) (loop $l (call $log (i32.const 2) (i32.const 256) (i32.const {len}))
          (local.set $i (i32.add (local.get $i) (i32.const 1)))
          (br_if $l (i32.lt_u (local.get $i) (i32.const {count}))))"
     )
@@ -370,6 +406,61 @@ fn table_limit_crossed_rejects_with_hook_limit() {
         "{}",
         rejection.reason
     );
+}
+
+#[test]
+fn table_limit_obeyed_up_to_the_default_beyond_wasmtimes_pool_default() {
+    // 50 000 elements: past wasmtime's own pool default of 20 000, under Airlock's 100 000.
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(49_999),
+        "(table $t 1 funcref)",
+        quick_limits(),
+    )
+    .unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+}
+
+#[test]
+fn table_limit_crossed_at_the_default_rejects_with_hook_limit() {
+    let hook = load(
+        CONFIGURE_OK,
+        &grow_table(100_000),
+        "(table $t 1 funcref)",
+        quick_limits(),
+    )
+    .unwrap();
+    let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-limit", "{}", rejection.reason);
+    assert!(
+        rejection.reason.contains("100001 elements"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[test]
+fn a_custom_table_limit_above_wasmtimes_pool_default_is_the_one_enforced() {
+    let limits = quick_limits().with_table_elements(30_000);
+    let extra = "(table $t 1 funcref)";
+    let hook = load(CONFIGURE_OK, &grow_table(29_999), extra, limits).unwrap();
+    assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
+    let hook = load(CONFIGURE_OK, &grow_table(30_000), extra, limits).unwrap();
+    let rejection = send(&echo_gateway(hook), GOOD).outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-limit", "{}", rejection.reason);
+    assert!(
+        rejection.reason.contains("30001 elements"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[test]
+fn a_table_limit_above_the_engine_ceiling_is_refused() {
+    let limits = HookLimits::default().with_table_elements(100_001);
+    let error = load(CONFIGURE_OK, INSPECT_PASS, "", limits).unwrap_err();
+    assert!(matches!(error, HookError::Limit(_)), "{error}");
+    assert!(error.to_string().contains("100001"), "{error}");
 }
 
 #[test]
