@@ -144,6 +144,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let verdict = reply.decision.as_str();
 
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "airlock bench: warning: this airlock is an unoptimized build (scripts/airlock's quick profile); its figures are not representative: build it with `cargo build --release -p airlock-cli`"
+        );
+    }
     let duration = Duration::from_secs_f64(args.duration);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)

@@ -21,9 +21,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use hmac::{Hmac, Mac};
 use rand::TryRng;
 use rand::rngs::SysRng;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -102,18 +103,20 @@ impl CompiledCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
-    /// The tag of the entry for the component `digest` holding `compiled`.
-    fn tag(&self, digest: &str, compiled: &[u8]) -> [u8; KEY_LEN] {
-        hmac_sha256(
-            &self.key,
-            &[
-                digest.as_bytes(),
-                b"\0",
-                self.engine_key.as_bytes(),
-                b"\0",
-                compiled,
-            ],
-        )
+    /// The HMAC-SHA256 of the entry for the component `digest` holding `compiled`, under this
+    /// cache's key; its tag is `finalize()`, and `verify_slice` checks one in constant time.
+    fn tag(&self, digest: &str, compiled: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for part in [
+            digest.as_bytes(),
+            b"\0",
+            self.engine_key.as_bytes(),
+            b"\0",
+            compiled,
+        ] {
+            mac.update(part);
+        }
+        mac
     }
 
     /// The compiled component for `bytes` (whose SHA-256 is `digest`), from the cache when it is
@@ -138,7 +141,7 @@ impl CompiledCache {
         let component = compile(engine, bytes)?;
         match component.serialize() {
             Ok(compiled) => {
-                let tag = self.tag(digest, &compiled);
+                let tag = self.tag(digest, &compiled).finalize().into_bytes();
                 if let Err(e) = write_atomically(&entry, &[&tag, &compiled]) {
                     tracing::warn!(entry = %entry.display(), "cannot store the compiled hook: {e}");
                 }
@@ -154,7 +157,7 @@ impl CompiledCache {
         let Some((tag, compiled)) = stored.split_first_chunk::<KEY_LEN>() else {
             wasmtime::bail!("entry of {} bytes has no tag", stored.len());
         };
-        if !same(tag, &self.tag(digest, compiled)) {
+        if self.tag(digest, compiled).verify_slice(tag).is_err() {
             wasmtime::bail!(
                 "its tag does not match: it was not stored by this cache for hook {digest}"
             );
@@ -267,27 +270,4 @@ fn check_private(
     _others: u32,
 ) -> std::io::Result<()> {
     Ok(())
-}
-
-/// HMAC-SHA256 (RFC 2104) of the concatenated `parts` under a 32-byte `key`. Written out over
-/// `sha2` rather than taken from the `hmac` crate, which would turn on a feature of `digest`
-/// that wasmtime's compiler also depends on (rebuilding it).
-fn hmac_sha256(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut padded = [0u8; BLOCK];
-    padded[..KEY_LEN].copy_from_slice(key);
-    let mut inner = Sha256::new();
-    inner.update(padded.map(|b| b ^ 0x36));
-    for part in parts {
-        inner.update(part);
-    }
-    let mut outer = Sha256::new();
-    outer.update(padded.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
-
-/// Compares two tags in time that does not depend on where they differ.
-fn same(a: &[u8; KEY_LEN], b: &[u8; KEY_LEN]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
