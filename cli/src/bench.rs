@@ -101,7 +101,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     ensure!(
         (0.001..=86_400.0).contains(&args.duration),
-        "--duration {} is out of range: give 0.001 to 86400 seconds",
+        "--duration {:?} is out of range: give 0.001 to 86400 seconds",
         args.duration
     );
     ensure!(
