@@ -258,3 +258,28 @@ fn origin_allow_rejects_origins_outside_the_list() {
         );
     }
 }
+
+/// The quick start's hook (`host/hooks/pass-all.wasm`, shipped in the library's package) is the
+/// pass-all WAT made into a component; `BLESS=1` writes it again after the WAT changes.
+#[test]
+fn the_packaged_pass_all_hook_is_the_pass_all_wat_as_a_component_and_passes() {
+    let built = airlock::component::from_wat(airlock::component::PASS_ALL_WAT).unwrap();
+    let path = airlock_tests::root().join("host/hooks/pass-all.wasm");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &built).unwrap();
+    }
+    let shipped = std::fs::read(&path).unwrap();
+    assert!(
+        shipped == built,
+        "{} is stale: run the test with BLESS=1",
+        path.display()
+    );
+    let hook = airlock::Hook::load(
+        airlock_tests::engine(),
+        &shipped,
+        airlock::HookOptions::default(),
+    )
+    .unwrap();
+    let line = r#"{"kind":"event","name":"ping","payload":{"a":1}}"#;
+    assert_eq!(send(&echo_gateway(hook), line).decision, Decision::Pass);
+}
