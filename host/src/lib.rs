@@ -54,7 +54,8 @@
 //!   from AWS-LC with feature `aws-lc` ([`seal::Provider`]).
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
-//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
+//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
+//!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
 //! - `web` (feature `web`): the WebSocket gateway behind `airlock serve`, which serves a web
 //!   frontend, its IPC endpoint and a JS client, one connection per window.
@@ -99,6 +100,7 @@ pub mod jsonl;
 mod message;
 mod options;
 mod reload;
+mod route;
 pub mod seal;
 mod store;
 mod verdict;
@@ -115,5 +117,6 @@ pub use hook::{Hook, Inspection};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use reload::{HookWatcher, WatchStatus};
+pub use route::Route;
 pub use seal::{Envelope, SealConfig, SealError};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

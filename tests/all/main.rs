@@ -11,6 +11,8 @@ mod gateway;
 mod hooks;
 mod hostile;
 mod new;
+mod routes;
 mod seal;
 mod serve;
+mod swap;
 mod wasi;
