@@ -1140,3 +1140,220 @@ async fn verdict_frames_count_the_connections_own_messages_only() {
         others[0]
     );
 }
+
+async fn start_opts(options: WebOptions, router: Router) -> Server {
+    start_with(
+        vec![pass_all()],
+        router,
+        GatewayLimits::default(),
+        options,
+        Windows::new(),
+    )
+    .await
+}
+
+/// Whether the peer closes `tcp` (EOF or reset) within 5 s, reading and dropping what it sends.
+async fn closed_by_peer(tcp: &mut TcpStream) -> bool {
+    let mut buffer = vec![0; 64 << 10];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn windows_up_to_the_connection_caps_connect() {
+    let options = WebOptions::default()
+        .with_allowed_origins(vec!["https://a.example".into()])
+        .with_max_connections(3)
+        .with_max_connections_per_origin(2);
+    let server = start_opts(options, echo_router()).await;
+    let _a = connect(&server, "a").await;
+    let _b = connect(&server, "b").await;
+    let ticket = server.windows.issue("c", "c").unwrap();
+    let mut c = connect_as(
+        server.addr,
+        &format!("ticket={}", ticket.token()),
+        Some("https://a.example"),
+    )
+    .await
+    .expect("a third window from another origin");
+    airlock_tests::welcome(&mut c).await;
+}
+
+#[tokio::test]
+async fn a_window_past_the_total_or_the_per_origin_cap_is_refused_with_503_until_one_closes() {
+    let options = WebOptions::default()
+        .with_allowed_origins(vec!["https://a.example".into()])
+        .with_max_connections(3)
+        .with_max_connections_per_origin(2);
+    let server = start_opts(options, echo_router()).await;
+    let a = connect(&server, "a").await;
+    let _b = connect(&server, "b").await;
+    let ticket = server.windows.issue("c", "c").unwrap();
+    refused_with(
+        &server,
+        &format!("ticket={}", ticket.token()),
+        503,
+        "the most allowed for one origin",
+    )
+    .await;
+    let other = |label: &str| {
+        let ticket = server.windows.issue(label, label).unwrap();
+        let query = format!("ticket={}", ticket.token());
+        async move { connect_as(server.addr, &query, Some("https://a.example")).await }
+    };
+    let _c = other("d").await.expect("another origin has room");
+    match other("e").await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("a fourth window connected: {:?}", other.map(|_| ())),
+    }
+    drop(a);
+    wait_until(|| server.windows.get("a").is_none()).await;
+    let mut c = connect_as(
+        server.addr,
+        &format!("ticket={}", ticket.token()),
+        Some(&own_origin(server.addr)),
+    )
+    .await
+    .expect("a place is free again");
+    airlock_tests::welcome(&mut c).await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_its_headers_in_time_is_served() {
+    let options = WebOptions::default().with_header_timeout(Duration::from_secs(2));
+    let server = start_opts(options, echo_router()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let request = format!(
+        "GET /airlock.js HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_no_headers_in_time_is_closed() {
+    let options = WebOptions::default().with_header_timeout(Duration::from_millis(200));
+    let server = start_opts(options, echo_router()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_peer(&mut tcp).await,
+        "the half-sent request was not timed out"
+    );
+}
+
+#[tokio::test]
+async fn http_connections_up_to_their_cap_are_served_and_one_past_it_is_closed() {
+    let options = WebOptions::default()
+        .with_max_http_connections(2)
+        .with_header_timeout(Duration::from_secs(30));
+    let server = start_opts(options, echo_router()).await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        closed_by_peer(&mut third).await,
+        "a third idle connection was kept"
+    );
+    for tcp in [&mut first, &mut second] {
+        let request = format!(
+            "GET /airlock.js HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        tcp.read_to_end(&mut response).await.unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 200"));
+    }
+}
+
+#[tokio::test]
+async fn an_idle_page_that_answers_pings_stays_connected() {
+    let options = WebOptions::default().with_ping_interval(Duration::from_millis(100));
+    let server = start_opts(options, echo_router()).await;
+    let mut ws = connect(&server, "idle").await;
+    // Reading answers the server's pings (tungstenite replies with pongs by itself).
+    let _ = tokio::time::timeout(Duration::from_millis(800), ws.next()).await;
+    send_json(&mut ws, json!({"id": 1, "kind": "event", "name": "e"})).await;
+    assert_eq!(reply_to(&mut ws, 1).await.0["ok"], true);
+}
+
+#[tokio::test]
+async fn a_connection_that_answers_no_ping_is_closed() {
+    let options = WebOptions::default().with_ping_interval(Duration::from_millis(100));
+    let server = start_opts(options, echo_router()).await;
+    let ticket = server.windows.issue("mute", "mute").unwrap();
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let handshake = format!(
+        "GET /airlock?ticket={} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ticket.token(),
+        server.addr,
+        own_origin(server.addr)
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    // Reads (and ignores) what comes, never answering: the pings go unanswered.
+    assert!(
+        closed_by_peer(&mut tcp).await,
+        "the silent connection was kept"
+    );
+    wait_until(|| server.windows.get("mute").is_none()).await;
+}
+
+fn big_replies() -> Router {
+    Router::new().command("big", |_: Value, _| async move {
+        Ok::<_, String>("x".repeat(1 << 20))
+    })
+}
+
+#[tokio::test]
+async fn a_page_that_reads_its_replies_slowly_gets_them_all() {
+    let options = WebOptions::default()
+        .with_queue_bytes(64 << 10)
+        .with_stall_timeout(Duration::from_secs(5));
+    let server = start_opts(options, big_replies()).await;
+    let mut ws = connect(&server, "slow").await;
+    for id in 1..=8 {
+        send_json(&mut ws, json!({"id": id, "kind": "command", "name": "big"})).await;
+    }
+    for _ in 1..=8 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (frame, _) = next_frame(&mut ws).await;
+        assert_eq!(frame["ok"], true, "{}", frame["code"]);
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_stops_reading_is_closed_after_the_stall_time_and_frees_what_it_held() {
+    let options = WebOptions::default()
+        .with_queue_bytes(64 << 10)
+        .with_stall_timeout(Duration::from_millis(300));
+    let server = start_opts(options, big_replies()).await;
+    let mut ws = connect(&server, "stuck").await;
+    // 96 MiB of replies to a page that reads none of them: more than the socket buffers take
+    // (loopback autotunes a receive buffer up to 32 MiB here).
+    for id in 1..=96 {
+        send_json(&mut ws, json!({"id": id, "kind": "command", "name": "big"})).await;
+    }
+    wait_until(|| server.windows.get("stuck").is_none()).await;
+    assert!(
+        server.windows.dropped_pushes() > 0,
+        "replies with nowhere to go are counted"
+    );
+}

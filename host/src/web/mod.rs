@@ -41,7 +41,6 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use axum::serve::ListenerExt as _;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpListener;
@@ -70,7 +69,9 @@ pub mod code {
 /// What the WebSocket gateway allows. Defaults: only the server's own origin, no static folder,
 /// 100 messages a second with bursts of 100, 32 requests in flight and an 8 MiB outgoing queue
 /// per connection, a window ticket for each HTML page served, verdicts not reported to the page,
-/// pages not cross-origin isolated.
+/// pages not cross-origin isolated; 256 WebSocket connections (64 per origin) and 512 HTTP
+/// connections at once, 10 s to send headers, a ping every 20 s (closed after 40 s of silence),
+/// 30 s for a reply to find room in a page's queue.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WebOptions {
@@ -93,6 +94,22 @@ pub struct WebOptions {
     pub page_tickets: bool,
     /// Send the page a `verdict` frame (decision, code, hook digest, cost) before each reply.
     pub report_verdicts: bool,
+    /// Open WebSocket connections (windows), in all.
+    pub max_connections: usize,
+    /// Open WebSocket connections from one origin.
+    pub max_connections_per_origin: usize,
+    /// TCP connections still speaking HTTP (before a WebSocket upgrade, or fetching files).
+    pub max_http_connections: usize,
+    /// Time a TCP connection has to send a request's headers, and an HTTP connection may stay
+    /// open between requests.
+    pub header_timeout: Duration,
+    /// How often the server pings a WebSocket; a connection that sends nothing (a pong
+    /// included) for two of these is closed (1001). Browsers answer pings by themselves, so an
+    /// open page that is merely idle stays connected.
+    pub ping_interval: Duration,
+    /// How long a reply may wait for room in a page's outgoing queue (the page is not reading)
+    /// before the connection is closed (1008), freeing what it holds.
+    pub stall_timeout: Duration,
     /// Serve the static folder and `/airlock.js` with `Cross-Origin-Opener-Policy: same-origin`
     /// and `Cross-Origin-Embedder-Policy: require-corp`, so the page is cross-origin isolated
     /// (a 5 µs `performance.now()`, `SharedArrayBuffer`); the page can then load cross-origin
@@ -108,6 +125,12 @@ with_fields!(WebOptions {
     in_flight: usize => with_in_flight,
     queue_bytes: usize => with_queue_bytes,
     page_tickets: bool => with_page_tickets,
+    max_connections: usize => with_max_connections,
+    max_connections_per_origin: usize => with_max_connections_per_origin,
+    max_http_connections: usize => with_max_http_connections,
+    header_timeout: Duration => with_header_timeout,
+    ping_interval: Duration => with_ping_interval,
+    stall_timeout: Duration => with_stall_timeout,
     report_verdicts: bool => with_report_verdicts,
     cross_origin_isolated: bool => with_cross_origin_isolated,
 });
@@ -122,6 +145,12 @@ impl Default for WebOptions {
             in_flight: 32,
             queue_bytes: 8 << 20,
             page_tickets: true,
+            max_connections: 256,
+            max_connections_per_origin: 64,
+            max_http_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            stall_timeout: Duration::from_secs(30),
             report_verdicts: false,
             cross_origin_isolated: false,
         }
@@ -152,6 +181,48 @@ struct Shared {
     windows: Windows,
     options: Arc<WebOptions>,
     origins: Vec<String>,
+    /// Open WebSocket connections, by origin.
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A WebSocket connection's place in the caps; dropped when it closes.
+struct Slot {
+    shared: Arc<Shared>,
+    origin: String,
+}
+
+impl Shared {
+    /// Takes a place for a connection from `origin`, or says which cap is reached.
+    fn slot(self: &Arc<Self>, origin: &str) -> Result<Slot, String> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        if total >= self.options.max_connections {
+            return Err(format!("{total} windows are connected, the most allowed"));
+        }
+        let from_origin = open.get(origin).copied().unwrap_or(0);
+        if from_origin >= self.options.max_connections_per_origin {
+            return Err(format!(
+                "{from_origin} windows are connected from {origin:?}, the most allowed for one origin"
+            ));
+        }
+        *open.entry(origin.to_owned()).or_default() += 1;
+        Ok(Slot {
+            shared: self.clone(),
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.origin) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.origin);
+            }
+        }
+    }
 }
 
 impl WebGateway {
@@ -193,20 +264,66 @@ impl WebGateway {
             gateway: self.gateway,
             windows: self.windows,
             options: self.options,
+            open: Default::default(),
         });
         let app = axum::Router::new()
             .route("/airlock", axum::routing::get(upgrade))
             .route("/airlock.js", axum::routing::get(client_js))
             .fallback(axum::routing::get(static_file))
-            .with_state(shared);
-        // Without TCP_NODELAY, a small frame written while an earlier one is unacknowledged
-        // waits for the page's delayed ACK (40 ms on Linux).
-        let listener = listener.tap_io(|tcp| {
+            .with_state(shared.clone());
+        let http = Arc::new(tokio::sync::Semaphore::new(
+            shared.options.max_http_connections.max(1),
+        ));
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = http.clone().try_acquire_owned() else {
+                tracing::info!(%peer, "connection refused: too many HTTP connections");
+                continue;
+            };
+            // Without TCP_NODELAY, a small frame written while an earlier one is unacknowledged
+            // waits for the page's delayed ACK (40 ms on Linux).
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
             }
-        });
-        axum::serve(listener, app).await
+            let app = app.clone();
+            let header_timeout = shared.options.header_timeout;
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let mut app = app.clone();
+                        async move {
+                            tower_service::Service::call(
+                                &mut app,
+                                request.map(axum::body::Body::new),
+                            )
+                            .await
+                        }
+                    },
+                );
+                let mut builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                let io = hyper_util::rt::TokioIo::new(tcp);
+                // Ends at the WebSocket upgrade (the socket goes on in its own task) or when the
+                // HTTP connection closes; either way its place is given back.
+                if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
+                    tracing::debug!(%peer, "HTTP connection ended: {e}");
+                }
+                drop(permit);
+            });
+        }
     }
 }
 
@@ -273,6 +390,10 @@ async fn upgrade(
         Ok(ticket) => ticket,
         Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
     };
+    let slot = match shared.slot(&origin) {
+        Ok(slot) => slot,
+        Err(reason) => return refuse(StatusCode::SERVICE_UNAVAILABLE, reason),
+    };
     let (handle, rx) = shared.windows.window(&ticket, shared.options.queue_bytes);
     let registration = match shared.windows.register(&ticket, &handle) {
         Ok(registration) => registration,
@@ -288,6 +409,7 @@ async fn upgrade(
             tracing::info!(window = %source.window, origin = %source.origin, "window connected");
             connection(shared, socket, handle, rx, source).await;
             drop(registration);
+            drop(slot);
         })
 }
 
@@ -580,7 +702,9 @@ async fn connection(
     source: Source,
 ) {
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write(sink, rx, window.clone()));
+    let options = &shared.options;
+    let mut writer = tokio::spawn(write(sink, rx, window.clone(), options.stall_timeout));
+    let mut writer_done = false;
     if window
         .push(frame::welcome(&source.window, &source.webview))
         .await
@@ -588,8 +712,9 @@ async fn connection(
     {
         return;
     }
-    let options = &shared.options;
     let mut bucket = Bucket::new(options.messages_per_second, options.burst);
+    let ping_every = options.ping_interval.max(Duration::from_millis(10));
+    let (mut heard, mut pinged) = (tokio::time::Instant::now(), false);
     let limit = options.in_flight.max(1);
     let mut in_flight = InFlight::default();
     // The connection's own count of the messages it sent, for its verdict frames.
@@ -597,14 +722,40 @@ async fn connection(
     let (close_code, close_reason) = loop {
         // The next frame, once fewer than `limit` requests are in flight; meanwhile, and while
         // waiting, the requests in flight make progress.
+        // A page that does not read its replies holds at most `limit` of them waiting, and is
+        // closed when its writer stalls (`stall_timeout`).
         let next = poll_fn(|cx| {
             let _ = in_flight.poll(cx);
             match in_flight.len() < limit {
                 true => stream.poll_next_unpin(cx),
                 false => Poll::Pending,
             }
-        })
-        .await;
+        });
+        let silence = if pinged { 2 * ping_every } else { ping_every };
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(heard + silence, next) => next,
+            _ = &mut writer, if !writer_done => {
+                writer_done = true;
+                break (1008, "the page stopped reading what was sent to it".to_owned());
+            }
+        };
+        let next = match next {
+            Ok(next) => {
+                (heard, pinged) = (tokio::time::Instant::now(), false);
+                next
+            }
+            Err(_) if pinged => {
+                break (
+                    1001,
+                    format!("no frame, not even a pong, for {:?}", 2 * ping_every),
+                );
+            }
+            Err(_) => {
+                pinged = true;
+                let _ = window.try_push(WsMessage::Ping(Default::default()));
+                continue;
+            }
+        };
         let parsed = match next {
             None => break (1000, String::new()),
             Some(Err(e)) => {
@@ -673,7 +824,9 @@ async fn connection(
     for job in lane {
         job.await;
     }
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
 }
 
 /// Writes what is queued for the connection: everything waiting is written together, with one
@@ -682,18 +835,29 @@ async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     window: Window,
+    stall: Duration,
 ) {
+    // A write that makes no progress for `stall` (the page does not read) ends the connection.
+    let stalled = |sent: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>| {
+        sent.map_err(|_| ()).and_then(|r| r.map_err(|_| ()))
+    };
     let mut written = Vec::new();
     'connection: while let Some(mut out) = rx.recv().await {
         loop {
             match out {
                 Outgoing::Frames(frames, permit) => {
                     let sent = match frames {
-                        Frames::One(frame) => sink.feed(frame).await,
-                        Frames::Two(first, second) => match sink.feed(first).await {
-                            Ok(()) => sink.feed(second).await,
-                            Err(e) => Err(e),
-                        },
+                        Frames::One(frame) => {
+                            stalled(tokio::time::timeout(stall, sink.feed(frame)).await)
+                        }
+                        Frames::Two(first, second) => {
+                            match stalled(tokio::time::timeout(stall, sink.feed(first)).await) {
+                                Ok(()) => {
+                                    stalled(tokio::time::timeout(stall, sink.feed(second)).await)
+                                }
+                                Err(()) => Err(()),
+                            }
+                        }
                     };
                     written.push(permit);
                     if sent.is_err() {
@@ -722,7 +886,8 @@ async fn write(
                 Err(_) => break,
             }
         }
-        if sink.flush().await.is_err() {
+        if stalled(tokio::time::timeout(stall, sink.flush()).await).is_err() {
+            tracing::info!(window = %window.label(), "connection closed: writing stalled or failed");
             break;
         }
         written.clear();
