@@ -56,6 +56,8 @@
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
+//! - [`Recorder`] / [`JsonlRecorder`]: recorded traffic for `airlock replay`; hooks in monitor
+//!   mode ([`HookOptions::monitor`], [`Monitored`]) for dry runs.
 //! - `web` (feature `web`): the WebSocket gateway behind `airlock serve`, which serves a web
 //!   frontend, its IPC endpoint and a JS client, one connection per window.
 //! - `component` (feature `component`): making hook components from core modules and WAT.
@@ -97,7 +99,9 @@ mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod monitor;
 mod options;
+mod record;
 mod reload;
 pub mod seal;
 mod store;
@@ -113,7 +117,9 @@ pub use error::{BoxError, HookError};
 pub use gateway::{Gateway, GatewayLimits, Reply};
 pub use hook::{Hook, Inspection};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
+pub use monitor::Monitored;
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
+pub use record::{JsonlRecorder, Payloads, Recorder};
 pub use reload::{HookWatcher, WatchStatus};
 pub use seal::{Envelope, SealConfig, SealError};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};
