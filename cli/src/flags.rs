@@ -55,6 +55,12 @@ pub struct HookFlags {
     /// absent.
     #[arg(long = "config", value_name = "FILE.json")]
     pub configs: Vec<PathBuf>,
+    /// Run this `--hook` (the same path as given there; repeatable) in monitor mode, a dry run:
+    /// its verdict is computed, logged and counted but not enforced, and its faults too; the
+    /// message goes on as if it had passed (`inspect` and `serve`; `inspect` prints it as
+    /// `monitored`).
+    #[arg(long = "monitor", value_name = "HOOK.wasm")]
+    pub monitor: Vec<PathBuf>,
     /// Time limit for each hook call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub timeout_ms: u64,
@@ -235,6 +241,17 @@ impl HookFlags {
         let limits = adjust(self.limits()?);
         let mode = self.mode.unwrap_or(default_mode);
         let configs = self.configs()?;
+        if let Some(stray) = self.monitor.iter().find(|m| !self.hooks.contains(m)) {
+            bail!(
+                "--monitor {}: not one of the --hook paths ({})",
+                stray.display(),
+                self.hooks
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         self.hooks
             .iter()
             .zip(configs)
@@ -243,7 +260,8 @@ impl HookFlags {
                 let options = HookOptions::default()
                     .with_config(config)
                     .with_limits(limits)
-                    .with_mode(mode.resolve(&bytes, max_idle));
+                    .with_mode(mode.resolve(&bytes, max_idle))
+                    .with_monitor(self.monitor.contains(path));
                 let hook = Hook::load(engine, &bytes, options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?;
                 Ok(Loaded {
