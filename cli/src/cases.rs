@@ -363,7 +363,11 @@ pub fn run(
         .enable_all()
         .build()
         .expect("a current-thread runtime starts");
-    let config_of = |case: &Case| case.config.clone().unwrap_or_else(|| default_config.to_owned());
+    let config_of = |case: &Case| {
+        case.config
+            .clone()
+            .unwrap_or_else(|| default_config.to_owned())
+    };
     let mut configs: Vec<String> = file.cases.iter().map(config_of).collect();
     configs.sort_unstable();
     configs.dedup();
@@ -393,12 +397,9 @@ pub fn run(
             let ok = meets(&case.expect, &got, sent.as_deref());
             let diff = match (&case.expect, &got, &sent, ok) {
                 (Expect::Replace(changes), Got::Replace { delivered, .. }, Some(sent), false)
-                | (
-                    Expect::Replace(changes),
-                    Got::PassChanged { delivered },
-                    Some(sent),
-                    false,
-                ) => Some(diff(&wanted(sent, changes), &ordered(delivered))),
+                | (Expect::Replace(changes), Got::PassChanged { delivered }, Some(sent), false) => {
+                    Some(diff(&wanted(sent, changes), &ordered(delivered)))
+                }
                 (Expect::Replace(changes), Got::Pass, Some(sent), false) => {
                     Some(diff(&wanted(sent, changes), &ordered(sent)))
                 }
@@ -507,7 +508,9 @@ fn changes(sent: &str, delivered: &str) -> BTreeMap<String, String> {
     };
     delivered
         .into_iter()
-        .filter(|(k, v)| CHANGEABLE.contains(&k.as_str()) && sent.iter().all(|(k2, v2)| k2 != k || v2 != v))
+        .filter(|(k, v)| {
+            CHANGEABLE.contains(&k.as_str()) && sent.iter().all(|(k2, v2)| k2 != k || v2 != v)
+        })
         .map(|(k, v)| (k, v.to_string()))
         .collect()
 }
@@ -564,12 +567,18 @@ fn walk(a: &Json, b: &Json, path: &str, out: &mut Vec<String>) {
                 out.push(format!(
                     "- {}: keys in the order {}",
                     if path.is_empty() { "." } else { path },
-                    a.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+                    a.iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
                 out.push(format!(
                     "+ {}: keys in the order {}",
                     if path.is_empty() { "." } else { path },
-                    b.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+                    b.iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }

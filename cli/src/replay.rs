@@ -4,7 +4,10 @@
 //! Each message is judged the way the gateway judges it (its checks, then the hook, then the
 //! `replace` applied and checked) without the seal and the core, on one thread per core, each
 //! with its own current-thread runtime; results are grouped in file order, so the examples shown
-//! are the first ones.
+//! are the first ones. Hooks run in reuse mode unless `--mode` says otherwise: five times the
+//! rate of fresh instances for Rust hooks (BENCHMARKS.md), and the same verdicts for any hook
+//! that keeps nothing between messages; `--mode fresh` replays exactly as a gateway with fresh
+//! instances would.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -175,7 +178,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<bool> {
     let engine = args.hooks.engine(false)?;
     let hooks: Vec<Hook> = args
         .hooks
-        .load(&engine, Mode::Auto, jobs, |limits| limits)?
+        .load(&engine, Mode::Reuse, jobs, |limits| limits)?
         .into_iter()
         .map(|loaded| loaded.hook)
         .collect();

@@ -55,7 +55,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<bool> {
     let default_config = match args.hooks.configs.as_slice() {
         [] => "{}".to_owned(),
         [path] => read_config(path)?,
-        many => anyhow::bail!("airlock test takes at most one --config, got {}", many.len()),
+        many => anyhow::bail!(
+            "airlock test takes at most one --config, got {}",
+            many.len()
+        ),
     };
     let mode = args.hooks.mode.unwrap_or(Mode::Auto).resolve(&bytes, 1);
     let options = HookOptions::default()
@@ -94,7 +97,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<bool> {
                 false => failed += 1,
             }
             if args.json {
-                writeln!(out, "{}", serde_json::to_string(&result.to_json(&file.path))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&result.to_json(&file.path))?
+                )?;
                 continue;
             }
             let at = format!("{}:{}", file.path.display(), result.line);

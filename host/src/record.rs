@@ -134,9 +134,7 @@ impl JsonlRecorder {
                 .map_or(0, |d| d.as_millis() as u64),
             verdict: reply.decision.as_str(),
             code: rejection.map(|r| r.code.as_str()),
-            reason: rejection
-                .filter(|_| reason_kept)
-                .map(|r| r.reason.as_str()),
+            reason: rejection.filter(|_| reason_kept).map(|r| r.reason.as_str()),
             hook: reply.hook_digest.as_deref(),
             payloads: self.payloads.as_str(),
             monitored: reply
@@ -225,9 +223,10 @@ fn keep(payloads: Payloads, request: &Request) -> Option<Request> {
 fn names_only(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, names_only(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, names_only(v))).collect())
+        }
         Value::Array(items) => Value::Array(items.into_iter().map(names_only).collect()),
         _ => Value::Null,
     }
 }
-

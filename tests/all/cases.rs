@@ -54,11 +54,19 @@ fn a_table_the_hook_meets_prints_ok_a_case_and_the_summary_and_exits_0() {
     let dir = scratch("meets");
     let cases = write(&dir, "cases.jsonl", GOOD_PATH_GUARD);
     let output = test(PATH_GUARD, &cases, &[]);
-    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("ok ") && lines[0].contains(":2 "), "{out}");
+    assert!(
+        lines[0].starts_with("ok ") && lines[0].contains(":2 "),
+        "{out}"
+    );
     assert!(lines[1].contains("a way out is refused"), "{out}");
     assert_eq!(lines[3], "3 passed, 0 failed");
 }
@@ -83,7 +91,9 @@ fn a_wrong_expectation_fails_naming_the_line_and_exits_1() {
         "{out}"
     );
     assert!(
-        out.contains(":3  expects a refusal that does not come: expected reject path-escape, got pass"),
+        out.contains(
+            ":3  expects a refusal that does not come: expected reject path-escape, got pass"
+        ),
         "{out}"
     );
     assert!(out.ends_with("1 passed, 2 failed\n"), "{out}");
@@ -102,10 +112,16 @@ fn a_failing_replace_case_shows_where_expected_and_delivered_differ() {
     let output = test(REDACT, &cases, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let out = stdout(&output);
-    assert!(out.contains("expected (-) and delivered (+) differ:"), "{out}");
+    assert!(
+        out.contains("expected (-) and delivered (+) differ:"),
+        "{out}"
+    );
     assert!(out.contains(r#"- payload.user: "bob""#), "{out}");
     assert!(out.contains(r#"+ payload.user: "ada""#), "{out}");
-    assert!(!out.contains("payload.keep"), "only what differs is shown: {out}");
+    assert!(
+        !out.contains("payload.keep"),
+        "only what differs is shown: {out}"
+    );
 }
 
 #[test]
@@ -148,7 +164,11 @@ fn bless_rewrites_the_expectations_from_what_the_hook_does_and_keeps_the_rest() 
     );
     let blessed = test(PATH_GUARD, &cases, &["--bless"]);
     assert!(blessed.status.success(), "{}", stderr(&blessed));
-    assert!(stderr(&blessed).contains("1 of 2 expectations rewritten"), "{}", stderr(&blessed));
+    assert!(
+        stderr(&blessed).contains("1 of 2 expectations rewritten"),
+        "{}",
+        stderr(&blessed)
+    );
     let text = std::fs::read_to_string(&cases).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "# a comment stays");
@@ -188,11 +208,16 @@ fn a_malformed_cases_file_is_refused_naming_its_line_and_exits_2() {
     let dir = scratch("malformed");
     for (lines, named) in [
         (
-            vec![GOOD_PATH_GUARD[1], r#"{"case":"no expect","message":{"kind":"command","name":"a"}}"#],
+            vec![
+                GOOD_PATH_GUARD[1],
+                r#"{"case":"no expect","message":{"kind":"command","name":"a"}}"#,
+            ],
             ":2: not a case",
         ),
         (
-            vec![r#"{"case":"bad message","message":{"kind":"teleport","name":"a"},"expect":"pass"}"#],
+            vec![
+                r#"{"case":"bad message","message":{"kind":"teleport","name":"a"},"expect":"pass"}"#,
+            ],
             ":1: bad message",
         ),
         (
@@ -200,7 +225,9 @@ fn a_malformed_cases_file_is_refused_naming_its_line_and_exits_2() {
             ":1: a case has a `message` unless it expects `config-refused`",
         ),
         (
-            vec![r#"{"case":"x","message":{"kind":"event","name":"a"},"expect":{"replace":{"source":{}}}}"#],
+            vec![
+                r#"{"case":"x","message":{"kind":"event","name":"a"},"expect":{"replace":{"source":{}}}}"#,
+            ],
             ":1: a `replace` cannot change \"source\"",
         ),
         (vec!["# only a comment"], "has no cases"),
@@ -208,11 +235,19 @@ fn a_malformed_cases_file_is_refused_naming_its_line_and_exits_2() {
         let cases = write(&dir, "cases.jsonl", &lines);
         let output = test(PATH_GUARD, &cases, &[]);
         assert_eq!(output.status.code(), Some(2), "{lines:?}");
-        assert!(stderr(&output).contains(named), "{named}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(named),
+            "{named}: {}",
+            stderr(&output)
+        );
     }
     let missing = test(PATH_GUARD, "target/tmp/cases/no-such.jsonl", &[]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("no-such.jsonl"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no-such.jsonl"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -229,6 +264,11 @@ fn a_case_s_own_config_wins_over_the_config_flag() {
     );
     let config = dir.join("root.json").display().to_string();
     let output = test(PATH_GUARD, &cases, &["--config", &config]);
-    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     assert!(stdout(&output).ends_with("2 passed, 0 failed\n"));
 }

@@ -10,8 +10,8 @@ use airlock::{
     SealConfig, jsonl,
 };
 use airlock_tests::{
-    CONFIGURE_OK, INSPECT_PASS, block_on, built_hook, delivered, echo_gateway, echo_router,
-    engine, root, run_airlock, send, wat_hook,
+    CONFIGURE_OK, INSPECT_PASS, block_on, built_hook, delivered, echo_gateway, echo_router, engine,
+    root, run_airlock, send, wat_hook,
 };
 use serde_json::Value;
 
@@ -78,7 +78,12 @@ fn name_gate(rules: &[(&str, &str)]) -> Vec<u8> {
             strings.extend(text.as_bytes());
         }
     }
-    let escaped = |bytes: &[u8]| bytes.iter().map(|b| format!("\\{b:02x}")).collect::<String>();
+    let escaped = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect::<String>()
+    };
     let extra = format!(
         r#"(data (i32.const 512) "{}") (data (i32.const 1024) "{}")
   (func $same (param $a i32) (param $al i32) (param $b i32) (param $bl i32) (result i32)
@@ -124,8 +129,13 @@ fn replay(args: &[&str]) -> Output {
 }
 
 fn report(output: &Output) -> Value {
-    serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim())
-        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&output.stdout), stderr(output)))
+    serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(output)
+        )
+    })
 }
 
 #[test]
@@ -136,9 +146,17 @@ fn a_recorded_demo_session_replayed_against_a_hook_changed_in_three_places_shows
     record(DEMO_SESSION, &traffic, Payloads::All);
     let old = dir.join("old.wasm");
     let new = dir.join("new.wasm");
-    std::fs::write(&old, name_gate(&[("delete_all", "denied"), ("shell_open", "denied")])).unwrap();
+    std::fs::write(
+        &old,
+        name_gate(&[("delete_all", "denied"), ("shell_open", "denied")]),
+    )
+    .unwrap();
     // Three changes: fs_write is now refused, delete_all no longer, shell_open with another code.
-    std::fs::write(&new, name_gate(&[("fs_write", "denied"), ("shell_open", "no-shell")])).unwrap();
+    std::fs::write(
+        &new,
+        name_gate(&[("fs_write", "denied"), ("shell_open", "no-shell")]),
+    )
+    .unwrap();
     let (old, new, traffic) = (
         old.display().to_string(),
         new.display().to_string(),
@@ -180,9 +198,18 @@ fn a_recorded_demo_session_replayed_against_a_hook_changed_in_three_places_shows
     assert_eq!(text.status.code(), Some(1));
     let out = String::from_utf8_lossy(&text.stdout);
     assert!(out.contains("command fs_write: pass→reject: 1\n"), "{out}");
-    assert!(out.contains("command delete_all: reject→pass: 1\n"), "{out}");
-    assert!(out.contains("command shell_open: code changed: 1\n"), "{out}");
-    assert!(out.ends_with("10 messages, 3 flipped (3 groups)\n"), "{out}");
+    assert!(
+        out.contains("command delete_all: reject→pass: 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("command shell_open: code changed: 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("10 messages, 3 flipped (3 groups)\n"),
+        "{out}"
+    );
 
     // The same hook twice flips nothing, and exits 0.
     let same = replay(&["--hook", &old, "--hook", &old, &traffic]);
@@ -216,7 +243,10 @@ fn a_changed_replacement_is_a_flip_with_the_diff_of_the_two_messages() {
     let report = report(&output);
     assert_eq!(report["flipped"], 1, "{report:#}");
     let group = &report["groups"][0];
-    assert_eq!((&group["name"], &group["flip"]), (&"profile".into(), &"replacement changed".into()));
+    assert_eq!(
+        (&group["name"], &group["flip"]),
+        (&"profile".into(), &"replacement changed".into())
+    );
     assert_eq!(group["examples"][0]["diff"], r#"- payload.user: "ada""#);
 }
 
@@ -232,20 +262,32 @@ fn replaying_a_recording_against_the_hooks_that_made_it_flips_nothing_and_a_new_
     record(&session, &traffic, Payloads::All);
     let traffic = traffic.display().to_string();
     // Without the profile event, redact changes nothing: path-guard alone gives the same verdicts.
-    let same = replay(&["--hook", "target/hooks/path-guard.rust.wasm", "--json", &traffic]);
+    let same = replay(&[
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--json",
+        &traffic,
+    ]);
     assert!(same.status.success(), "{}", stderr(&same));
     assert_eq!(report(&same)["flipped"], 0, "{:#}", report(&same));
     assert_eq!(report(&same)["against"], "recorded verdicts");
 
     let pass_all = dir.join("pass-all.wasm");
     std::fs::write(&pass_all, wat_hook(CONFIGURE_OK, INSPECT_PASS, "")).unwrap();
-    let flips = replay(&["--hook", &pass_all.display().to_string(), "--json", &traffic]);
+    let flips = replay(&[
+        "--hook",
+        &pass_all.display().to_string(),
+        "--json",
+        &traffic,
+    ]);
     assert_eq!(flips.status.code(), Some(1));
     let report = report(&flips);
     // ../../etc/passwd and /etc; the bad name is refused by the gateway either way.
     assert_eq!(report["flipped"], 2, "{report:#}");
     assert_eq!(report["groups"][0]["flip"], "reject→pass");
-    let before = report["groups"][0]["examples"][0]["before"].as_str().unwrap();
+    let before = report["groups"][0]["examples"][0]["before"]
+        .as_str()
+        .unwrap();
     assert!(before.starts_with("reject path-escape ("), "{before}");
 }
 
@@ -255,14 +297,22 @@ fn a_record_line_is_an_inspect_line_with_the_source_a_timestamp_and_the_verdict(
     let traffic = dir.join("session.jsonl");
     record(&DEMO_SESSION[..3], &traffic, Payloads::All);
     let text = std::fs::read_to_string(&traffic).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["source"]["origin"], "tauri://localhost");
     assert_eq!(lines[2]["payload"]["path"], "../../etc/passwd");
     let recorded = &lines[2]["recorded"];
     assert_eq!(recorded["verdict"], "reject");
     assert_eq!(recorded["code"], "path-escape");
-    assert!(recorded["reason"].as_str().unwrap().contains("../../etc/passwd"));
+    assert!(
+        recorded["reason"]
+            .as_str()
+            .unwrap()
+            .contains("../../etc/passwd")
+    );
     assert_eq!(recorded["hook"].as_str().unwrap().len(), 64);
     assert!(recorded["unix_ms"].as_u64().unwrap() > 1_700_000_000_000);
     assert_eq!(lines[0]["recorded"]["verdict"], "pass");
@@ -292,12 +342,24 @@ fn payload_recording_limited_to_names_or_none_keeps_the_values_off_the_disk() {
             assert!(!text.contains(value), "{payloads:?} wrote {value}: {text}");
         }
         let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        assert_eq!(first["payload"], serde_json::from_str::<Value>(payload).unwrap());
-        assert_eq!(first["headers"], serde_json::from_str::<Value>(headers).unwrap());
+        assert_eq!(
+            first["payload"],
+            serde_json::from_str::<Value>(payload).unwrap()
+        );
+        assert_eq!(
+            first["headers"],
+            serde_json::from_str::<Value>(headers).unwrap()
+        );
         assert_eq!(first["recorded"]["payloads"], payloads.as_str());
         let second: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
-        assert_eq!(second["recorded"]["code"], "path-escape", "the verdict is kept");
-        assert!(second["recorded"].get("reason").is_none(), "a reason may quote the payload");
+        assert_eq!(
+            second["recorded"]["code"], "path-escape",
+            "the verdict is kept"
+        );
+        assert!(
+            second["recorded"].get("reason").is_none(),
+            "a reason may quote the payload"
+        );
     }
 }
 
@@ -310,15 +372,33 @@ fn replay_refuses_bad_input_naming_it() {
     let hook = "target/hooks/path-guard.rust.wasm";
     let one = replay(&["--hook", hook, &plain]);
     assert_eq!(one.status.code(), Some(2));
-    assert!(stderr(&one).contains("plain.jsonl:1: no recorded verdict"), "{}", stderr(&one));
+    assert!(
+        stderr(&one).contains("plain.jsonl:1: no recorded verdict"),
+        "{}",
+        stderr(&one)
+    );
 
     let three = replay(&["--hook", hook, "--hook", hook, "--hook", hook, &plain]);
     assert_eq!(three.status.code(), Some(2));
-    assert!(stderr(&three).contains("got 3 --hook"), "{}", stderr(&three));
+    assert!(
+        stderr(&three).contains("got 3 --hook"),
+        "{}",
+        stderr(&three)
+    );
 
     let broken = dir.join("broken.jsonl");
-    std::fs::write(&broken, format!("{}\n{{\"kind\":\"teleport\"}}\n", DEMO_SESSION[0])).unwrap();
-    let bad = replay(&["--hook", hook, "--hook", hook, &broken.display().to_string()]);
+    std::fs::write(
+        &broken,
+        format!("{}\n{{\"kind\":\"teleport\"}}\n", DEMO_SESSION[0]),
+    )
+    .unwrap();
+    let bad = replay(&[
+        "--hook",
+        hook,
+        "--hook",
+        hook,
+        &broken.display().to_string(),
+    ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("broken.jsonl:2:"), "{}", stderr(&bad));
 }
@@ -328,7 +408,9 @@ fn monitored_chain(first: &[u8], then: Option<&[u8]>) -> Gateway {
     let limits = HookLimits::default();
     let first = load(
         first,
-        HookOptions::default().with_limits(limits).with_monitor(true),
+        HookOptions::default()
+            .with_limits(limits)
+            .with_monitor(true),
     );
     let gateway = echo_gateway(first);
     match then {
@@ -350,9 +432,15 @@ fn a_hook_in_monitor_mode_has_its_rejection_counted_but_not_enforced() {
     );
     assert_eq!(reply.monitored.len(), 1);
     assert_eq!(reply.monitored[0].decision, Decision::Reject);
-    assert_eq!(reply.monitored[0].rejection.as_ref().unwrap().code, "path-escape");
+    assert_eq!(
+        reply.monitored[0].rejection.as_ref().unwrap().code,
+        "path-escape"
+    );
 
-    let fine = send(&gateway, r#"{"kind":"command","name":"fs_read","payload":{"path":"a"}}"#);
+    let fine = send(
+        &gateway,
+        r#"{"kind":"command","name":"fs_read","payload":{"path":"a"}}"#,
+    );
     assert_eq!(fine.monitored[0].decision, Decision::Pass);
     assert!(fine.monitored[0].rejection.is_none());
 }
@@ -373,9 +461,15 @@ fn the_same_hook_enforced_rejects_what_monitor_mode_lets_through() {
 fn a_fault_in_monitor_mode_is_logged_never_enforced() {
     let trap = wat_hook(CONFIGURE_OK, "unreachable", "");
     let gateway = monitored_chain(&trap, None);
-    let reply = send(&gateway, r#"{"kind":"command","name":"fs_read","payload":{"path":"a"}}"#);
+    let reply = send(
+        &gateway,
+        r#"{"kind":"command","name":"fs_read","payload":{"path":"a"}}"#,
+    );
     assert!(reply.outcome.is_ok(), "{:?}", reply.outcome);
-    assert_eq!(reply.monitored[0].rejection.as_ref().unwrap().code, "hook-trap");
+    assert_eq!(
+        reply.monitored[0].rejection.as_ref().unwrap().code,
+        "hook-trap"
+    );
 }
 
 #[test]
@@ -415,7 +509,8 @@ fn inspect_and_serve_refuse_a_monitor_flag_that_names_no_hook() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--monitor target/hooks/redact.rust.wasm: not one of the --hook paths"),
+        stderr(&output)
+            .contains("--monitor target/hooks/redact.rust.wasm: not one of the --hook paths"),
         "{}",
         stderr(&output)
     );
@@ -466,4 +561,113 @@ fn path_guard_rejects_every_path_traversal_seed_of_the_corpus() {
         }
     }
     assert!(passed.is_empty(), "{}", passed.join("\n"));
+}
+
+/// Starts `airlock serve ARGS` on a free port; returns the child and its address.
+fn serve(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(airlock_tests::airlock_bin())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("airlock serve starts");
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let addr = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(!addr.is_empty(), "airlock serve printed no address");
+    (child, addr)
+}
+
+#[test]
+fn serve_records_every_message_with_its_window_and_verdict() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let dir = scratch("serve");
+    let traffic = dir.join("traffic.jsonl");
+    let data = dir.join("data");
+    let (traffic_arg, data_arg) = (traffic.display().to_string(), data.display().to_string());
+    let (mut child, addr) = serve(&[
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--record",
+        &traffic_arg,
+        "--root",
+        &data_arg,
+    ]);
+    let replies = block_on(async {
+        let mut request = format!("ws://{addr}/airlock?window=editor")
+            .into_client_request()
+            .unwrap();
+        let origin = format!("http://{addr}");
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut replies = Vec::new();
+        for (id, path) in [(1, "notes.txt"), (2, "../../etc/passwd")] {
+            let frame = serde_json::json!({"id": id, "kind": "command", "name": "fs_read", "payload": {"path": path}});
+            ws.send(Message::Text(frame.to_string().into()))
+                .await
+                .unwrap();
+            loop {
+                let Some(Ok(Message::Text(text))) = ws.next().await else {
+                    panic!("the connection closed");
+                };
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "reply" {
+                    replies.push(frame);
+                    break;
+                }
+            }
+        }
+        replies
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(replies[0]["ok"], true, "{replies:?}");
+    assert_eq!(replies[1]["code"], "path-escape", "{replies:?}");
+    let text = std::fs::read_to_string(&traffic).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["source"]["window"], "editor");
+    assert_eq!(lines[0]["recorded"]["verdict"], "pass");
+    assert_eq!(lines[1]["payload"]["path"], "../../etc/passwd");
+    assert_eq!(lines[1]["recorded"]["code"], "path-escape");
+}
+
+#[test]
+fn serve_refuses_an_unknown_payload_recording_naming_it() {
+    let output = run_airlock(
+        &[
+            "serve",
+            "--hook",
+            "target/hooks/path-guard.rust.wasm",
+            "--record",
+            "target/tmp/replay/never.jsonl",
+            "--record-payloads",
+            "secrets",
+        ],
+        &root(),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("payload recording \"secrets\" is not one of none, names, all"),
+        "{}",
+        stderr(&output)
+    );
 }
