@@ -19,6 +19,7 @@ pub mod fuzzer;
 mod inspect;
 mod new;
 mod replay;
+pub mod routes;
 mod serve;
 mod testing;
 

@@ -54,7 +54,8 @@
 //!   from AWS-LC with feature `aws-lc` ([`seal::Provider`]).
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
-//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
+//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
+//!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
 //! - [`Recorder`] / [`JsonlRecorder`]: recorded traffic for `airlock replay`; hooks in monitor
 //!   mode ([`HookOptions::monitor`], [`Monitored`]) for dry runs.
@@ -103,6 +104,7 @@ mod monitor;
 mod options;
 mod record;
 mod reload;
+mod route;
 pub mod seal;
 mod store;
 mod verdict;
@@ -121,5 +123,6 @@ pub use monitor::Monitored;
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use record::{JsonlRecorder, Payloads, Recorder};
 pub use reload::{HookWatcher, WatchStatus};
+pub use route::Route;
 pub use seal::{Envelope, SealConfig, SealError};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

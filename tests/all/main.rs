@@ -13,6 +13,8 @@ mod hooks;
 mod hostile;
 mod new;
 mod replay;
+mod routes;
 mod seal;
 mod serve;
+mod swap;
 mod wasi;
