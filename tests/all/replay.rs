@@ -563,8 +563,18 @@ fn path_guard_rejects_every_path_traversal_seed_of_the_corpus() {
     assert!(passed.is_empty(), "{}", passed.join("\n"));
 }
 
-/// Starts `airlock serve ARGS` on a free port; returns the child and its address.
-fn serve(args: &[&str]) -> (std::process::Child, String) {
+/// A server process, ended when dropped (a failing test leaves nothing running).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `airlock serve ARGS` on a free port; returns the process and its address.
+fn serve(args: &[&str]) -> (Running, String) {
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(airlock_tests::airlock_bin())
         .args(["serve", "--bind", "127.0.0.1:0"])
@@ -583,6 +593,7 @@ fn serve(args: &[&str]) -> (std::process::Child, String) {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
+    let child = Running(child);
     assert!(!addr.is_empty(), "airlock serve printed no address");
     (child, addr)
 }
@@ -597,16 +608,34 @@ fn serve_records_every_message_with_its_window_and_verdict() {
     let traffic = dir.join("traffic.jsonl");
     let data = dir.join("data");
     let (traffic_arg, data_arg) = (traffic.display().to_string(), data.display().to_string());
-    let (mut child, addr) = serve(&[
+    let (child, addr) = serve(&[
         "--hook",
         "target/hooks/path-guard.rust.wasm",
         "--record",
         &traffic_arg,
         "--root",
         &data_arg,
+        "--static",
+        "examples/demo",
     ]);
+    // The page's window ticket, as a browser gets it.
+    let page = {
+        use std::io::{Read as _, Write as _};
+        let mut http = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            http,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut page = String::new();
+        http.read_to_string(&mut page).unwrap();
+        page
+    };
+    let marker = r#"<meta name="airlock-ticket" content=""#;
+    let at = page.find(marker).expect("the page has a ticket") + marker.len();
+    let ticket = &page[at..at + page[at..].find('"').unwrap()];
     let replies = block_on(async {
-        let mut request = format!("ws://{addr}/airlock?window=editor")
+        let mut request = format!("ws://{addr}/airlock?ticket={ticket}")
             .into_client_request()
             .unwrap();
         let origin = format!("http://{addr}");
@@ -633,8 +662,7 @@ fn serve_records_every_message_with_its_window_and_verdict() {
         }
         replies
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert_eq!(replies[0]["ok"], true, "{replies:?}");
     assert_eq!(replies[1]["code"], "path-escape", "{replies:?}");
     let text = std::fs::read_to_string(&traffic).unwrap();
@@ -643,7 +671,8 @@ fn serve_records_every_message_with_its_window_and_verdict() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert_eq!(lines[0]["source"]["window"], "editor");
+    assert!(!lines[0]["source"]["window"].as_str().unwrap().is_empty());
+    assert_eq!(lines[0]["source"]["origin"], format!("http://{addr}"));
     assert_eq!(lines[0]["recorded"]["verdict"], "pass");
     assert_eq!(lines[1]["payload"]["path"], "../../etc/passwd");
     assert_eq!(lines[1]["recorded"]["code"], "path-escape");
