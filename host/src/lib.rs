@@ -68,8 +68,8 @@
 //! and change what you need with their `with_*` methods (or by assigning fields), so that new
 //! settings can be added without breaking your code.
 //!
-//! The command-line tool (`airlock inspect | bench | fuzz | serve | new`) is the `airlock-cli`
-//! crate, built on this one.
+//! The command-line tool (`airlock inspect | bench | fuzz | serve | new | test | replay`) is the
+//! `airlock-cli` crate, built on this one.
 #![deny(missing_docs)]
 
 /// `with_FIELD(value) -> Self` setters for fields of a `#[non_exhaustive]` config struct, so code
