@@ -55,6 +55,12 @@ pub struct HookFlags {
     /// absent.
     #[arg(long = "config", value_name = "FILE.json")]
     pub configs: Vec<PathBuf>,
+    /// Run this `--hook` (the same path as given there; repeatable) in monitor mode, a dry run:
+    /// its verdict is computed, logged and counted but not enforced, and its faults too; the
+    /// message goes on as if it had passed (`inspect` and `serve`; `inspect` prints it as
+    /// `monitored`).
+    #[arg(long = "monitor", value_name = "HOOK.wasm")]
+    pub monitor: Vec<PathBuf>,
     /// Chains of their own for some windows, webviews, origins or name prefixes: a JSON array of
     /// routes, tried in order before the default chain of `--hook`, each `{"window": GLOB,
     /// "webview": GLOB, "origin": O or [O…], "prefix": P or [P…], "hooks": [PATH or {"hook":
@@ -100,7 +106,7 @@ pub struct HookFlags {
     pub max_message_bytes: usize,
     /// A fresh instance per message, warm instances reused across messages, or whichever suits
     /// the hook's language runtime (reuse for CPython, QuickJS and SpiderMonkey) [default: auto;
-    /// fresh for `fuzz`].
+    /// fresh for `fuzz`; reuse for `replay`].
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// The AES-256-GCM implementation that seals messages for the core.
@@ -270,6 +276,17 @@ impl HookFlags {
         let limits = adjust(self.limits()?);
         let mode = self.mode.unwrap_or(default_mode);
         let configs = self.configs()?;
+        if let Some(stray) = self.monitor.iter().find(|m| !self.hooks.contains(m)) {
+            bail!(
+                "--monitor {}: not one of the --hook paths ({})",
+                stray.display(),
+                self.hooks
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         self.hooks
             .iter()
             .zip(configs)
@@ -278,7 +295,8 @@ impl HookFlags {
                 let options = HookOptions::default()
                     .with_config(config)
                     .with_limits(limits)
-                    .with_mode(mode.resolve(&bytes, max_idle));
+                    .with_mode(mode.resolve(&bytes, max_idle))
+                    .with_monitor(self.monitor.contains(path));
                 let hook = Hook::load(engine, &bytes, options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?;
                 Ok(Loaded {

@@ -18,7 +18,8 @@ pub struct FuzzArgs {
     /// Another implementation of the same policy: any differing outcome is a finding.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Seed messages (JSON Lines, as `airlock inspect` reads); built-in seeds when absent.
+    /// Seed messages (JSON Lines, as `airlock inspect` reads); when absent, the built-in seeds
+    /// and the attack corpus (`cli/corpus/`, see `airlock_cli::corpus`).
     #[arg(long)]
     seeds: Option<PathBuf>,
     /// Properties every run must keep (JSON; see `airlock_cli::fuzzer::oracle`).
@@ -116,7 +117,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
     };
     let seeds = match &args.seeds {
         Some(path) => read_seeds(path)?,
-        None => Vec::new(),
+        None => crate::corpus::with_builtin_seeds()?,
     };
     let properties = match &args.properties {
         Some(path) => {

@@ -38,6 +38,17 @@ struct Outcome<'a> {
     cost_us: Option<f64>,
     /// Fuel the hook used, when metered.
     fuel: Option<u64>,
+    /// What hooks in monitor mode (`--monitor`) would have done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    monitored: Vec<MonitoredOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct MonitoredOut<'a> {
+    hook: &'a str,
+    verdict: &'static str,
+    code: Option<&'a str>,
+    reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +144,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             hook: reply.hook_digest.as_deref(),
             cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
             fuel: reply.hook_fuel,
+            monitored: reply
+                .monitored
+                .iter()
+                .map(|m| MonitoredOut {
+                    hook: &m.hook_digest,
+                    verdict: m.decision.as_str(),
+                    code: m.rejection.as_ref().map(|r| r.code.as_str()),
+                    reason: m.rejection.as_ref().map(|r| r.reason.as_str()),
+                })
+                .collect(),
         };
         writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
     }

@@ -1,7 +1,9 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
 //!
-//! `airlock inspect | bench | fuzz | serve | component | new`, built on the `airlock` library.
-//! The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the rest are the subcommands.
+//! `airlock inspect | bench | fuzz | serve | component | new | test | replay`, built on the
+//! `airlock` library. The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the cases runner
+//! behind `airlock test` (and the project's conformance suite) is [`cases`]; the attack corpus
+//! is [`corpus`]; the rest are the subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,13 +11,17 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+pub mod cases;
+pub mod corpus;
 mod flags;
 mod fuzz;
 pub mod fuzzer;
 mod inspect;
 mod new;
+mod replay;
 pub mod routes;
 mod serve;
+mod testing;
 
 pub use flags::{HookFlags, Mode};
 
@@ -41,6 +47,11 @@ enum Command {
     Component(ComponentArgs),
     /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
     New(new::NewArgs),
+    /// Run tables of cases (message and expected verdict) against a hook; exits 1 on a failure.
+    Test(testing::TestArgs),
+    /// Replay recorded traffic through an old and a new hook (or one, against the recorded
+    /// verdicts) and report every verdict that flips; exits 1 when one does.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +83,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Test(args) => testing::run(args).map(failed),
+        Command::Replay(args) => replay::run(args).map(failed),
     };
     match result {
         Ok(code) => code,
@@ -79,6 +92,14 @@ pub fn main() -> ExitCode {
             eprintln!("airlock: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Exit 1 when something failed (or flipped), 0 otherwise.
+fn failed(yes: bool) -> ExitCode {
+    match yes {
+        true => ExitCode::from(1),
+        false => ExitCode::SUCCESS,
     }
 }
 

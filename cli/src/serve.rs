@@ -46,6 +46,14 @@ pub struct ServeArgs {
     /// for pages that measure, but cross-origin resources must opt in to load.
     #[arg(long)]
     cross_origin_isolated: bool,
+    /// Append every message, as the frontend sent it, with its source, a timestamp and the
+    /// verdict given, to FILE (JSON Lines that `airlock replay` and `airlock inspect` read).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// How much of each payload `--record` writes: `all`, `names` (keys and header names, no
+    /// values) or `none`; rejection reasons only with `all`.
+    #[arg(long, value_name = "WHAT", default_value = "all", requires = "record")]
+    record_payloads: airlock::Payloads,
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -82,7 +90,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for hook in chain {
         gateway = gateway.then(hook);
     }
-    let gateway = crate::routes::apply(gateway, routes);
+    let mut gateway = crate::routes::apply(gateway, routes);
+    if let Some(path) = &args.record {
+        let recorder = airlock::JsonlRecorder::append(path, args.record_payloads)
+            .with_context(|| format!("--record {}: cannot open it", path.display()))?;
+        gateway = gateway.with_recorder(Arc::new(recorder));
+    }
     let options = WebOptions::default()
         .with_allowed_origins(args.allow_origin.clone())
         .with_static_dir(args.static_dir.clone())

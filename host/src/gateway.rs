@@ -17,6 +17,8 @@ use crate::core::{Core, Response, Router};
 use crate::error::{HookError, chain};
 use crate::hook::{Hook, Inspection};
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
+use crate::monitor::{self, Monitored};
+use crate::record::Recorder;
 use crate::route::Route;
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
@@ -70,6 +72,8 @@ pub struct Reply {
     pub hook_fuel: Option<u64>,
     /// The core's response, or why there is none.
     pub outcome: Result<Response, Rejection>,
+    /// What each hook in monitor mode would have done, in chain order (see [`crate::Monitored`]).
+    pub monitored: Vec<Monitored>,
 }
 
 impl Reply {
@@ -82,6 +86,7 @@ impl Reply {
             hook_time: None,
             hook_fuel: None,
             outcome: Err(rejection),
+            monitored: Vec::new(),
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct Gateway {
     core: Arc<Core>,
     limits: GatewayLimits,
     next_id: AtomicU64,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 impl Gateway {
@@ -133,6 +139,7 @@ impl Gateway {
             core,
             limits,
             next_id: AtomicU64::new(1),
+            recorder: None,
         }
     }
 
@@ -143,6 +150,14 @@ impl Gateway {
     /// [`Gateway::swap_hook`] and [`Gateway::reload`] replace only the first hook.
     pub fn then(mut self, hook: Hook) -> Self {
         self.next.push(Arc::new(hook));
+        self
+    }
+
+    /// Hands every request, as the frontend sent it, and its reply to `recorder` (for
+    /// `airlock replay`; see [`crate::JsonlRecorder`]). The request is copied only when a
+    /// recorder is set.
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -229,7 +244,13 @@ impl Gateway {
             window = %source.window,
             origin = %source.origin,
         );
-        self.run(id, source, request).instrument(span).await
+        let Some(recorder) = &self.recorder else {
+            return self.run(id, source, request).instrument(span).await;
+        };
+        let seen = (source.clone(), request.clone());
+        let reply = self.run(id, source, request).instrument(span).await;
+        recorder.record(&seen.0, &seen.1, &reply);
+        reply
     }
 
     async fn run(&self, id: u64, source: Source, request: Request) -> Reply {
@@ -254,6 +275,7 @@ impl Gateway {
         let mut message = Message::from_request(id, source, request);
         let (mut decision, mut decider) = (Decision::Pass, &first);
         let (mut hook_time, mut hook_fuel) = (Duration::ZERO, None);
+        let mut monitored = Vec::new();
         // Each hook of the chain sees what the previous ones let through; a rejection stops it.
         let outcome = 'chain: {
             for hook in std::iter::once(&first).chain(rest) {
@@ -263,6 +285,13 @@ impl Gateway {
                     (Some(a), Some(b)) => Some(a + b),
                     (a, b) => a.or(b),
                 };
+                if hook.options().monitor {
+                    let (seen, verdict) =
+                        monitor::observe(&self.limits, hook.digest_arc(), inspection);
+                    message = seen;
+                    monitored.push(verdict);
+                    continue;
+                }
                 let step = inspection.verdict.kind();
                 if step != Decision::Pass || decision == Decision::Pass {
                     decider = hook;
@@ -287,6 +316,7 @@ impl Gateway {
             hook_time: Some(hook_time),
             hook_fuel,
             outcome,
+            monitored,
         }
     }
 

@@ -8,7 +8,9 @@
 //! fields default to `main`, `main`, `tauri://localhost`; `headers` to none. A missing payload is
 //! `{}` for a command (as Tauri sends) and `null` otherwise. The payload's JSON text is kept as it
 //! was written, so a message that passes is delivered byte for byte. An `id` field is allowed
-//! and ignored (ids are the gateway's); any other unknown field is an error.
+//! and ignored (ids are the gateway's), and so are `recorded` (what a recording adds, see
+//! [`crate::JsonlRecorder`]) and `about` (a note, such as the source of a seed in the attack
+//! corpus); any other unknown field is an error.
 //!
 //! ```
 //! use airlock::{Kind, jsonl};
@@ -43,6 +45,10 @@ struct LineIn {
     bytes: Option<String>,
     #[serde(default, rename = "id")]
     _id: Option<de::IgnoredAny>,
+    #[serde(default, rename = "recorded")]
+    _recorded: Option<de::IgnoredAny>,
+    #[serde(default, rename = "about")]
+    _about: Option<de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]

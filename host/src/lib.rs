@@ -57,6 +57,8 @@
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
 //!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
+//! - [`Recorder`] / [`JsonlRecorder`]: recorded traffic for `airlock replay`; hooks in monitor
+//!   mode ([`HookOptions::monitor`], [`Monitored`]) for dry runs.
 //! - `web` (feature `web`): the WebSocket gateway behind `airlock serve`, which serves a web
 //!   frontend, its IPC endpoint and a JS client, one connection per window.
 //! - `component` (feature `component`): making hook components from core modules and WAT.
@@ -66,8 +68,8 @@
 //! and change what you need with their `with_*` methods (or by assigning fields), so that new
 //! settings can be added without breaking your code.
 //!
-//! The command-line tool (`airlock inspect | bench | fuzz | serve | new`) is the `airlock-cli`
-//! crate, built on this one.
+//! The command-line tool (`airlock inspect | bench | fuzz | serve | new | test | replay`) is the
+//! `airlock-cli` crate, built on this one.
 #![deny(missing_docs)]
 
 /// `with_FIELD(value) -> Self` setters for fields of a `#[non_exhaustive]` config struct, so code
@@ -98,7 +100,9 @@ mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod monitor;
 mod options;
+mod record;
 mod reload;
 mod route;
 pub mod seal;
@@ -115,7 +119,9 @@ pub use error::{BoxError, HookError};
 pub use gateway::{Gateway, GatewayLimits, Reply};
 pub use hook::{Hook, Inspection};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
+pub use monitor::Monitored;
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
+pub use record::{JsonlRecorder, Payloads, Recorder};
 pub use reload::{HookWatcher, WatchStatus};
 pub use route::Route;
 pub use seal::{Envelope, SealConfig, SealError};

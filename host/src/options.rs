@@ -112,7 +112,8 @@ impl HeavyRuntime {
     }
 }
 
-/// How to load a hook. Default: config `{}`, default limits, a fresh instance per message.
+/// How to load a hook. Default: config `{}`, default limits, a fresh instance per message,
+/// enforced (not in monitor mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookOptions {
@@ -122,6 +123,11 @@ pub struct HookOptions {
     pub limits: HookLimits,
     /// Fresh instance per message, or reuse of warm ones.
     pub mode: InstanceMode,
+    /// Monitor mode (a dry run): the gateway runs the hook and logs and counts its verdict
+    /// ([`crate::Reply::monitored`]), but does not enforce it: the message goes on as if the
+    /// hook had passed it, unchanged. Its faults are logged the same way, never enforced either.
+    /// For trying a stricter hook, alone or as one hook of a chain, on live traffic.
+    pub monitor: bool,
 }
 
 impl Default for HookOptions {
@@ -130,6 +136,7 @@ impl Default for HookOptions {
             config: "{}".to_owned(),
             limits: HookLimits::default(),
             mode: InstanceMode::Fresh,
+            monitor: false,
         }
     }
 }
@@ -147,6 +154,7 @@ with_fields!(HookLimits {
 with_fields!(HookOptions {
     limits: HookLimits => with_limits,
     mode: InstanceMode => with_mode,
+    monitor: bool => with_monitor,
 });
 
 impl HookOptions {

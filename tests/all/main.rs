@@ -2,6 +2,7 @@
 
 mod browser;
 mod cache;
+mod cases;
 mod cli;
 mod concurrency;
 mod conformance;
@@ -11,6 +12,7 @@ mod gateway;
 mod hooks;
 mod hostile;
 mod new;
+mod replay;
 mod routes;
 mod seal;
 mod serve;

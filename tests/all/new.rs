@@ -70,6 +70,11 @@ fn template_builds_and_follows_the_example_policy(lang: &str) {
     );
     let hook = project.join("deny-test.wasm");
     assert!(hook.exists(), "./build did not write {}", hook.display());
+    let out = String::from_utf8_lossy(&built.stdout);
+    assert!(
+        out.contains("6 passed, 0 failed"),
+        "./build of the {lang} template runs `airlock test` on its cases.jsonl: {out}"
+    );
 
     std::fs::write(
         project.join("deny.json"),
