@@ -31,6 +31,7 @@ const LANGUAGES: &[(&str, &[&str])] = &[
     ("path-guard", &["rust", "python", "js", "c"]),
     ("redact", &["rust", "python", "js", "c"]),
     ("origin-allow", &["rust", "wat"]),
+    ("allowlist", &["rust"]),
 ];
 
 #[derive(Deserialize)]
@@ -434,6 +435,11 @@ fn origin_allow_in_rust_gives_the_table_s_verdicts() {
 #[test]
 fn origin_allow_in_wat_gives_the_table_s_verdicts() {
     check("origin-allow", "wat");
+}
+
+#[test]
+fn allowlist_in_rust_gives_the_table_s_verdicts() {
+    check("allowlist", "rust");
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
         // The event's name and payload are args of the command.
         let args = args(message, name)?;
         let Some(event) = args.get("event").and_then(Value::as_str) else {
-            return Err(invalid(name, "/event", "type", "expected the event name, a string"));
+            return Err(invalid("args", name, "/event", "type", "expected the event name, a string"));
         };
         let table = if tauri_emit { Table::Emit } else { Table::Listen };
         let schemas = allowed(policy, message, table, event)?;
@@ -81,7 +81,7 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
             return Ok(());
         }
         let payload = args.get("payload").unwrap_or(&Value::Null);
-        return check(policy, &schemas, payload, "/payload", event);
+        return check(policy, &schemas, payload, "/payload", "payload", event);
     }
     let table = match message.kind {
         Kind::Command => Table::Commands,
@@ -93,7 +93,8 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
         return Ok(());
     }
     let body = args(message, name)?;
-    check(policy, &schemas, &body, "", name)
+    let noun = if table == Table::Commands { "args" } else { "payload" };
+    check(policy, &schemas, &body, "", noun, name)
 }
 
 /// The schemas an allowed name must meet (empty: any args), or why it is not allowed.
@@ -155,7 +156,7 @@ fn args(message: &Message, name: &str) -> Result<Value, Refusal> {
     match &message.body {
         Body::Json(text) => strict::parse(text)
             .map_err(|e| (INVALID_ARGS, format!("args of `{name}`: {e}"))),
-        Body::Bytes(_) => Err(invalid(name, "", "type", "expected JSON, got a bytes body")),
+        Body::Bytes(_) => Err(invalid("body", name, "", "type", "expected JSON, got a bytes body")),
     }
 }
 
@@ -164,21 +165,22 @@ fn check(
     schemas: &[schema::SchemaId],
     value: &Value,
     at: &str,
+    noun: &str,
     name: &str,
 ) -> Result<(), Refusal> {
     for id in schemas {
         let mut pointer = at.to_owned();
         if let Err(failure) = policy.schemas.check(*id, value, &mut pointer) {
-            return Err(invalid(name, &failure.pointer, failure.keyword, &failure.detail));
+            return Err(invalid(noun, name, &failure.pointer, failure.keyword, &failure.detail));
         }
     }
     Ok(())
 }
 
-fn invalid(name: &str, pointer: &str, keyword: &str, detail: &str) -> Refusal {
+fn invalid(noun: &str, name: &str, pointer: &str, keyword: &str, detail: &str) -> Refusal {
     (
         INVALID_ARGS,
-        format!("args of `{name}` at {pointer:?} fail `{keyword}`: {detail}"),
+        format!("{noun} of `{name}` at {pointer:?} fails `{keyword}`: {detail}"),
     )
 }
 

@@ -94,13 +94,13 @@ fn a_deny_wins_over_an_allow_in_another_rule() {
 fn schema_failures_name_the_pointer_and_the_keyword() {
     let p = policy(FILES);
     let cases = [
-        (r#"{}"#, r#"at "" fail `required`"#),
-        (r#"{"path":1}"#, r#"at "/path" fail `type`"#),
-        (r#"{"path":"a","x":1}"#, r#"at "/x" fail `additionalProperties`"#),
-        (r#"{"path":"a","tags":["ok","BAD"]}"#, r#"at "/tags/1" fail `pattern`"#),
-        (r#"{"path":"a","tags":["abcdefghi"]}"#, r#"at "/tags/0" fail `maxLength`"#),
-        (r#"{"path":"a","tags":["a","b","c"]}"#, r#"at "/tags" fail `maxItems`"#),
-        (r#"[]"#, r#"at "" fail `type`"#),
+        (r#"{}"#, r#"at "" fails `required`"#),
+        (r#"{"path":1}"#, r#"at "/path" fails `type`"#),
+        (r#"{"path":"a","x":1}"#, r#"at "/x" fails `additionalProperties`"#),
+        (r#"{"path":"a","tags":["ok","BAD"]}"#, r#"at "/tags/1" fails `pattern`"#),
+        (r#"{"path":"a","tags":["abcdefghi"]}"#, r#"at "/tags/0" fails `maxLength`"#),
+        (r#"{"path":"a","tags":["a","b","c"]}"#, r#"at "/tags" fails `maxItems`"#),
+        (r#"[]"#, r#"at "" fails `type`"#),
     ];
     for (args, want) in cases {
         let got = command(&p, "fs_read", "main", args);
@@ -114,7 +114,7 @@ fn a_path_that_escapes_its_root_fails_the_path_format() {
     for path in ["../etc/passwd", "/etc/passwd", "a/../../x", "%2e%2e/x", "a\\b", "~/x"] {
         let args = serde_json::json!({ "path": path }).to_string();
         let got = command(&p, "fs_read", "main", &args);
-        assert!(got.contains(r#"at "/path" fail `format`"#), "{path}: {got}");
+        assert!(got.contains(r#"at "/path" fails `format`"#), "{path}: {got}");
     }
     assert_eq!(command(&p, "fs_read", "main", r#"{"path":"/app/data/x"}"#), "pass");
 }
@@ -136,8 +136,8 @@ fn events_are_checked_by_emit_and_channels_are_refused_unless_listed() {
         verdict(&p, &message(Kind::Event, name, "main", "tauri://localhost", body))
     };
     assert_eq!(event("saved", r#"{"n":3}"#), "pass");
-    assert!(event("saved", r#"{"n":3.5}"#).contains(r#"at "/n" fail `type`"#));
-    assert!(event("saved", r#"{"n":10}"#).contains(r#"at "/n" fail `maximum`"#));
+    assert!(event("saved", r#"{"n":3.5}"#).contains(r#"at "/n" fails `type`"#));
+    assert!(event("saved", r#"{"n":10}"#).contains(r#"at "/n" fails `maximum`"#));
     assert!(event("other", "{}").starts_with("not-allowed"));
     let chunk = message(Kind::Channel, "progress", "main", "tauri://localhost", "1");
     assert!(verdict(&p, &chunk).starts_with("not-allowed"));
@@ -149,7 +149,7 @@ fn tauri_event_commands_are_judged_by_emit_and_listen() {
     let cmd = |name: &str, body: &str| command(&p, name, "main", body);
     assert_eq!(cmd("plugin:event|emit", r#"{"event":"saved","payload":{"n":1}}"#), "pass");
     let got = cmd("plugin:event|emit", r#"{"event":"saved","payload":{"n":-1}}"#);
-    assert!(got.contains(r#"at "/payload/n" fail `minimum`"#), "{got}");
+    assert!(got.contains(r#"at "/payload/n" fails `minimum`"#), "{got}");
     assert!(cmd("plugin:event|emit_to", r#"{"event":"nope"}"#).starts_with("not-allowed"));
     assert_eq!(cmd("plugin:event|listen", r#"{"event":"progress:1","handler":3}"#), "pass");
     assert!(cmd("plugin:event|listen", r#"{"event":"secret","handler":3}"#).starts_with("not-allowed"));
@@ -196,8 +196,8 @@ fn every_schema_of_every_matching_entry_must_hold() {
 fn enum_const_and_numbers_compare_by_value() {
     let p = policy(r#"{"rules": [{"commands": {"a": {"args": {"properties": {"e": {"enum": [1, "x"]}, "c": {"const": {"k": [2]}}}}}}}]}"#);
     assert_eq!(command(&p, "a", "main", r#"{"e":1.0,"c":{"k":[2.0]}}"#), "pass");
-    assert!(command(&p, "a", "main", r#"{"e":2}"#).contains(r#"at "/e" fail `enum`"#));
-    assert!(command(&p, "a", "main", r#"{"c":{"k":[3]}}"#).contains(r#"at "/c" fail `const`"#));
+    assert!(command(&p, "a", "main", r#"{"e":2}"#).contains(r#"at "/e" fails `enum`"#));
+    assert!(command(&p, "a", "main", r#"{"c":{"k":[3]}}"#).contains(r#"at "/c" fails `const`"#));
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn refs_may_recurse_through_values_and_reach_the_schema_s_own_defs() {
     );
     assert_eq!(command(&p, "tree", "main", r#"{"v":1,"kids":[{"v":2,"kids":[]}]}"#), "pass");
     let got = command(&p, "tree", "main", r#"{"v":1,"kids":[{"v":"x"}]}"#);
-    assert!(got.contains(r#"at "/kids/0/v" fail `type`"#), "{got}");
+    assert!(got.contains(r#"at "/kids/0/v" fails `type`"#), "{got}");
 }
 
 #[test]
