@@ -1,6 +1,6 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
 //!
-//! `airlock inspect | bench | fuzz | serve | component | new`, built on the `airlock` library.
+//! `airlock inspect | bench | fuzz | serve | component | new | policy`, built on the `airlock` library.
 //! The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the rest are the subcommands.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ mod fuzz;
 pub mod fuzzer;
 mod inspect;
 mod new;
+mod policy;
 mod serve;
 
 pub use flags::{HookFlags, Mode};
@@ -40,6 +41,9 @@ enum Command {
     Component(ComponentArgs),
     /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
     New(new::NewArgs),
+    /// Write hook configs from what an app already has (`from-tauri`: an allowlist config from
+    /// a Tauri app's capabilities).
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Policy(args) => policy::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ mod gateway;
 mod hooks;
 mod hostile;
 mod new;
+mod policy;
 mod seal;
 mod serve;
 mod wasi;
