@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::schema::{Compiler, SchemaId, Schemas, escape, kind};
+use crate::schema::{Compiler, Loc, SchemaId, Schemas, escape, kind};
 
 /// Whether a reason says what failed, or only the code.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -23,6 +23,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Every schema the rules use.
     pub schemas: Schemas,
+    /// The config's JSON, kept rather than freed: enough memory is there for it, and freeing a
+    /// tree costs as much as building it on every fresh instance.
+    _source: Value,
 }
 
 /// What a message is, for the rules: which table of a rule its name is looked up in.
@@ -139,10 +142,16 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 pub fn read(text: &str) -> Result<Policy, String> {
     let text = if text.trim().is_empty() { "{}" } else { text };
     let config = crate::strict::parse(text).map_err(|e| format!("invalid config: {e}"))?;
-    policy(&config).map_err(|e| format!("invalid config {e}"))
+    let (reasons, rules, schemas) = policy(&config).map_err(|e| format!("invalid config {e}"))?;
+    Ok(Policy {
+        reasons,
+        rules,
+        schemas,
+        _source: config,
+    })
 }
 
-fn policy(config: &Value) -> Result<Policy, String> {
+fn policy(config: &Value) -> Result<(Reasons, Vec<Rule>, Schemas), String> {
     let Value::Object(top) = config else {
         return Err(format!("at \"\": expected a JSON object, got {}", kind(config)));
     };
@@ -178,11 +187,7 @@ fn policy(config: &Value) -> Result<Policy, String> {
             return Err(format!("at /rules: expected an array of rules, got {}", kind(other)));
         }
     }
-    Ok(Policy {
-        reasons,
-        rules,
-        schemas: compiler.finish()?,
-    })
+    Ok((reasons, rules, compiler.finish()?))
 }
 
 const TOP_KEYS: &str = "rules, $defs, reasons, description, $comment";
@@ -193,7 +198,7 @@ fn unknown(pointer: &str, key: &str, known: &str) -> String {
     format!("at {pointer}: unknown key {key:?} (known: {known})")
 }
 
-fn rule(compiler: &mut Compiler, value: &Value, pointer: &str) -> Result<Rule, String> {
+fn rule<'a>(compiler: &mut Compiler<'a>, value: &'a Value, pointer: &str) -> Result<Rule, String> {
     let Value::Object(map) = value else {
         return Err(format!("at {pointer}: a rule is an object, got {}", kind(value)));
     };
@@ -254,10 +259,10 @@ fn names(value: &Value, pointer: &str, what: &str) -> Result<Vec<String>, String
 
 /// A table: an object of name → `true` | `false` | `{"args"|"payload": schema}`, or an array
 /// of names (each allowed, with any args).
-fn entries(
-    compiler: &mut Compiler,
+fn entries<'a>(
+    compiler: &mut Compiler<'a>,
     table: Table,
-    value: &Value,
+    value: &'a Value,
     pointer: &str,
 ) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
@@ -300,21 +305,23 @@ fn entries(
     Ok(entries)
 }
 
-fn schema_of(
-    compiler: &mut Compiler,
+fn schema_of<'a>(
+    compiler: &mut Compiler<'a>,
     table: Table,
-    fields: &Map<String, Value>,
+    fields: &'a Map<String, Value>,
     pointer: &str,
 ) -> Result<Option<SchemaId>, String> {
     let mut schema = None;
-    for key in fields.keys() {
-        let here = format!("{pointer}/{}", escape(key));
+    for (key, value) in fields {
         match table.schema_key() {
-            Some(k) if k == key => schema = Some(compiler.root(&here)?),
-            Some(k) => return Err(unknown(&here, key, k)),
+            Some(k) if k == key => {
+                schema = Some(compiler.root(value, &Loc::Key(&Loc::Raw(pointer), key))?);
+            }
+            Some(k) => return Err(unknown(&format!("{pointer}/{}", escape(key)), key, k)),
             None => {
                 return Err(format!(
-                    "at {here}: `{}` entries are true or false, they take no schema",
+                    "at {pointer}/{}: `{}` entries are true or false, they take no schema",
+                    escape(key),
                     table.key()
                 ));
             }

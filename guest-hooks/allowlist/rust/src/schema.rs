@@ -81,14 +81,39 @@ pub struct Failure {
     pub detail: String,
 }
 
+/// Where a schema or keyword sits in the config. Written out as a JSON pointer only for an
+/// error message: a config is read on every fresh instance, so the pass path builds no strings.
+#[derive(Clone, Copy)]
+pub enum Loc<'p> {
+    /// A JSON pointer already written out.
+    Raw(&'p str),
+    /// A member of an object.
+    Key(&'p Loc<'p>, &'p str),
+    /// An element of an array.
+    Index(&'p Loc<'p>, usize),
+}
+
+impl Loc<'_> {
+    /// The JSON pointer.
+    pub fn render(&self) -> String {
+        match self {
+            Loc::Raw(pointer) => (*pointer).to_owned(),
+            Loc::Key(parent, key) => format!("{}/{}", parent.render(), escape(key)),
+            Loc::Index(parent, i) => format!("{}/{i}", parent.render()),
+        }
+    }
+}
+
 /// Compiles the schemas of one config. `config` is the whole config, whose top-level `$defs`
 /// every schema may `$ref` (`#/$defs/NAME`) when its own root has no such definition.
 pub struct Compiler<'a> {
     config: &'a Value,
     schemas: Schemas,
-    /// Absolute pointer (in the config) of each schema compiled, so a `$ref` compiles its target
-    /// once.
-    compiled: HashMap<String, SchemaId>,
+    /// Each schema compiled, by the address of its JSON value in the config, so a `$ref`
+    /// compiles its target once.
+    compiled: HashMap<usize, SchemaId>,
+    /// Where each schema with a `$ref` is, for the error of a `$ref` cycle.
+    refs: Vec<(SchemaId, String)>,
 }
 
 impl<'a> Compiler<'a> {
@@ -98,27 +123,30 @@ impl<'a> Compiler<'a> {
             config,
             schemas: Schemas::default(),
             compiled: HashMap::new(),
+            refs: Vec::new(),
         }
     }
 
-    /// Compiles the schema at `pointer` in the config (the root of a schema document: its `#`).
-    /// Errors name the JSON pointer of the problem in the config.
-    pub fn root(&mut self, pointer: &str) -> Result<SchemaId, String> {
-        self.at(pointer, pointer)
+    /// Compiles `value`, found at `loc` in the config, as the root of a schema document (its
+    /// `#`). Errors name the JSON pointer of the problem in the config.
+    pub fn root(&mut self, value: &'a Value, loc: &Loc) -> Result<SchemaId, String> {
+        self.compile(value, loc, value, loc)
     }
 
     /// Compiles every schema of the config's top-level `$defs`, used or not, so an error in one
     /// is found at load.
     pub fn definitions(&mut self) -> Result<(), String> {
-        let Some(defs) = self.config.get("$defs") else {
+        let config = self.config;
+        let Some(defs) = config.get("$defs") else {
             return Ok(());
         };
         let Value::Object(defs) = defs else {
             return Err("at /$defs: expected an object of schemas".to_owned());
         };
-        for name in defs.keys() {
-            let pointer = format!("/$defs/{}", escape(name));
-            self.at(&pointer, "")?;
+        let top = Loc::Raw("");
+        let at = Loc::Key(&top, "$defs");
+        for (name, value) in defs {
+            self.compile(value, &Loc::Key(&at, name), config, &top)?;
         }
         Ok(())
     }
@@ -126,19 +154,14 @@ impl<'a> Compiler<'a> {
     /// The compiled schemas, once every `$ref` is checked for cycles.
     pub fn finish(self) -> Result<Schemas, String> {
         let nodes = &self.schemas.nodes;
-        for start in 0..nodes.len() {
-            let mut at = start;
+        for (start, pointer) in &self.refs {
+            let mut at = *start;
             for _ in 0..=nodes.len() {
                 match nodes[at].reference {
                     Some(next) => at = next,
                     None => break,
                 }
-                if at == start {
-                    let pointer = self
-                        .compiled
-                        .iter()
-                        .find(|(_, id)| **id == start)
-                        .map_or("", |(p, _)| p.as_str());
+                if at == *start {
                     return Err(format!(
                         "at {pointer}: `$ref` cycle: this schema refers back to itself without \
                          looking inside the value"
@@ -149,24 +172,36 @@ impl<'a> Compiler<'a> {
         Ok(self.schemas)
     }
 
-    /// The schema at `pointer`, whose document root (`#`) is at `root`.
-    fn at(&mut self, pointer: &str, root: &str) -> Result<SchemaId, String> {
-        if let Some(id) = self.compiled.get(pointer) {
+    /// The schema `value` at `loc`, whose document root (`#`) is `root`, at `root_loc`.
+    fn compile(
+        &mut self,
+        value: &'a Value,
+        loc: &Loc,
+        root: &'a Value,
+        root_loc: &Loc,
+    ) -> Result<SchemaId, String> {
+        let key = value as *const Value as usize;
+        if let Some(id) = self.compiled.get(&key) {
             return Ok(*id);
         }
-        let config = self.config;
-        let value = config
-            .pointer(pointer)
-            .ok_or_else(|| format!("at {pointer}: no schema there"))?;
         let id = self.schemas.nodes.len();
         self.schemas.nodes.push(Node::default());
-        self.compiled.insert(pointer.to_owned(), id);
-        let node = self.node(value, pointer, root)?;
+        self.compiled.insert(key, id);
+        let node = self.node(value, loc, root, root_loc)?;
+        if node.reference.is_some() {
+            self.refs.push((id, loc.render()));
+        }
         self.schemas.nodes[id] = node;
         Ok(id)
     }
 
-    fn node(&mut self, value: &Value, pointer: &str, root: &str) -> Result<Node, String> {
+    fn node(
+        &mut self,
+        value: &'a Value,
+        loc: &Loc,
+        root: &'a Value,
+        root_loc: &Loc,
+    ) -> Result<Node, String> {
         let map = match value {
             Value::Bool(true) => return Ok(Node::default()),
             Value::Bool(false) => {
@@ -178,15 +213,17 @@ impl<'a> Compiler<'a> {
             Value::Object(map) => map,
             other => {
                 return Err(format!(
-                    "at {pointer}: a schema is an object or a boolean, got {}",
+                    "at {}: a schema is an object or a boolean, got {}",
+                    loc.render(),
                     kind(other)
                 ));
             }
         };
         let mut node = Node::default();
         for (keyword, value) in map {
-            let here = format!("{pointer}/{}", escape(keyword));
-            let bad = |expected: &str| format!("at {here}: `{keyword}` must be {expected}");
+            let here = Loc::Key(loc, keyword);
+            let bad =
+                |expected: &str| format!("at {}: `{keyword}` must be {expected}", here.render());
             match keyword.as_str() {
                 "$schema" => {
                     if value.as_str() != Some(DRAFT_2020_12) {
@@ -197,20 +234,20 @@ impl<'a> Compiler<'a> {
                     let Value::Object(defs) = value else {
                         return Err(bad("an object of schemas"));
                     };
-                    for name in defs.keys() {
-                        self.at(&format!("{here}/{}", escape(name)), root)?;
+                    for (name, def) in defs {
+                        self.compile(def, &Loc::Key(&here, name), root, root_loc)?;
                     }
                 }
                 "$ref" => {
                     let Some(reference) = value.as_str() else {
                         return Err(bad("a string"));
                     };
-                    node.reference = Some(self.reference(reference, &here, root)?);
+                    node.reference = Some(self.reference(reference, &here, root, root_loc)?);
                 }
                 "type" => {
-                    let names: Vec<&Value> = match value {
-                        Value::Array(names) if !names.is_empty() => names.iter().collect(),
-                        Value::String(_) => vec![value],
+                    let names: &[Value] = match value {
+                        Value::Array(names) if !names.is_empty() => names,
+                        Value::String(_) => std::slice::from_ref(value),
                         _ => return Err(bad("a type name or a non-empty array of them")),
                     };
                     for name in names {
@@ -224,8 +261,9 @@ impl<'a> Compiler<'a> {
                             Some("string") => STRING,
                             _ => {
                                 return Err(format!(
-                                    "at {here}: unknown type {name}: expected null, boolean, \
-                                     object, array, number, integer or string"
+                                    "at {}: unknown type {name}: expected null, boolean, \
+                                     object, array, number, integer or string",
+                                    here.render()
                                 ));
                             }
                         };
@@ -235,8 +273,9 @@ impl<'a> Compiler<'a> {
                     let Value::Object(properties) = value else {
                         return Err(bad("an object of schemas"));
                     };
-                    for name in properties.keys() {
-                        let id = self.at(&format!("{here}/{}", escape(name)), root)?;
+                    node.properties.reserve(properties.len());
+                    for (name, property) in properties {
+                        let id = self.compile(property, &Loc::Key(&here, name), root, root_loc)?;
                         node.properties.push((name.clone(), id));
                     }
                 }
@@ -244,7 +283,8 @@ impl<'a> Compiler<'a> {
                     let names = strings(value).ok_or_else(|| bad("an array of strings"))?;
                     for (i, name) in names.iter().enumerate() {
                         if names[..i].contains(name) {
-                            return Err(format!("at {here}/{i}: {name:?} is listed twice"));
+                            let at = Loc::Index(&here, i).render();
+                            return Err(format!("at {at}: {name:?} is listed twice"));
                         }
                     }
                     node.required = names;
@@ -253,14 +293,14 @@ impl<'a> Compiler<'a> {
                     node.additional = match value {
                         Value::Bool(true) => None,
                         Value::Bool(false) => Some(None),
-                        _ => Some(Some(self.at(&here, root)?)),
+                        _ => Some(Some(self.compile(value, &here, root, root_loc)?)),
                     };
                 }
                 "items" => {
                     if value.is_array() {
                         return Err(bad("one schema (draft 2020-12; `prefixItems` is not supported)"));
                     }
-                    node.items = Some(self.at(&here, root)?);
+                    node.items = Some(self.compile(value, &here, root, root_loc)?);
                 }
                 "enum" => match value {
                     Value::Array(values) if !values.is_empty() => {
@@ -293,42 +333,48 @@ impl<'a> Compiler<'a> {
                     let Some(text) = value.as_str() else {
                         return Err(bad("a string"));
                     };
-                    let regex = regex_lite::Regex::new(text)
-                        .map_err(|e| format!("at {here}: bad regex {text:?}: {e}"))?;
+                    let regex = regex_lite::Regex::new(text).map_err(|e| {
+                        format!("at {}: bad regex {text:?}: {e}", here.render())
+                    })?;
                     node.pattern = Some((text.to_owned(), regex));
                 }
                 "format" => {
                     if value.as_str() != Some("airlock-path") {
                         return Err(format!(
-                            "at {here}: unknown format {value}: the only format checked is \
-                             \"airlock-path\" (with a `root`)"
+                            "at {}: unknown format {value}: the only format checked is \
+                             \"airlock-path\" (with a `root`)",
+                            here.render()
                         ));
                     }
-                    let root_here = format!("{pointer}/root");
+                    let root_at = || Loc::Key(loc, "root").render();
                     let Some(root) = map.get("root") else {
                         return Err(format!(
-                            "at {pointer}: format \"airlock-path\" needs a `root`"
+                            "at {}: format \"airlock-path\" needs a `root`",
+                            loc.render()
                         ));
                     };
                     let Some(root) = root.as_str() else {
-                        return Err(format!("at {root_here}: `root` must be a string"));
+                        return Err(format!("at {}: `root` must be a string", root_at()));
                     };
-                    let segments = airlock_hook::path::root(root)
-                        .map_err(|problem| format!("at {root_here}: root {root:?} {problem}"))?;
+                    let segments = airlock_hook::path::root(root).map_err(|problem| {
+                        format!("at {}: root {root:?} {problem}", root_at())
+                    })?;
                     node.path_root = Some((root.to_owned(), segments));
                 }
                 "root" => {
                     if map.get("format").and_then(Value::as_str) != Some("airlock-path") {
                         return Err(format!(
-                            "at {here}: `root` belongs with format \"airlock-path\""
+                            "at {}: `root` belongs with format \"airlock-path\"",
+                            here.render()
                         ));
                     }
                 }
                 k if ANNOTATIONS.contains(&k) => {}
                 _ => {
                     return Err(format!(
-                        "at {here}: unknown keyword `{keyword}` (see guest-hooks/allowlist/README.md \
-                         for the keywords checked)"
+                        "at {}: unknown keyword `{keyword}` (see guest-hooks/allowlist/README.md \
+                         for the keywords checked)",
+                        here.render()
                     ));
                 }
             }
@@ -336,29 +382,66 @@ impl<'a> Compiler<'a> {
         Ok(node)
     }
 
-    /// Resolves a `$ref` found at `here` in the document rooted at `root`: `#` then a JSON
-    /// pointer into that document; a `#/$defs/…` it does not hold is looked up in the config's
-    /// top-level `$defs`.
-    fn reference(&mut self, reference: &str, here: &str, root: &str) -> Result<SchemaId, String> {
+    /// Resolves a `$ref` found at `here` in the document `root`: `#` then a JSON pointer into
+    /// that document; a `#/$defs/…` it does not hold is looked up in the config's top-level
+    /// `$defs`.
+    fn reference(
+        &mut self,
+        reference: &str,
+        here: &Loc,
+        root: &'a Value,
+        root_loc: &Loc,
+    ) -> Result<SchemaId, String> {
         let Some(pointer) = reference.strip_prefix('#') else {
             return Err(format!(
-                "at {here}: `$ref` {reference:?} is not local: only `#/…` pointers are supported"
+                "at {}: `$ref` {reference:?} is not local: only `#/…` pointers are supported",
+                here.render()
             ));
         };
         if !pointer.is_empty() && !pointer.starts_with('/') {
             return Err(format!(
-                "at {here}: `$ref` {reference:?}: anchors are not supported, use `#/$defs/NAME`"
+                "at {}: `$ref` {reference:?}: anchors are not supported, use `#/$defs/NAME`",
+                here.render()
             ));
         }
-        let in_document = format!("{root}{pointer}");
-        if self.config.pointer(&in_document).is_some() {
-            return self.at(&in_document, root);
+        if let Some(target) = lookup(root, pointer) {
+            let at = format!("{}{pointer}", root_loc.render());
+            return self.compile(target, &Loc::Raw(&at), root, root_loc);
         }
-        if pointer.starts_with("/$defs/") && self.config.pointer(pointer).is_some() {
-            return self.at(pointer, "");
+        let config = self.config;
+        if pointer.starts_with("/$defs/")
+            && let Some(target) = lookup(config, pointer)
+        {
+            return self.compile(target, &Loc::Raw(pointer), config, &Loc::Raw(""));
         }
-        Err(format!("at {here}: `$ref` {reference:?} points nowhere"))
+        Err(format!(
+            "at {}: `$ref` {reference:?} points nowhere",
+            here.render()
+        ))
     }
+}
+
+/// The value at a JSON pointer (`""` is the whole value), reading `~0` and `~1`.
+fn lookup<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    let mut at = value;
+    for segment in pointer.strip_prefix('/')?.split('/') {
+        let unescaped;
+        let segment = if segment.contains('~') {
+            unescaped = segment.replace("~1", "/").replace("~0", "~");
+            unescaped.as_str()
+        } else {
+            segment
+        };
+        at = match at {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
 }
 
 fn strings(value: &Value) -> Option<Vec<String>> {

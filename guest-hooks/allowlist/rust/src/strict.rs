@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 
 struct Strict(Value);
 
+/// The key serde_json gives a number under `arbitrary_precision`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
         d.deserialize_any(StrictVisitor)
@@ -52,6 +55,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            // With serde_json's `arbitrary_precision` (turned on for every hook of a build by
+            // the redact hook), a number arrives as a map with this one key and its text.
+            if key == NUMBER_TOKEN && members.is_empty() {
+                let text: String = map.next_value()?;
+                let number = text.parse().map_err(de::Error::custom)?;
+                return Ok(Strict(Value::Number(number)));
+            }
             if members.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
