@@ -128,7 +128,10 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
     let manifests = manifests(&src_tauri, &mut warnings)?;
     let (commands, from): (BTreeSet<String>, _) = match args.commands.is_empty() {
         false => (args.commands.iter().cloned().collect(), "--command"),
-        true => (handler_commands(&src_tauri.join("src"))?, "generate_handler!"),
+        true => (
+            handler_commands(&src_tauri.join("src"))?,
+            "generate_handler!",
+        ),
     };
     if commands.is_empty() {
         warnings.push(format!(
@@ -137,7 +140,8 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
             src_tauri.join("src").display()
         ));
     }
-    let mut local_origins: Vec<String> = TAURI_LOCAL_ORIGINS.iter().map(|s| s.to_string()).collect();
+    let mut local_origins: Vec<String> =
+        TAURI_LOCAL_ORIGINS.iter().map(|s| s.to_string()).collect();
     if let Some(dev) = conf
         .as_ref()
         .and_then(|c| c.pointer("/build/devUrl"))
@@ -145,17 +149,24 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
     {
         match origin_of(dev) {
             Some(origin) => local_origins.push(origin),
-            None => warnings.push(format!("build.devUrl {dev:?} is not a URL: not added to the local origins")),
+            None => warnings.push(format!(
+                "build.devUrl {dev:?} is not a URL: not added to the local origins"
+            )),
         }
     }
     local_origins.extend(args.local_origins.iter().cloned());
     local_origins.dedup();
 
-    let has_app_manifest = manifests.as_ref().is_some_and(|m| m.contains_key(APP_ACL_KEY));
+    let has_app_manifest = manifests
+        .as_ref()
+        .is_some_and(|m| m.contains_key(APP_ACL_KEY));
     let mut mentioned = BTreeSet::new();
     let mut rules = Vec::new();
     for capability in &capabilities {
-        let name = format!("capability {:?} ({})", capability.identifier, capability.file);
+        let name = format!(
+            "capability {:?} ({})",
+            capability.identifier, capability.file
+        );
         if let Some(platforms) = &capability.platforms {
             match &args.platform {
                 Some(platform) if !platforms.iter().any(|p| p.eq_ignore_ascii_case(platform)) => {
@@ -173,7 +184,9 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
         let windows = globs(&capability.windows, &name, "window", &mut warnings);
         let webviews = globs(&capability.webviews, &name, "webview", &mut warnings);
         if windows.is_empty() && webviews.is_empty() {
-            warnings.push(format!("{name} applies to no window or webview: it grants nothing"));
+            warnings.push(format!(
+                "{name} applies to no window or webview: it grants nothing"
+            ));
         }
         rule.insert("windows".into(), json!(windows));
         if !webviews.is_empty() {
@@ -191,7 +204,9 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
             }
         }
         if origins.is_empty() {
-            warnings.push(format!("{name} applies to no origin that can be written exactly: it grants nothing"));
+            warnings.push(format!(
+                "{name} applies to no origin that can be written exactly: it grants nothing"
+            ));
         }
         rule.insert("origins".into(), json!(origins));
         let mut table = BTreeMap::new();
@@ -206,7 +221,9 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
                     }
                 },
                 other => {
-                    warnings.push(format!("{name}: permission {i} is {other}, not an identifier: skipped"));
+                    warnings.push(format!(
+                        "{name}: permission {i} is {other}, not an identifier: skipped"
+                    ));
                     continue;
                 }
             };
@@ -276,17 +293,28 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
                 }
             }
         }
-        let commands: Map<String, Value> =
-            table.into_iter().map(|(k, v)| (k, Value::Bool(v))).collect();
+        let commands: Map<String, Value> = table
+            .into_iter()
+            .map(|(k, v)| (k, Value::Bool(v)))
+            .collect();
         rule.insert("commands".into(), Value::Object(commands));
         rules.push(Value::Object(rule));
     }
-    let unmentioned: Vec<&String> = commands.iter().filter(|c| !mentioned.contains(*c)).collect();
+    let unmentioned: Vec<&String> = commands
+        .iter()
+        .filter(|c| !mentioned.contains(*c))
+        .collect();
     if !unmentioned.is_empty() {
-        let list = unmentioned.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+        let list = unmentioned
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let tauri = match has_app_manifest {
             true => "Tauri refuses them too",
-            false => "the app has no permissions of its own, so Tauri lets every local window call them; the allowlist does not",
+            false => {
+                "the app has no permissions of its own, so Tauri lets every local window call them; the allowlist does not"
+            }
         };
         warnings.push(format!(
             "registered command(s) no capability mentions: {list}: no window may call them ({tauri})"
@@ -307,9 +335,10 @@ fn read_conf(src_tauri: &Path) -> anyhow::Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     Ok(Some(value))
 }
 
@@ -322,7 +351,11 @@ fn capabilities(
     let mut found = Vec::new();
     let folder = src_tauri.join("capabilities");
     for path in files(&folder, &["json", "toml"])? {
-        let shown = path.strip_prefix(src_tauri).unwrap_or(&path).display().to_string();
+        let shown = path
+            .strip_prefix(src_tauri)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let value = read_data(&path)?;
         let list = match value {
             Value::Array(list) => list,
@@ -335,7 +368,8 @@ fn capabilities(
             other => vec![other],
         };
         for value in list {
-            found.push(capability(value, &shown).with_context(|| format!("in {}", path.display()))?);
+            found
+                .push(capability(value, &shown).with_context(|| format!("in {}", path.display()))?);
         }
     }
     let Some(listed) = conf
@@ -356,8 +390,9 @@ fn capabilities(
                 )),
             },
             inline => enabled.push(
-                capability(inline.clone(), "tauri.conf.json")
-                    .with_context(|| format!("app.security.capabilities[{i}] of tauri.conf.json"))?,
+                capability(inline.clone(), "tauri.conf.json").with_context(|| {
+                    format!("app.security.capabilities[{i}] of tauri.conf.json")
+                })?,
             ),
         }
     }
@@ -379,7 +414,11 @@ fn capability(value: Value, file: &str) -> anyhow::Result<Capability> {
             None => Ok(Vec::new()),
             Some(Value::Array(list)) => list
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).with_context(|| format!("`{key}` holds {v}, not a string")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .with_context(|| format!("`{key}` holds {v}, not a string"))
+                })
                 .collect(),
             Some(other) => bail!("`{key}` must be an array of strings, got {other}"),
         }
@@ -394,7 +433,11 @@ fn capability(value: Value, file: &str) -> anyhow::Result<Capability> {
         Some(remote) => match remote.get("urls").and_then(Value::as_array) {
             Some(urls) => urls
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).with_context(|| format!("remote URL {v} is not a string")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .with_context(|| format!("remote URL {v} is not a string"))
+                })
                 .collect::<anyhow::Result<_>>()?,
             None => bail!("capability {identifier:?}: `remote` needs `urls`, an array"),
         },
@@ -408,7 +451,10 @@ fn capability(value: Value, file: &str) -> anyhow::Result<Capability> {
         remote,
         windows: strings("windows")?,
         webviews: strings("webviews")?,
-        platforms: map.contains_key("platforms").then(|| strings("platforms")).transpose()?,
+        platforms: map
+            .contains_key("platforms")
+            .then(|| strings("platforms"))
+            .transpose()?,
         permissions,
         identifier,
         file: file.to_owned(),
@@ -423,7 +469,9 @@ fn files(dir: &Path, extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
@@ -469,7 +517,11 @@ fn manifests(
         false => None,
     };
     let own = files(&src_tauri.join("permissions"), &["json", "toml"])?;
-    if own.is_empty() || manifests.as_ref().is_some_and(|m| m.contains_key(APP_ACL_KEY)) {
+    if own.is_empty()
+        || manifests
+            .as_ref()
+            .is_some_and(|m| m.contains_key(APP_ACL_KEY))
+    {
         return Ok(manifests);
     }
     // The app's permission files (tauri-utils' PermissionFile: default, set, permission).
@@ -481,12 +533,22 @@ fn manifests(
         if let Some(d) = value.get("default") {
             default = json!({"identifier": "default", "permissions": d.get("permissions").cloned().unwrap_or(json!([]))});
         }
-        for p in value.get("permission").and_then(Value::as_array).into_iter().flatten() {
+        for p in value
+            .get("permission")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(id) = p.get("identifier").and_then(Value::as_str) {
                 permissions.insert(id.to_owned(), p.clone());
             }
         }
-        for s in value.get("set").and_then(Value::as_array).into_iter().flatten() {
+        for s in value
+            .get("set")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(id) = s.get("identifier").and_then(Value::as_str) {
                 sets.insert(id.to_owned(), s.clone());
             }
@@ -549,7 +611,11 @@ fn resolve_in(
         k => format!("plugin {k:?}"),
     };
     let manifest = manifests.get(key).ok_or_else(|| {
-        format!("{} not found in the manifests (known: {})", shown(key), manifests.keys().cloned().collect::<Vec<_>>().join(", "))
+        format!(
+            "{} not found in the manifests (known: {})",
+            shown(key),
+            manifests.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
     })?;
     let set = if name == "default" {
         match manifest.get("default_permission") {
@@ -560,8 +626,15 @@ fn resolve_in(
         manifest.pointer(&format!("/permission_sets/{name}"))
     };
     if let Some(set) = set {
-        for member in set.get("permissions").and_then(Value::as_array).into_iter().flatten() {
-            let Some(member) = member.as_str() else { continue };
+        for member in set
+            .get("permissions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(member) = member.as_str() else {
+                continue;
+            };
             // A set may name another plugin's permission (`fs:default` in dialog's set).
             let (k, n) = match split(member) {
                 (k, n) if k != APP_ACL_KEY && manifests.contains_key(k) => (k, n),
@@ -622,14 +695,20 @@ fn origin_of(url: &str) -> Option<String> {
 /// The exact origin of a remote URL pattern, or `None` (with a warning) when it has none.
 fn remote_origin(url: &str, name: &str, warnings: &mut Vec<String>) -> Option<String> {
     let Some(origin) = origin_of(url) else {
-        warnings.push(format!("{name}: remote URL {url:?} is not a URL pattern: left out"));
+        warnings.push(format!(
+            "{name}: remote URL {url:?} is not a URL pattern: left out"
+        ));
         return None;
     };
     let pattern_syntax = ['*', ':', '(', '{', '+', '?'];
     let host_part = origin.split_once("://").map_or("", |(_, h)| h);
     let scheme = origin.split_once("://").map_or("", |(s, _)| s);
     let host = host_part.rsplit_once(':').map_or(host_part, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host_part }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host_part
+        }
     });
     if host.contains(pattern_syntax) || scheme.contains(pattern_syntax) || host_part.contains('*') {
         warnings.push(format!(
@@ -660,7 +739,13 @@ fn check_validators(scope: &Value, name: &str, identifier: &str, warnings: &mut 
     let mut found = Vec::new();
     collect_validators(scope, &mut found);
     for validator in found {
-        let probes = ["--output=/etc/passwd", "-c", "$(id)", "../../../etc/shadow", "https://evil.example/x"];
+        let probes = [
+            "--output=/etc/passwd",
+            "-c",
+            "$(id)",
+            "../../../etc/shadow",
+            "https://evil.example/x",
+        ];
         let anchored = format!("^(?:{validator})$");
         match regex::Regex::new(&anchored) {
             Ok(regex) => {
@@ -700,8 +785,8 @@ fn collect_validators<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 fn handler_commands(src: &Path) -> anyhow::Result<BTreeSet<String>> {
     let mut commands = BTreeSet::new();
     for path in files(src, &["rs"])? {
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let mut rest = text.as_str();
         while let Some(at) = rest.find("generate_handler!") {
             rest = &rest[at + "generate_handler!".len()..];

@@ -102,12 +102,17 @@ fn risky_patterns_and_unregistered_or_unmentioned_commands_are_flagged() {
         // What cannot be expressed: a scope.
         "the scope given with \"shell:allow-execute\" is not checked by the allowlist",
     ] {
-        assert!(warnings.contains(expected), "missing {expected:?} in:\n{warnings}");
+        assert!(
+            warnings.contains(expected),
+            "missing {expected:?} in:\n{warnings}"
+        );
     }
     // generate_handler! was read through paths, comments and attributes.
     for registered in ["read_notes", "save_note", "ping"] {
         assert!(
-            !warnings.contains(&format!("\"{registered}\", which the app does not register")),
+            !warnings.contains(&format!(
+                "\"{registered}\", which the app does not register"
+            )),
             "{warnings}"
         );
     }
@@ -119,7 +124,10 @@ fn what_cannot_be_resolved_is_said_and_grants_nothing() {
     let default = rule(&config, "default");
     // w[0-9] is a glob class: left out, said.
     assert_eq!(default["windows"], json!(["main"]));
-    assert!(warnings.contains("window pattern \"w[0-9]\" uses a character class"), "{warnings}");
+    assert!(
+        warnings.contains("window pattern \"w[0-9]\" uses a character class"),
+        "{warnings}"
+    );
     // No acl-manifests.json: core:default cannot be resolved; the app's own permission files can.
     assert_eq!(default["commands"], json!({"greet": true}));
     assert!(
@@ -138,7 +146,10 @@ fn what_cannot_be_resolved_is_said_and_grants_nothing() {
     assert_eq!(rule(&config, "inline")["windows"], json!(["help"]));
     assert!(config["rules"].as_array().unwrap().len() == 2, "{config:#}");
     assert!(warnings.contains("capability \"unused\""), "{warnings}");
-    assert!(warnings.contains(r#"no capability mentions: "wave""#), "{warnings}");
+    assert!(
+        warnings.contains(r#"no capability mentions: "wave""#),
+        "{warnings}"
+    );
 }
 
 #[test]
@@ -163,9 +174,15 @@ fn the_generated_config_loads_and_gives_the_capabilities_verdicts() {
     // A deny in another capability wins.
     assert_eq!(verdict("editor-locked", local, "save_note"), "not-allowed");
     // Local capabilities do not reach remote pages; the docs origin gets only ping.
-    assert_eq!(verdict("main", "https://evil.example", "read_notes"), "not-allowed");
+    assert_eq!(
+        verdict("main", "https://evil.example", "read_notes"),
+        "not-allowed"
+    );
     assert_eq!(verdict("docs", "https://docs.example.com", "ping"), "pass");
-    assert_eq!(verdict("docs", "https://other.example.com", "ping"), "not-allowed");
+    assert_eq!(
+        verdict("docs", "https://other.example.com", "ping"),
+        "not-allowed"
+    );
     assert_eq!(verdict("main", local, "unused_cmd"), "not-allowed");
 }
 
@@ -182,8 +199,11 @@ fn from_tauri_names_the_file_of_a_capability_it_cannot_read() {
     let dir = tempfile::tempdir().expect("temp dir");
     let capabilities = dir.path().join("src-tauri/capabilities");
     std::fs::create_dir_all(&capabilities).unwrap();
-    std::fs::write(capabilities.join("bad.json"), r#"{"windows": ["main"], "permissions": []}"#)
-        .unwrap();
+    std::fs::write(
+        capabilities.join("bad.json"),
+        r#"{"windows": ["main"], "permissions": []}"#,
+    )
+    .unwrap();
     let path = dir.path().to_str().unwrap();
     let out = run_airlock(&["policy", "from-tauri", path], &root(), "");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -2,9 +2,8 @@
 //! problem, and nothing unknown is let through (an unknown key would be a rule that silently
 //! never applies).
 
-use serde_json::{Map, Value};
-
-use crate::schema::{Compiler, Loc, SchemaId, Schemas, escape, kind};
+use crate::json::Json;
+use crate::schema::{Compiler, Loc, SchemaId, Schemas, escape};
 
 /// Whether a reason says what failed, or only the code.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -23,9 +22,6 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Every schema the rules use.
     pub schemas: Schemas,
-    /// The config's JSON, kept rather than freed: enough memory is there for it, and freeing a
-    /// tree costs as much as building it on every fresh instance.
-    _source: Value,
 }
 
 /// What a message is, for the rules: which table of a rule its name is looked up in.
@@ -102,7 +98,8 @@ impl Rule {
         let labels = match &self.windows {
             None => true,
             Some(windows) => {
-                windows.iter().any(|g| glob(g, window)) || self.webviews.iter().any(|g| glob(g, webview))
+                windows.iter().any(|g| glob(g, window))
+                    || self.webviews.iter().any(|g| glob(g, webview))
             }
         };
         labels
@@ -141,23 +138,29 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// Reads a config (`{}` or blank: no rules, so everything is refused).
 pub fn read(text: &str) -> Result<Policy, String> {
     let text = if text.trim().is_empty() { "{}" } else { text };
-    let config = crate::strict::parse(text).map_err(|e| format!("invalid config: {e}"))?;
+    let config = crate::json::parse(text).map_err(|e| format!("invalid config: {e}"))?;
     let (reasons, rules, schemas) = policy(&config).map_err(|e| format!("invalid config {e}"))?;
+    // Nothing refers to the tree any more. It is not freed: with a fresh instance per message
+    // (the default) the instance's memory goes with it, a reused instance is configured once,
+    // and freeing every node costs about a tenth of reading the config.
+    std::mem::forget(config);
     Ok(Policy {
         reasons,
         rules,
         schemas,
-        _source: config,
     })
 }
 
-fn policy(config: &Value) -> Result<(Reasons, Vec<Rule>, Schemas), String> {
-    let Value::Object(top) = config else {
-        return Err(format!("at \"\": expected a JSON object, got {}", kind(config)));
+fn policy<'a>(config: &'a Json<'a>) -> Result<(Reasons, Vec<Rule>, Schemas), String> {
+    let Json::Object(top) = config else {
+        return Err(format!(
+            "at \"\": expected a JSON object, got {}",
+            config.kind()
+        ));
     };
     let mut reasons = Reasons::Full;
     for (key, value) in top {
-        match key.as_str() {
+        match key.as_ref() {
             "rules" | "$defs" | "$comment" | "description" => {}
             "reasons" => {
                 reasons = match value.as_str() {
@@ -176,15 +179,18 @@ fn policy(config: &Value) -> Result<(Reasons, Vec<Rule>, Schemas), String> {
     let mut compiler = Compiler::new(config);
     compiler.definitions()?;
     let mut rules = Vec::new();
-    match top.get("rules") {
+    match config.get("rules") {
         None => {}
-        Some(Value::Array(list)) => {
+        Some(Json::Array(list)) => {
             for (i, value) in list.iter().enumerate() {
                 rules.push(rule(&mut compiler, value, &format!("/rules/{i}"))?);
             }
         }
         Some(other) => {
-            return Err(format!("at /rules: expected an array of rules, got {}", kind(other)));
+            return Err(format!(
+                "at /rules: expected an array of rules, got {}",
+                other.kind()
+            ));
         }
     }
     Ok((reasons, rules, compiler.finish()?))
@@ -198,9 +204,16 @@ fn unknown(pointer: &str, key: &str, known: &str) -> String {
     format!("at {pointer}: unknown key {key:?} (known: {known})")
 }
 
-fn rule<'a>(compiler: &mut Compiler<'a>, value: &'a Value, pointer: &str) -> Result<Rule, String> {
-    let Value::Object(map) = value else {
-        return Err(format!("at {pointer}: a rule is an object, got {}", kind(value)));
+fn rule<'a>(
+    compiler: &mut Compiler<'a>,
+    value: &'a Json<'a>,
+    pointer: &str,
+) -> Result<Rule, String> {
+    let Json::Object(map) = value else {
+        return Err(format!(
+            "at {pointer}: a rule is an object, got {}",
+            value.kind()
+        ));
     };
     let mut rule = Rule {
         windows: None,
@@ -208,37 +221,38 @@ fn rule<'a>(compiler: &mut Compiler<'a>, value: &'a Value, pointer: &str) -> Res
         origins: None,
         tables: Default::default(),
     };
-    for (key, value) in map {
+    for (key, member) in map {
+        let key: &str = key;
         let here = format!("{pointer}/{}", escape(key));
-        match key.as_str() {
-            "windows" => rule.windows = Some(names(value, &here, "window label glob")?),
-            "webviews" => rule.webviews = names(value, &here, "webview label glob")?,
-            "origins" => rule.origins = Some(names(value, &here, "origin")?),
+        match key {
+            "windows" => rule.windows = Some(names(member, &here, "window label glob")?),
+            "webviews" => rule.webviews = names(member, &here, "webview label glob")?,
+            "origins" => rule.origins = Some(names(member, &here, "origin")?),
             "description" | "$comment" => {}
             _ => {
                 let table = [Table::Commands, Table::Emit, Table::Listen, Table::Channels]
                     .into_iter()
                     .find(|t| t.key() == key)
                     .ok_or_else(|| unknown(&here, key, RULE_KEYS))?;
-                rule.tables[table as usize] = entries(compiler, table, value, &here)?;
+                rule.tables[table as usize] = entries(compiler, table, member, &here)?;
             }
         }
     }
-    if map.contains_key("webviews") && rule.windows.is_none() {
+    if value.get("webviews").is_some() && rule.windows.is_none() {
         rule.windows = Some(Vec::new());
     }
     Ok(rule)
 }
 
 /// A string or an array of strings, none of them empty.
-fn names(value: &Value, pointer: &str, what: &str) -> Result<Vec<String>, String> {
-    let list: Vec<&Value> = match value {
-        Value::String(_) => vec![value],
-        Value::Array(list) => list.iter().collect(),
+fn names(value: &Json, pointer: &str, what: &str) -> Result<Vec<String>, String> {
+    let list: Vec<&Json> = match value {
+        Json::String(_) => vec![value],
+        Json::Array(list) => list.iter().collect(),
         other => {
             return Err(format!(
                 "at {pointer}: expected a {what} or an array of them, got {}",
-                kind(other)
+                other.kind()
             ));
         }
     };
@@ -247,7 +261,7 @@ fn names(value: &Value, pointer: &str, what: &str) -> Result<Vec<String>, String
         .map(|(i, v)| match v.as_str() {
             Some(s) if !s.is_empty() => Ok(s.to_owned()),
             _ => {
-                let at = match value.is_array() {
+                let at = match matches!(value, Json::Array(_)) {
                     true => format!("{pointer}/{i}"),
                     false => pointer.to_owned(),
                 };
@@ -262,33 +276,33 @@ fn names(value: &Value, pointer: &str, what: &str) -> Result<Vec<String>, String
 fn entries<'a>(
     compiler: &mut Compiler<'a>,
     table: Table,
-    value: &'a Value,
+    value: &'a Json<'a>,
     pointer: &str,
 ) -> Result<Vec<Entry>, String> {
     let mut entries = Vec::new();
     match value {
-        Value::Array(list) => {
+        Json::Array(list) => {
             for (i, name) in list.iter().enumerate() {
                 let here = format!("{pointer}/{i}");
                 let Some(name) = name.as_str() else {
-                    return Err(format!("at {here}: expected a name, got {}", kind(name)));
+                    return Err(format!("at {here}: expected a name, got {}", name.kind()));
                 };
                 entries.push(entry(name, Some(None), &here)?);
             }
         }
-        Value::Object(map) => {
+        Json::Object(map) => {
             for (name, value) in map {
                 let here = format!("{pointer}/{}", escape(name));
                 let allow = match value {
-                    Value::Bool(allowed) => allowed.then_some(None),
-                    Value::Object(fields) => Some(schema_of(compiler, table, fields, &here)?),
+                    Json::Bool(allowed) => allowed.then_some(None),
+                    Json::Object(fields) => Some(schema_of(compiler, table, fields, &here)?),
                     other => {
                         let with = table
                             .schema_key()
                             .map_or(String::new(), |k| format!(" or {{\"{k}\": SCHEMA}}"));
                         return Err(format!(
                             "at {here}: expected true, false{with}, got {}",
-                            kind(other)
+                            other.kind()
                         ));
                     }
                 };
@@ -298,7 +312,7 @@ fn entries<'a>(
         other => {
             return Err(format!(
                 "at {pointer}: expected an object of names or an array of names, got {}",
-                kind(other)
+                other.kind()
             ));
         }
     }
@@ -308,11 +322,12 @@ fn entries<'a>(
 fn schema_of<'a>(
     compiler: &mut Compiler<'a>,
     table: Table,
-    fields: &'a Map<String, Value>,
+    fields: &'a [(std::borrow::Cow<'a, str>, Json<'a>)],
     pointer: &str,
 ) -> Result<Option<SchemaId>, String> {
     let mut schema = None;
     for (key, value) in fields {
+        let key: &str = key;
         match table.schema_key() {
             Some(k) if k == key => {
                 schema = Some(compiler.root(value, &Loc::Key(&Loc::Raw(pointer), key))?);

@@ -17,6 +17,7 @@ use airlock_hook::{Body, Guest, Kind, Message, Settings, Verdict, reject};
 use serde_json::Value;
 
 mod config;
+mod json;
 mod schema;
 mod strict;
 
@@ -73,9 +74,19 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
         // The event's name and payload are args of the command.
         let args = args(message, name)?;
         let Some(event) = args.get("event").and_then(Value::as_str) else {
-            return Err(invalid("args", name, "/event", "type", "expected the event name, a string"));
+            return Err(invalid(
+                "args",
+                name,
+                "/event",
+                "type",
+                "expected the event name, a string",
+            ));
         };
-        let table = if tauri_emit { Table::Emit } else { Table::Listen };
+        let table = if tauri_emit {
+            Table::Emit
+        } else {
+            Table::Listen
+        };
         let schemas = allowed(policy, message, table, event)?;
         if schemas.is_empty() {
             return Ok(());
@@ -93,7 +104,11 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
         return Ok(());
     }
     let body = args(message, name)?;
-    let noun = if table == Table::Commands { "args" } else { "payload" };
+    let noun = if table == Table::Commands {
+        "args"
+    } else {
+        "payload"
+    };
     check(policy, &schemas, &body, "", noun, name)
 }
 
@@ -111,13 +126,20 @@ fn allowed(
         if !rule.applies(&source.window, &source.webview, &source.origin) {
             continue;
         }
-        for entry in rule.tables[table as usize].iter().filter(|e| e.matches(name)) {
+        for entry in rule.tables[table as usize]
+            .iter()
+            .filter(|e| e.matches(name))
+        {
             match entry.allow {
                 None => {
                     let what = what(table);
                     return Err((
                         NOT_ALLOWED,
-                        format!("{what} `{name}` is denied by {} for {}", entry.pointer, from(message)),
+                        format!(
+                            "{what} `{name}` is denied by {} for {}",
+                            entry.pointer,
+                            from(message)
+                        ),
                     ));
                 }
                 Some(schema) => {
@@ -148,15 +170,25 @@ fn what(table: Table) -> &'static str {
 
 fn from(message: &Message) -> String {
     let s = &message.source;
-    format!("window {:?} (webview {:?}) at origin {:?}", s.window, s.webview, s.origin)
+    format!(
+        "window {:?} (webview {:?}) at origin {:?}",
+        s.window, s.webview, s.origin
+    )
 }
 
 /// The body as JSON (duplicate keys refused).
 fn args(message: &Message, name: &str) -> Result<Value, Refusal> {
     match &message.body {
-        Body::Json(text) => strict::parse(text)
-            .map_err(|e| (INVALID_ARGS, format!("args of `{name}`: {e}"))),
-        Body::Bytes(_) => Err(invalid("body", name, "", "type", "expected JSON, got a bytes body")),
+        Body::Json(text) => {
+            strict::parse(text).map_err(|e| (INVALID_ARGS, format!("args of `{name}`: {e}")))
+        }
+        Body::Bytes(_) => Err(invalid(
+            "body",
+            name,
+            "",
+            "type",
+            "expected JSON, got a bytes body",
+        )),
     }
 }
 
@@ -171,7 +203,13 @@ fn check(
     for id in schemas {
         let mut pointer = at.to_owned();
         if let Err(failure) = policy.schemas.check(*id, value, &mut pointer) {
-            return Err(invalid(noun, name, &failure.pointer, failure.keyword, &failure.detail));
+            return Err(invalid(
+                noun,
+                name,
+                &failure.pointer,
+                failure.keyword,
+                &failure.detail,
+            ));
         }
     }
     Ok(())

@@ -6,9 +6,9 @@
 //! is read, with the JSON pointer of the problem: a keyword this subset does not know would
 //! otherwise be a check that silently never runs.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
+
+use crate::json::Json;
 
 /// Where a compiled schema sits in [`Schemas`].
 pub type SchemaId = usize;
@@ -107,29 +107,29 @@ impl Loc<'_> {
 /// Compiles the schemas of one config. `config` is the whole config, whose top-level `$defs`
 /// every schema may `$ref` (`#/$defs/NAME`) when its own root has no such definition.
 pub struct Compiler<'a> {
-    config: &'a Value,
+    config: &'a Json<'a>,
     schemas: Schemas,
     /// Each schema compiled, by the address of its JSON value in the config, so a `$ref`
-    /// compiles its target once.
-    compiled: HashMap<usize, SchemaId>,
+    /// compiles its target once (a config has tens of schemas: a list beats hashing).
+    compiled: Vec<(usize, SchemaId)>,
     /// Where each schema with a `$ref` is, for the error of a `$ref` cycle.
     refs: Vec<(SchemaId, String)>,
 }
 
 impl<'a> Compiler<'a> {
     /// A compiler for the schemas of `config`.
-    pub fn new(config: &'a Value) -> Self {
+    pub fn new(config: &'a Json<'a>) -> Self {
         Compiler {
             config,
             schemas: Schemas::default(),
-            compiled: HashMap::new(),
+            compiled: Vec::new(),
             refs: Vec::new(),
         }
     }
 
     /// Compiles `value`, found at `loc` in the config, as the root of a schema document (its
     /// `#`). Errors name the JSON pointer of the problem in the config.
-    pub fn root(&mut self, value: &'a Value, loc: &Loc) -> Result<SchemaId, String> {
+    pub fn root(&mut self, value: &'a Json<'a>, loc: &Loc) -> Result<SchemaId, String> {
         self.compile(value, loc, value, loc)
     }
 
@@ -140,13 +140,13 @@ impl<'a> Compiler<'a> {
         let Some(defs) = config.get("$defs") else {
             return Ok(());
         };
-        let Value::Object(defs) = defs else {
+        let Json::Object(defs) = defs else {
             return Err("at /$defs: expected an object of schemas".to_owned());
         };
         let top = Loc::Raw("");
         let at = Loc::Key(&top, "$defs");
         for (name, value) in defs {
-            self.compile(value, &Loc::Key(&at, name), config, &top)?;
+            self.compile(value, &Loc::Key(&at, name.as_ref()), config, &top)?;
         }
         Ok(())
     }
@@ -175,18 +175,18 @@ impl<'a> Compiler<'a> {
     /// The schema `value` at `loc`, whose document root (`#`) is `root`, at `root_loc`.
     fn compile(
         &mut self,
-        value: &'a Value,
+        value: &'a Json<'a>,
         loc: &Loc,
-        root: &'a Value,
+        root: &'a Json<'a>,
         root_loc: &Loc,
     ) -> Result<SchemaId, String> {
-        let key = value as *const Value as usize;
-        if let Some(id) = self.compiled.get(&key) {
+        let key = value as *const Json as usize;
+        if let Some((_, id)) = self.compiled.iter().find(|(k, _)| *k == key) {
             return Ok(*id);
         }
         let id = self.schemas.nodes.len();
         self.schemas.nodes.push(Node::default());
-        self.compiled.insert(key, id);
+        self.compiled.push((key, id));
         let node = self.node(value, loc, root, root_loc)?;
         if node.reference.is_some() {
             self.refs.push((id, loc.render()));
@@ -197,41 +197,42 @@ impl<'a> Compiler<'a> {
 
     fn node(
         &mut self,
-        value: &'a Value,
+        schema: &'a Json<'a>,
         loc: &Loc,
-        root: &'a Value,
+        root: &'a Json<'a>,
         root_loc: &Loc,
     ) -> Result<Node, String> {
-        let map = match value {
-            Value::Bool(true) => return Ok(Node::default()),
-            Value::Bool(false) => {
+        let map = match schema {
+            Json::Bool(true) => return Ok(Node::default()),
+            Json::Bool(false) => {
                 return Ok(Node {
                     never: true,
                     ..Node::default()
                 });
             }
-            Value::Object(map) => map,
+            Json::Object(map) => map,
             other => {
                 return Err(format!(
                     "at {}: a schema is an object or a boolean, got {}",
                     loc.render(),
-                    kind(other)
+                    other.kind()
                 ));
             }
         };
         let mut node = Node::default();
         for (keyword, value) in map {
+            let keyword: &str = keyword;
             let here = Loc::Key(loc, keyword);
             let bad =
                 |expected: &str| format!("at {}: `{keyword}` must be {expected}", here.render());
-            match keyword.as_str() {
+            match keyword {
                 "$schema" => {
                     if value.as_str() != Some(DRAFT_2020_12) {
                         return Err(bad(&format!("{DRAFT_2020_12:?}, the only draft supported")));
                     }
                 }
                 "$defs" => {
-                    let Value::Object(defs) = value else {
+                    let Json::Object(defs) = value else {
                         return Err(bad("an object of schemas"));
                     };
                     for (name, def) in defs {
@@ -245,9 +246,9 @@ impl<'a> Compiler<'a> {
                     node.reference = Some(self.reference(reference, &here, root, root_loc)?);
                 }
                 "type" => {
-                    let names: &[Value] = match value {
-                        Value::Array(names) if !names.is_empty() => names,
-                        Value::String(_) => std::slice::from_ref(value),
+                    let names: &[Json] = match value {
+                        Json::Array(names) if !names.is_empty() => names,
+                        Json::String(_) => std::slice::from_ref(value),
                         _ => return Err(bad("a type name or a non-empty array of them")),
                     };
                     for name in names {
@@ -270,13 +271,13 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "properties" => {
-                    let Value::Object(properties) = value else {
+                    let Json::Object(properties) = value else {
                         return Err(bad("an object of schemas"));
                     };
                     node.properties.reserve(properties.len());
                     for (name, property) in properties {
                         let id = self.compile(property, &Loc::Key(&here, name), root, root_loc)?;
-                        node.properties.push((name.clone(), id));
+                        node.properties.push((name.to_string(), id));
                     }
                 }
                 "required" => {
@@ -291,27 +292,29 @@ impl<'a> Compiler<'a> {
                 }
                 "additionalProperties" => {
                     node.additional = match value {
-                        Value::Bool(true) => None,
-                        Value::Bool(false) => Some(None),
+                        Json::Bool(true) => None,
+                        Json::Bool(false) => Some(None),
                         _ => Some(Some(self.compile(value, &here, root, root_loc)?)),
                     };
                 }
                 "items" => {
-                    if value.is_array() {
-                        return Err(bad("one schema (draft 2020-12; `prefixItems` is not supported)"));
+                    if matches!(value, Json::Array(_)) {
+                        return Err(bad(
+                            "one schema (draft 2020-12; `prefixItems` is not supported)",
+                        ));
                     }
                     node.items = Some(self.compile(value, &here, root, root_loc)?);
                 }
                 "enum" => match value {
-                    Value::Array(values) if !values.is_empty() => {
-                        node.enumeration = Some(values.clone());
+                    Json::Array(values) if !values.is_empty() => {
+                        node.enumeration = Some(values.iter().map(Json::to_value).collect());
                     }
                     _ => return Err(bad("a non-empty array")),
                 },
-                "const" => node.constant = Some(value.clone()),
+                "const" => node.constant = Some(value.to_value()),
                 "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
                     let n = value.as_f64().ok_or_else(|| bad("a number"))?;
-                    let slot = match keyword.as_str() {
+                    let slot = match keyword {
                         "minimum" => &mut node.minimum,
                         "maximum" => &mut node.maximum,
                         "exclusiveMinimum" => &mut node.exclusive_minimum,
@@ -320,8 +323,10 @@ impl<'a> Compiler<'a> {
                     *slot = Some(n);
                 }
                 "minLength" | "maxLength" | "minItems" | "maxItems" => {
-                    let n = count(value).ok_or_else(|| bad("a non-negative integer"))?;
-                    let slot = match keyword.as_str() {
+                    let n = value
+                        .as_count()
+                        .ok_or_else(|| bad("a non-negative integer"))?;
+                    let slot = match keyword {
                         "minLength" => &mut node.min_length,
                         "maxLength" => &mut node.max_length,
                         "minItems" => &mut node.min_items,
@@ -333,9 +338,8 @@ impl<'a> Compiler<'a> {
                     let Some(text) = value.as_str() else {
                         return Err(bad("a string"));
                     };
-                    let regex = regex_lite::Regex::new(text).map_err(|e| {
-                        format!("at {}: bad regex {text:?}: {e}", here.render())
-                    })?;
+                    let regex = regex_lite::Regex::new(text)
+                        .map_err(|e| format!("at {}: bad regex {text:?}: {e}", here.render()))?;
                     node.pattern = Some((text.to_owned(), regex));
                 }
                 "format" => {
@@ -347,7 +351,7 @@ impl<'a> Compiler<'a> {
                         ));
                     }
                     let root_at = || Loc::Key(loc, "root").render();
-                    let Some(root) = map.get("root") else {
+                    let Some(root) = schema.get("root") else {
                         return Err(format!(
                             "at {}: format \"airlock-path\" needs a `root`",
                             loc.render()
@@ -356,13 +360,12 @@ impl<'a> Compiler<'a> {
                     let Some(root) = root.as_str() else {
                         return Err(format!("at {}: `root` must be a string", root_at()));
                     };
-                    let segments = airlock_hook::path::root(root).map_err(|problem| {
-                        format!("at {}: root {root:?} {problem}", root_at())
-                    })?;
+                    let segments = airlock_hook::path::root(root)
+                        .map_err(|problem| format!("at {}: root {root:?} {problem}", root_at()))?;
                     node.path_root = Some((root.to_owned(), segments));
                 }
                 "root" => {
-                    if map.get("format").and_then(Value::as_str) != Some("airlock-path") {
+                    if schema.get("format").and_then(Json::as_str) != Some("airlock-path") {
                         return Err(format!(
                             "at {}: `root` belongs with format \"airlock-path\"",
                             here.render()
@@ -389,7 +392,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         reference: &str,
         here: &Loc,
-        root: &'a Value,
+        root: &'a Json<'a>,
         root_loc: &Loc,
     ) -> Result<SchemaId, String> {
         let Some(pointer) = reference.strip_prefix('#') else {
@@ -404,13 +407,13 @@ impl<'a> Compiler<'a> {
                 here.render()
             ));
         }
-        if let Some(target) = lookup(root, pointer) {
+        if let Some(target) = root.pointer(pointer) {
             let at = format!("{}{pointer}", root_loc.render());
             return self.compile(target, &Loc::Raw(&at), root, root_loc);
         }
         let config = self.config;
         if pointer.starts_with("/$defs/")
-            && let Some(target) = lookup(config, pointer)
+            && let Some(target) = config.pointer(pointer)
         {
             return self.compile(target, &Loc::Raw(pointer), config, &Loc::Raw(""));
         }
@@ -421,45 +424,14 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// The value at a JSON pointer (`""` is the whole value), reading `~0` and `~1`.
-fn lookup<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
-    if pointer.is_empty() {
-        return Some(value);
-    }
-    let mut at = value;
-    for segment in pointer.strip_prefix('/')?.split('/') {
-        let unescaped;
-        let segment = if segment.contains('~') {
-            unescaped = segment.replace("~1", "/").replace("~0", "~");
-            unescaped.as_str()
-        } else {
-            segment
-        };
-        at = match at {
-            Value::Object(map) => map.get(segment)?,
-            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(at)
-}
-
-fn strings(value: &Value) -> Option<Vec<String>> {
-    value
-        .as_array()?
+fn strings(value: &Json) -> Option<Vec<String>> {
+    let Json::Array(items) = value else {
+        return None;
+    };
+    items
         .iter()
         .map(|v| v.as_str().map(str::to_owned))
         .collect()
-}
-
-/// A non-negative integer (`3` or `3.0`).
-fn count(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1e19)
-            .map(|f| f as u64)
-    })
 }
 
 /// A JSON pointer segment for `name` (`~` as `~0`, `/` as `~1`).
@@ -555,7 +527,11 @@ impl Schemas {
         }
         if node.types != 0 && node.types & type_bits(value) == 0 {
             let want = type_names(node.types);
-            return fail(pointer, "type", format!("expected {want}, got {}", kind(value)));
+            return fail(
+                pointer,
+                "type",
+                format!("expected {want}, got {}", kind(value)),
+            );
         }
         if let Some(constant) = &node.constant
             && !same(constant, value)
@@ -566,14 +542,28 @@ impl Schemas {
             && !values.iter().any(|v| same(v, value))
         {
             let listed: Vec<String> = values.iter().map(Value::to_string).collect();
-            return fail(pointer, "enum", format!("expected one of {}", listed.join(", ")));
+            return fail(
+                pointer,
+                "enum",
+                format!("expected one of {}", listed.join(", ")),
+            );
         }
         match value {
             Value::Number(n) => {
                 let n = n.as_f64().unwrap_or(f64::NAN);
                 let bounds = [
-                    ("minimum", node.minimum, n >= node.minimum.unwrap_or(0.0), ">="),
-                    ("maximum", node.maximum, n <= node.maximum.unwrap_or(0.0), "<="),
+                    (
+                        "minimum",
+                        node.minimum,
+                        n >= node.minimum.unwrap_or(0.0),
+                        ">=",
+                    ),
+                    (
+                        "maximum",
+                        node.maximum,
+                        n <= node.maximum.unwrap_or(0.0),
+                        "<=",
+                    ),
                     (
                         "exclusiveMinimum",
                         node.exclusive_minimum,
@@ -601,12 +591,20 @@ impl Schemas {
                 if let Some(min) = node.min_items
                     && n < min
                 {
-                    return fail(pointer, "minItems", format!("{n} items, at least {min} needed"));
+                    return fail(
+                        pointer,
+                        "minItems",
+                        format!("{n} items, at least {min} needed"),
+                    );
                 }
                 if let Some(max) = node.max_items
                     && n > max
                 {
-                    return fail(pointer, "maxItems", format!("{n} items, at most {max} allowed"));
+                    return fail(
+                        pointer,
+                        "maxItems",
+                        format!("{n} items, at most {max} allowed"),
+                    );
                 }
                 if let Some(item) = node.items {
                     for (i, value) in items.iter().enumerate() {
@@ -637,12 +635,18 @@ impl Schemas {
             if let Some(min) = node.min_length
                 && n < min
             {
-                return fail("minLength", format!("{n} characters, at least {min} needed"));
+                return fail(
+                    "minLength",
+                    format!("{n} characters, at least {min} needed"),
+                );
             }
             if let Some(max) = node.max_length
                 && n > max
             {
-                return fail("maxLength", format!("{n} characters, at most {max} allowed"));
+                return fail(
+                    "maxLength",
+                    format!("{n} characters, at most {max} allowed"),
+                );
             }
         }
         if let Some((text, regex)) = &node.pattern

@@ -38,7 +38,10 @@ fn verdict(policy: &Policy, message: &Message) -> String {
 }
 
 fn command(policy: &Policy, name: &str, window: &str, body: &str) -> String {
-    verdict(policy, &message(Kind::Command, name, window, "tauri://localhost", body))
+    verdict(
+        policy,
+        &message(Kind::Command, name, window, "tauri://localhost", body),
+    )
 }
 
 const FILES: &str = r##"{
@@ -61,7 +64,10 @@ const FILES: &str = r##"{
 #[test]
 fn an_allowed_command_with_valid_args_passes() {
     let p = policy(FILES);
-    assert_eq!(command(&p, "fs_read", "main", r#"{"path":"a/b.txt","tags":["x"]}"#), "pass");
+    assert_eq!(
+        command(&p, "fs_read", "main", r#"{"path":"a/b.txt","tags":["x"]}"#),
+        "pass"
+    );
     assert_eq!(command(&p, "ping", "editor-2", "null"), "pass");
     assert_eq!(command(&p, "version", "other", "{}"), "pass");
 }
@@ -70,7 +76,10 @@ fn an_allowed_command_with_valid_args_passes() {
 fn a_command_no_rule_names_is_not_allowed() {
     let p = policy(FILES);
     let got = command(&p, "delete_all", "main", "{}");
-    assert!(got.starts_with("not-allowed: command `delete_all` is not allowed for window \"main\""), "{got}");
+    assert!(
+        got.starts_with("not-allowed: command `delete_all` is not allowed for window \"main\""),
+        "{got}"
+    );
 }
 
 #[test]
@@ -96,34 +105,65 @@ fn schema_failures_name_the_pointer_and_the_keyword() {
     let cases = [
         (r#"{}"#, r#"at "" fails `required`"#),
         (r#"{"path":1}"#, r#"at "/path" fails `type`"#),
-        (r#"{"path":"a","x":1}"#, r#"at "/x" fails `additionalProperties`"#),
-        (r#"{"path":"a","tags":["ok","BAD"]}"#, r#"at "/tags/1" fails `pattern`"#),
-        (r#"{"path":"a","tags":["abcdefghi"]}"#, r#"at "/tags/0" fails `maxLength`"#),
-        (r#"{"path":"a","tags":["a","b","c"]}"#, r#"at "/tags" fails `maxItems`"#),
+        (
+            r#"{"path":"a","x":1}"#,
+            r#"at "/x" fails `additionalProperties`"#,
+        ),
+        (
+            r#"{"path":"a","tags":["ok","BAD"]}"#,
+            r#"at "/tags/1" fails `pattern`"#,
+        ),
+        (
+            r#"{"path":"a","tags":["abcdefghi"]}"#,
+            r#"at "/tags/0" fails `maxLength`"#,
+        ),
+        (
+            r#"{"path":"a","tags":["a","b","c"]}"#,
+            r#"at "/tags" fails `maxItems`"#,
+        ),
         (r#"[]"#, r#"at "" fails `type`"#),
     ];
     for (args, want) in cases {
         let got = command(&p, "fs_read", "main", args);
-        assert!(got.starts_with("invalid-args: ") && got.contains(want), "{args}: {got}");
+        assert!(
+            got.starts_with("invalid-args: ") && got.contains(want),
+            "{args}: {got}"
+        );
     }
 }
 
 #[test]
 fn a_path_that_escapes_its_root_fails_the_path_format() {
     let p = policy(FILES);
-    for path in ["../etc/passwd", "/etc/passwd", "a/../../x", "%2e%2e/x", "a\\b", "~/x"] {
+    for path in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "a/../../x",
+        "%2e%2e/x",
+        "a\\b",
+        "~/x",
+    ] {
         let args = serde_json::json!({ "path": path }).to_string();
         let got = command(&p, "fs_read", "main", &args);
-        assert!(got.contains(r#"at "/path" fails `format`"#), "{path}: {got}");
+        assert!(
+            got.contains(r#"at "/path" fails `format`"#),
+            "{path}: {got}"
+        );
     }
-    assert_eq!(command(&p, "fs_read", "main", r#"{"path":"/app/data/x"}"#), "pass");
+    assert_eq!(
+        command(&p, "fs_read", "main", r#"{"path":"/app/data/x"}"#),
+        "pass"
+    );
 }
 
 #[test]
 fn duplicate_keys_and_bytes_bodies_are_invalid_args() {
     let p = policy(FILES);
     let got = command(&p, "fs_read", "main", r#"{"path":"a","path":"../x"}"#);
-    assert!(got.starts_with("invalid-args") && got.contains("duplicate key"), "{got}");
+    assert!(
+        got.starts_with("invalid-args") && got.contains("duplicate key"),
+        "{got}"
+    );
     let mut bytes = message(Kind::Command, "fs_read", "main", "tauri://localhost", "{}");
     bytes.body = Body::Bytes(vec![1, 2]);
     assert!(verdict(&p, &bytes).starts_with("invalid-args"));
@@ -133,7 +173,10 @@ fn duplicate_keys_and_bytes_bodies_are_invalid_args() {
 fn events_are_checked_by_emit_and_channels_are_refused_unless_listed() {
     let p = policy(FILES);
     let event = |name: &str, body: &str| {
-        verdict(&p, &message(Kind::Event, name, "main", "tauri://localhost", body))
+        verdict(
+            &p,
+            &message(Kind::Event, name, "main", "tauri://localhost", body),
+        )
     };
     assert_eq!(event("saved", r#"{"n":3}"#), "pass");
     assert!(event("saved", r#"{"n":3.5}"#).contains(r#"at "/n" fails `type`"#));
@@ -147,18 +190,37 @@ fn events_are_checked_by_emit_and_channels_are_refused_unless_listed() {
 fn tauri_event_commands_are_judged_by_emit_and_listen() {
     let p = policy(FILES);
     let cmd = |name: &str, body: &str| command(&p, name, "main", body);
-    assert_eq!(cmd("plugin:event|emit", r#"{"event":"saved","payload":{"n":1}}"#), "pass");
-    let got = cmd("plugin:event|emit", r#"{"event":"saved","payload":{"n":-1}}"#);
+    assert_eq!(
+        cmd(
+            "plugin:event|emit",
+            r#"{"event":"saved","payload":{"n":1}}"#
+        ),
+        "pass"
+    );
+    let got = cmd(
+        "plugin:event|emit",
+        r#"{"event":"saved","payload":{"n":-1}}"#,
+    );
     assert!(got.contains(r#"at "/payload/n" fails `minimum`"#), "{got}");
     assert!(cmd("plugin:event|emit_to", r#"{"event":"nope"}"#).starts_with("not-allowed"));
-    assert_eq!(cmd("plugin:event|listen", r#"{"event":"progress:1","handler":3}"#), "pass");
-    assert!(cmd("plugin:event|listen", r#"{"event":"secret","handler":3}"#).starts_with("not-allowed"));
+    assert_eq!(
+        cmd(
+            "plugin:event|listen",
+            r#"{"event":"progress:1","handler":3}"#
+        ),
+        "pass"
+    );
+    assert!(
+        cmd("plugin:event|listen", r#"{"event":"secret","handler":3}"#).starts_with("not-allowed")
+    );
     assert!(cmd("plugin:event|listen", r#"{"handler":3}"#).starts_with("invalid-args"));
 }
 
 #[test]
 fn code_only_reasons_are_empty() {
-    let p = policy(r#"{"reasons": "code", "rules": [{"commands": {"a": {"args": {"type": "string"}}}}]}"#);
+    let p = policy(
+        r#"{"reasons": "code", "rules": [{"commands": {"a": {"args": {"type": "string"}}}}]}"#,
+    );
     assert_eq!(command(&p, "a", "main", "1"), "invalid-args: ");
     assert_eq!(command(&p, "b", "main", "1"), "not-allowed: ");
 }
@@ -194,8 +256,13 @@ fn every_schema_of_every_matching_entry_must_hold() {
 
 #[test]
 fn enum_const_and_numbers_compare_by_value() {
-    let p = policy(r#"{"rules": [{"commands": {"a": {"args": {"properties": {"e": {"enum": [1, "x"]}, "c": {"const": {"k": [2]}}}}}}}]}"#);
-    assert_eq!(command(&p, "a", "main", r#"{"e":1.0,"c":{"k":[2.0]}}"#), "pass");
+    let p = policy(
+        r#"{"rules": [{"commands": {"a": {"args": {"properties": {"e": {"enum": [1, "x"]}, "c": {"const": {"k": [2]}}}}}}}]}"#,
+    );
+    assert_eq!(
+        command(&p, "a", "main", r#"{"e":1.0,"c":{"k":[2.0]}}"#),
+        "pass"
+    );
     assert!(command(&p, "a", "main", r#"{"e":2}"#).contains(r#"at "/e" fails `enum`"#));
     assert!(command(&p, "a", "main", r#"{"c":{"k":[3]}}"#).contains(r#"at "/c" fails `const`"#));
 }
@@ -208,7 +275,10 @@ fn refs_may_recurse_through_values_and_reach_the_schema_s_own_defs() {
                                "properties": {"v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}},
             "$ref": "#/$defs/node"}}}}]}"##,
     );
-    assert_eq!(command(&p, "tree", "main", r#"{"v":1,"kids":[{"v":2,"kids":[]}]}"#), "pass");
+    assert_eq!(
+        command(&p, "tree", "main", r#"{"v":1,"kids":[{"v":2,"kids":[]}]}"#),
+        "pass"
+    );
     let got = command(&p, "tree", "main", r#"{"v":1,"kids":[{"v":"x"}]}"#);
     assert!(got.contains(r#"at "/kids/0/v" fails `type`"#), "{got}");
 }
@@ -218,29 +288,89 @@ fn bad_configs_are_refused_with_the_pointer_of_the_problem() {
     let cases = [
         (r#"{"rulez": []}"#, "at /rulez: unknown key"),
         (r#"{"rules": {}}"#, "at /rules: expected an array"),
-        (r#"{"rules": [{"windowz": "main"}]}"#, "at /rules/0/windowz: unknown key"),
-        (r#"{"rules": [{"windows": 3}]}"#, "at /rules/0/windows: expected"),
-        (r#"{"rules": [{"origins": [""]}]}"#, "at /rules/0/origins/0: expected a non-empty origin"),
-        (r#"{"rules": [{"commands": {"a": 1}}]}"#, "at /rules/0/commands/a: expected true, false"),
-        (r#"{"rules": [{"commands": {"a": {"argz": {}}}}]}"#, "at /rules/0/commands/a/argz: unknown key"),
-        (r#"{"rules": [{"commands": {"a*b": true}}]}"#, "at /rules/0/commands/a*b: name"),
-        (r#"{"rules": [{"listen": {"a": {"payload": {}}}}]}"#, "at /rules/0/listen/a/payload"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"minLenght": 1}}}}]}"#, "at /rules/0/commands/a/args/minLenght: unknown keyword"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"pattern": "(["}}}}]}"#, "at /rules/0/commands/a/args/pattern: bad regex"),
-        (r##"{"rules": [{"commands": {"a": {"args": {"$ref": "#/$defs/nope"}}}}]}"##, "at /rules/0/commands/a/args/$ref: `$ref` \"#/$defs/nope\" points nowhere"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"$ref": "other.json"}}}}]}"#, "is not local"),
-        (r##"{"$defs": {"x": {"$ref": "#/$defs/y"}, "y": {"$ref": "#/$defs/x"}}}"##, "`$ref` cycle"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"type": "text"}}}}]}"#, "at /rules/0/commands/a/args/type: unknown type"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"maxLength": -1}}}}]}"#, "at /rules/0/commands/a/args/maxLength: `maxLength` must be a non-negative integer"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"format": "email"}}}}]}"#, "at /rules/0/commands/a/args/format: unknown format"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"format": "airlock-path"}}}}]}"#, "needs a `root`"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"format": "airlock-path", "root": "rel"}}}}]}"#, "at /rules/0/commands/a/args/root: root \"rel\" must be an absolute"),
-        (r#"{"rules": [{"commands": {"a": {"args": {"items": [{}]}}}}]}"#, "prefixItems"),
-        (r#"{"$defs": {"bad": {"pattern": "\\"}}}"#, "at /$defs/bad/pattern: bad regex"),
+        (
+            r#"{"rules": [{"windowz": "main"}]}"#,
+            "at /rules/0/windowz: unknown key",
+        ),
+        (
+            r#"{"rules": [{"windows": 3}]}"#,
+            "at /rules/0/windows: expected",
+        ),
+        (
+            r#"{"rules": [{"origins": [""]}]}"#,
+            "at /rules/0/origins/0: expected a non-empty origin",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": 1}}]}"#,
+            "at /rules/0/commands/a: expected true, false",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"argz": {}}}}]}"#,
+            "at /rules/0/commands/a/argz: unknown key",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a*b": true}}]}"#,
+            "at /rules/0/commands/a*b: name",
+        ),
+        (
+            r#"{"rules": [{"listen": {"a": {"payload": {}}}}]}"#,
+            "at /rules/0/listen/a/payload",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"minLenght": 1}}}}]}"#,
+            "at /rules/0/commands/a/args/minLenght: unknown keyword",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"pattern": "(["}}}}]}"#,
+            "at /rules/0/commands/a/args/pattern: bad regex",
+        ),
+        (
+            r##"{"rules": [{"commands": {"a": {"args": {"$ref": "#/$defs/nope"}}}}]}"##,
+            "at /rules/0/commands/a/args/$ref: `$ref` \"#/$defs/nope\" points nowhere",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"$ref": "other.json"}}}}]}"#,
+            "is not local",
+        ),
+        (
+            r##"{"$defs": {"x": {"$ref": "#/$defs/y"}, "y": {"$ref": "#/$defs/x"}}}"##,
+            "`$ref` cycle",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"type": "text"}}}}]}"#,
+            "at /rules/0/commands/a/args/type: unknown type",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"maxLength": -1}}}}]}"#,
+            "at /rules/0/commands/a/args/maxLength: `maxLength` must be a non-negative integer",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"format": "email"}}}}]}"#,
+            "at /rules/0/commands/a/args/format: unknown format",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"format": "airlock-path"}}}}]}"#,
+            "needs a `root`",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"format": "airlock-path", "root": "rel"}}}}]}"#,
+            "at /rules/0/commands/a/args/root: root \"rel\" must be an absolute",
+        ),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": {"items": [{}]}}}}]}"#,
+            "prefixItems",
+        ),
+        (
+            r#"{"$defs": {"bad": {"pattern": "\\"}}}"#,
+            "at /$defs/bad/pattern: bad regex",
+        ),
         (r#"{"reasons": "short"}"#, "at /reasons"),
         (r#"{"rules": [], "rules": []}"#, "duplicate key"),
         (r#"[]"#, "expected a JSON object"),
-        (r#"{"rules": [{"commands": {"a": {"args": 3}}}]}"#, "at /rules/0/commands/a/args: a schema is an object or a boolean"),
+        (
+            r#"{"rules": [{"commands": {"a": {"args": 3}}}]}"#,
+            "at /rules/0/commands/a/args: a schema is an object or a boolean",
+        ),
     ];
     for (config, want) in cases {
         let got = refusal(config);

@@ -10,7 +10,9 @@
 //! URLs and `file:`, duplicate `path` keys, and a missing or non-string `path`. Other commands, events and
 //! channels pass untouched.
 
-use airlock_hook::{Guest, Kind, Message, Settings, Verdict, json_body, parse_config, path, reject};
+use airlock_hook::{
+    Guest, Kind, Message, Settings, Verdict, json_body, parse_config, path, reject,
+};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 
