@@ -94,6 +94,11 @@ const TAURI_LOCAL_ORIGINS: &[&str] = &[
     "https://tauri.localhost",
 ];
 
+/// Tauri's event commands, which the allowlist judges by `emit` and `listen` rather than by
+/// `commands` (guest-hooks/allowlist/README.md).
+const EVENT_EMIT: &[&str] = &["plugin:event|emit", "plugin:event|emit_to"];
+const EVENT_LISTEN: &[&str] = &["plugin:event|listen", "plugin:event|unlisten"];
+
 /// The manifest key of the app's own permissions in `acl-manifests.json`.
 const APP_ACL_KEY: &str = "__app-acl__";
 
@@ -292,6 +297,22 @@ fn from_tauri(args: &FromTauriArgs) -> anyhow::Result<Generated> {
                     }
                 }
             }
+        }
+        // The allowlist judges Tauri's event commands by the event they name, in `emit` and
+        // `listen`; a capability grants them for every event name.
+        for (key, commands) in [("emit", EVENT_EMIT), ("listen", EVENT_LISTEN)] {
+            let granted: Vec<bool> = commands.iter().filter_map(|c| table.remove(*c)).collect();
+            if granted.is_empty() {
+                continue;
+            }
+            let allowed = granted.iter().all(|g| *g);
+            if allowed {
+                warnings.push(format!(
+                    "{name}: Tauri's capabilities do not name events: `{key}` allows every \
+                     event name here (narrow it in the generated rule by hand)"
+                ));
+            }
+            rule.insert(key.into(), json!({ "*": allowed }));
         }
         let commands: Map<String, Value> = table
             .into_iter()

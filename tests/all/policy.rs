@@ -52,20 +52,19 @@ fn each_capability_grants_exactly_its_resolved_commands() {
         main["commands"],
         json!({
             "ghost_cmd": true,
-            "plugin:event|listen": true,
-            "plugin:event|unlisten": true,
             "plugin:fs|read_text_file": true,
             "plugin:shell|execute": true,
             "plugin:window|title": true,
             "read_notes": true,
         })
     );
+    // Tauri's event commands become `emit` and `listen`, for every event name.
+    assert_eq!(main["listen"], json!({"*": true}));
+    assert_eq!(main.get("emit"), None);
     let editors = rule(&config, "editors");
     assert_eq!(editors["windows"], json!(["editor-*"]));
-    assert_eq!(
-        editors["commands"],
-        json!({"plugin:event|emit": true, "plugin:event|emit_to": true, "save_note": true})
-    );
+    assert_eq!(editors["commands"], json!({"save_note": true}));
+    assert_eq!(editors["emit"], json!({"*": true}));
     let locked = rule(&config, "locked");
     assert_eq!(locked["webviews"], json!(["preview"]));
     assert_eq!(locked["commands"], json!({"save_note": false}));
