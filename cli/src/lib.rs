@@ -1,9 +1,9 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
 //!
-//! `airlock inspect | bench | fuzz | serve | component | new | test | replay`, built on the
-//! `airlock` library. The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the cases runner
-//! behind `airlock test` (and the project's conformance suite) is [`cases`]; the attack corpus
-//! is [`corpus`]; the rest are the subcommands.
+//! `airlock inspect | bench | fuzz | serve | component | new | test | replay | policy`, built on
+//! the `airlock` library. The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the cases
+//! runner behind `airlock test` (and the project's conformance suite) is [`cases`]; the attack
+//! corpus is [`corpus`]; the rest are the subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,7 @@ mod inspect;
 mod new;
 mod replay;
 pub mod routes;
+mod policy;
 mod serve;
 mod testing;
 
@@ -52,6 +53,9 @@ enum Command {
     /// Replay recorded traffic through an old and a new hook (or one, against the recorded
     /// verdicts) and report every verdict that flips; exits 1 when one does.
     Replay(replay::ReplayArgs),
+    /// Write hook configs from what an app already has (`from-tauri`: an allowlist config from
+    /// a Tauri app's capabilities).
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => testing::run(args).map(failed),
         Command::Replay(args) => replay::run(args).map(failed),
+        Command::Policy(args) => policy::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

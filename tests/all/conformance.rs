@@ -13,6 +13,7 @@ const LANGUAGES: &[(&str, &[&str])] = &[
     ("path-guard", &["rust", "python", "js", "c"]),
     ("redact", &["rust", "python", "js", "c"]),
     ("origin-allow", &["rust", "wat"]),
+    ("allowlist", &["rust"]),
 ];
 
 fn table(policy: &str) -> CaseFile {
@@ -146,6 +147,11 @@ fn origin_allow_in_rust_gives_the_table_s_verdicts() {
 #[test]
 fn origin_allow_in_wat_gives_the_table_s_verdicts() {
     check("origin-allow", "wat");
+}
+
+#[test]
+fn allowlist_in_rust_gives_the_table_s_verdicts() {
+    check("allowlist", "rust");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod hostile;
 mod new;
 mod replay;
 mod routes;
+mod policy;
 mod seal;
 mod serve;
 mod swap;

@@ -23,6 +23,7 @@ use std::sync::Mutex;
 // On WASI, libc's own malloc owns the free memory; the heap is only for bare wasm32.
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod heap;
+pub mod path;
 
 wit_bindgen::generate!({
     path: "../../../wit",

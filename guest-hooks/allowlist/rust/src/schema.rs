@@ -1,0 +1,704 @@
+//! The JSON Schema subset the allowlist checks args and payloads with (draft 2020-12 keywords:
+//! `type`, `properties`, `required`, `additionalProperties`, `items`, `enum`, `const`,
+//! `minimum`/`maximum`, `exclusiveMinimum`/`exclusiveMaximum`, `minLength`/`maxLength`,
+//! `minItems`/`maxItems`, `pattern`, `$ref` to `$defs`, plus Airlock's `format: "airlock-path"`
+//! with a `root`), compiled once into an arena of nodes. Anything else is refused when the config
+//! is read, with the JSON pointer of the problem: a keyword this subset does not know would
+//! otherwise be a check that silently never runs.
+
+use serde_json::{Map, Value};
+
+use crate::json::Json;
+
+/// Where a compiled schema sits in [`Schemas`].
+pub type SchemaId = usize;
+
+/// The 2020-12 meta-schema URI, the only `$schema` accepted.
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// Keywords that only annotate: accepted and ignored.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$comment",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// JSON types, as bits of [`Node::types`].
+const NULL: u8 = 1;
+const BOOLEAN: u8 = 2;
+const OBJECT: u8 = 4;
+const ARRAY: u8 = 8;
+const NUMBER: u8 = 16;
+const INTEGER: u8 = 32;
+const STRING: u8 = 64;
+
+#[derive(Default)]
+struct Node {
+    /// `false` schema: nothing is valid.
+    never: bool,
+    /// Bits of the allowed types; 0 when `type` is absent.
+    types: u8,
+    properties: Vec<(String, SchemaId)>,
+    required: Vec<String>,
+    /// `None`: any extra property; `Some(None)`: none; `Some(Some(id))`: each must match `id`.
+    additional: Option<Option<SchemaId>>,
+    items: Option<SchemaId>,
+    enumeration: Option<Vec<Value>>,
+    constant: Option<Value>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    exclusive_minimum: Option<f64>,
+    exclusive_maximum: Option<f64>,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    pattern: Option<(String, regex_lite::Regex)>,
+    /// `format: "airlock-path"`: the root as written, and its segments.
+    path_root: Option<(String, Vec<String>)>,
+    reference: Option<SchemaId>,
+}
+
+/// Every schema of a config, compiled.
+#[derive(Default)]
+pub struct Schemas {
+    nodes: Vec<Node>,
+}
+
+/// Why a value does not match: where (a JSON pointer into the value), which keyword, and how.
+#[derive(Debug, PartialEq)]
+pub struct Failure {
+    /// JSON pointer of the failing value, `""` for the whole value.
+    pub pointer: String,
+    /// The keyword that failed.
+    pub keyword: &'static str,
+    /// What was wrong, with the value or the limit.
+    pub detail: String,
+}
+
+/// Where a schema or keyword sits in the config. Written out as a JSON pointer only for an
+/// error message: a config is read on every fresh instance, so the pass path builds no strings.
+#[derive(Clone, Copy)]
+pub enum Loc<'p> {
+    /// A JSON pointer already written out.
+    Raw(&'p str),
+    /// A member of an object.
+    Key(&'p Loc<'p>, &'p str),
+    /// An element of an array.
+    Index(&'p Loc<'p>, usize),
+}
+
+impl Loc<'_> {
+    /// The JSON pointer.
+    pub fn render(&self) -> String {
+        match self {
+            Loc::Raw(pointer) => (*pointer).to_owned(),
+            Loc::Key(parent, key) => format!("{}/{}", parent.render(), escape(key)),
+            Loc::Index(parent, i) => format!("{}/{i}", parent.render()),
+        }
+    }
+}
+
+/// Compiles the schemas of one config. `config` is the whole config, whose top-level `$defs`
+/// every schema may `$ref` (`#/$defs/NAME`) when its own root has no such definition.
+pub struct Compiler<'a> {
+    config: &'a Json<'a>,
+    schemas: Schemas,
+    /// Each schema compiled, by the address of its JSON value in the config, so a `$ref`
+    /// compiles its target once (a config has tens of schemas: a list beats hashing).
+    compiled: Vec<(usize, SchemaId)>,
+    /// Where each schema with a `$ref` is, for the error of a `$ref` cycle.
+    refs: Vec<(SchemaId, String)>,
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for the schemas of `config`.
+    pub fn new(config: &'a Json<'a>) -> Self {
+        Compiler {
+            config,
+            schemas: Schemas::default(),
+            compiled: Vec::new(),
+            refs: Vec::new(),
+        }
+    }
+
+    /// Compiles `value`, found at `loc` in the config, as the root of a schema document (its
+    /// `#`). Errors name the JSON pointer of the problem in the config.
+    pub fn root(&mut self, value: &'a Json<'a>, loc: &Loc) -> Result<SchemaId, String> {
+        self.compile(value, loc, value, loc)
+    }
+
+    /// Compiles every schema of the config's top-level `$defs`, used or not, so an error in one
+    /// is found at load.
+    pub fn definitions(&mut self) -> Result<(), String> {
+        let config = self.config;
+        let Some(defs) = config.get("$defs") else {
+            return Ok(());
+        };
+        let Json::Object(defs) = defs else {
+            return Err("at /$defs: expected an object of schemas".to_owned());
+        };
+        let top = Loc::Raw("");
+        let at = Loc::Key(&top, "$defs");
+        for (name, value) in defs {
+            self.compile(value, &Loc::Key(&at, name.as_ref()), config, &top)?;
+        }
+        Ok(())
+    }
+
+    /// The compiled schemas, once every `$ref` is checked for cycles.
+    pub fn finish(self) -> Result<Schemas, String> {
+        let nodes = &self.schemas.nodes;
+        for (start, pointer) in &self.refs {
+            let mut at = *start;
+            for _ in 0..=nodes.len() {
+                match nodes[at].reference {
+                    Some(next) => at = next,
+                    None => break,
+                }
+                if at == *start {
+                    return Err(format!(
+                        "at {pointer}: `$ref` cycle: this schema refers back to itself without \
+                         looking inside the value"
+                    ));
+                }
+            }
+        }
+        Ok(self.schemas)
+    }
+
+    /// The schema `value` at `loc`, whose document root (`#`) is `root`, at `root_loc`.
+    fn compile(
+        &mut self,
+        value: &'a Json<'a>,
+        loc: &Loc,
+        root: &'a Json<'a>,
+        root_loc: &Loc,
+    ) -> Result<SchemaId, String> {
+        let key = value as *const Json as usize;
+        if let Some((_, id)) = self.compiled.iter().find(|(k, _)| *k == key) {
+            return Ok(*id);
+        }
+        let id = self.schemas.nodes.len();
+        self.schemas.nodes.push(Node::default());
+        self.compiled.push((key, id));
+        let node = self.node(value, loc, root, root_loc)?;
+        if node.reference.is_some() {
+            self.refs.push((id, loc.render()));
+        }
+        self.schemas.nodes[id] = node;
+        Ok(id)
+    }
+
+    fn node(
+        &mut self,
+        schema: &'a Json<'a>,
+        loc: &Loc,
+        root: &'a Json<'a>,
+        root_loc: &Loc,
+    ) -> Result<Node, String> {
+        let map = match schema {
+            Json::Bool(true) => return Ok(Node::default()),
+            Json::Bool(false) => {
+                return Ok(Node {
+                    never: true,
+                    ..Node::default()
+                });
+            }
+            Json::Object(map) => map,
+            other => {
+                return Err(format!(
+                    "at {}: a schema is an object or a boolean, got {}",
+                    loc.render(),
+                    other.kind()
+                ));
+            }
+        };
+        let mut node = Node::default();
+        for (keyword, value) in map {
+            let keyword: &str = keyword;
+            let here = Loc::Key(loc, keyword);
+            let bad =
+                |expected: &str| format!("at {}: `{keyword}` must be {expected}", here.render());
+            match keyword {
+                "$schema" => {
+                    if value.as_str() != Some(DRAFT_2020_12) {
+                        return Err(bad(&format!("{DRAFT_2020_12:?}, the only draft supported")));
+                    }
+                }
+                "$defs" => {
+                    let Json::Object(defs) = value else {
+                        return Err(bad("an object of schemas"));
+                    };
+                    for (name, def) in defs {
+                        self.compile(def, &Loc::Key(&here, name), root, root_loc)?;
+                    }
+                }
+                "$ref" => {
+                    let Some(reference) = value.as_str() else {
+                        return Err(bad("a string"));
+                    };
+                    node.reference = Some(self.reference(reference, &here, root, root_loc)?);
+                }
+                "type" => {
+                    let names: &[Json] = match value {
+                        Json::Array(names) if !names.is_empty() => names,
+                        Json::String(_) => std::slice::from_ref(value),
+                        _ => return Err(bad("a type name or a non-empty array of them")),
+                    };
+                    for name in names {
+                        node.types |= match name.as_str() {
+                            Some("null") => NULL,
+                            Some("boolean") => BOOLEAN,
+                            Some("object") => OBJECT,
+                            Some("array") => ARRAY,
+                            Some("number") => NUMBER,
+                            Some("integer") => INTEGER,
+                            Some("string") => STRING,
+                            _ => {
+                                return Err(format!(
+                                    "at {}: unknown type {name}: expected null, boolean, \
+                                     object, array, number, integer or string",
+                                    here.render()
+                                ));
+                            }
+                        };
+                    }
+                }
+                "properties" => {
+                    let Json::Object(properties) = value else {
+                        return Err(bad("an object of schemas"));
+                    };
+                    node.properties.reserve(properties.len());
+                    for (name, property) in properties {
+                        let id = self.compile(property, &Loc::Key(&here, name), root, root_loc)?;
+                        node.properties.push((name.to_string(), id));
+                    }
+                }
+                "required" => {
+                    let names = strings(value).ok_or_else(|| bad("an array of strings"))?;
+                    for (i, name) in names.iter().enumerate() {
+                        if names[..i].contains(name) {
+                            let at = Loc::Index(&here, i).render();
+                            return Err(format!("at {at}: {name:?} is listed twice"));
+                        }
+                    }
+                    node.required = names;
+                }
+                "additionalProperties" => {
+                    node.additional = match value {
+                        Json::Bool(true) => None,
+                        Json::Bool(false) => Some(None),
+                        _ => Some(Some(self.compile(value, &here, root, root_loc)?)),
+                    };
+                }
+                "items" => {
+                    if matches!(value, Json::Array(_)) {
+                        return Err(bad(
+                            "one schema (draft 2020-12; `prefixItems` is not supported)",
+                        ));
+                    }
+                    node.items = Some(self.compile(value, &here, root, root_loc)?);
+                }
+                "enum" => match value {
+                    Json::Array(values) if !values.is_empty() => {
+                        node.enumeration = Some(values.iter().map(Json::to_value).collect());
+                    }
+                    _ => return Err(bad("a non-empty array")),
+                },
+                "const" => node.constant = Some(value.to_value()),
+                "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+                    let n = value.as_f64().ok_or_else(|| bad("a number"))?;
+                    let slot = match keyword {
+                        "minimum" => &mut node.minimum,
+                        "maximum" => &mut node.maximum,
+                        "exclusiveMinimum" => &mut node.exclusive_minimum,
+                        _ => &mut node.exclusive_maximum,
+                    };
+                    *slot = Some(n);
+                }
+                "minLength" | "maxLength" | "minItems" | "maxItems" => {
+                    let n = value
+                        .as_count()
+                        .ok_or_else(|| bad("a non-negative integer"))?;
+                    let slot = match keyword {
+                        "minLength" => &mut node.min_length,
+                        "maxLength" => &mut node.max_length,
+                        "minItems" => &mut node.min_items,
+                        _ => &mut node.max_items,
+                    };
+                    *slot = Some(n);
+                }
+                "pattern" => {
+                    let Some(text) = value.as_str() else {
+                        return Err(bad("a string"));
+                    };
+                    let regex = regex_lite::Regex::new(text)
+                        .map_err(|e| format!("at {}: bad regex {text:?}: {e}", here.render()))?;
+                    node.pattern = Some((text.to_owned(), regex));
+                }
+                "format" => {
+                    if value.as_str() != Some("airlock-path") {
+                        return Err(format!(
+                            "at {}: unknown format {value}: the only format checked is \
+                             \"airlock-path\" (with a `root`)",
+                            here.render()
+                        ));
+                    }
+                    let root_at = || Loc::Key(loc, "root").render();
+                    let Some(root) = schema.get("root") else {
+                        return Err(format!(
+                            "at {}: format \"airlock-path\" needs a `root`",
+                            loc.render()
+                        ));
+                    };
+                    let Some(root) = root.as_str() else {
+                        return Err(format!("at {}: `root` must be a string", root_at()));
+                    };
+                    let segments = airlock_hook::path::root(root)
+                        .map_err(|problem| format!("at {}: root {root:?} {problem}", root_at()))?;
+                    node.path_root = Some((root.to_owned(), segments));
+                }
+                "root" => {
+                    if schema.get("format").and_then(Json::as_str) != Some("airlock-path") {
+                        return Err(format!(
+                            "at {}: `root` belongs with format \"airlock-path\"",
+                            here.render()
+                        ));
+                    }
+                }
+                k if ANNOTATIONS.contains(&k) => {}
+                _ => {
+                    return Err(format!(
+                        "at {}: unknown keyword `{keyword}` (see guest-hooks/allowlist/README.md \
+                         for the keywords checked)",
+                        here.render()
+                    ));
+                }
+            }
+        }
+        Ok(node)
+    }
+
+    /// Resolves a `$ref` found at `here` in the document `root`: `#` then a JSON pointer into
+    /// that document; a `#/$defs/…` it does not hold is looked up in the config's top-level
+    /// `$defs`.
+    fn reference(
+        &mut self,
+        reference: &str,
+        here: &Loc,
+        root: &'a Json<'a>,
+        root_loc: &Loc,
+    ) -> Result<SchemaId, String> {
+        let Some(pointer) = reference.strip_prefix('#') else {
+            return Err(format!(
+                "at {}: `$ref` {reference:?} is not local: only `#/…` pointers are supported",
+                here.render()
+            ));
+        };
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            return Err(format!(
+                "at {}: `$ref` {reference:?}: anchors are not supported, use `#/$defs/NAME`",
+                here.render()
+            ));
+        }
+        if let Some(target) = root.pointer(pointer) {
+            let at = format!("{}{pointer}", root_loc.render());
+            return self.compile(target, &Loc::Raw(&at), root, root_loc);
+        }
+        let config = self.config;
+        if pointer.starts_with("/$defs/")
+            && let Some(target) = config.pointer(pointer)
+        {
+            return self.compile(target, &Loc::Raw(pointer), config, &Loc::Raw(""));
+        }
+        Err(format!(
+            "at {}: `$ref` {reference:?} points nowhere",
+            here.render()
+        ))
+    }
+}
+
+fn strings(value: &Json) -> Option<Vec<String>> {
+    let Json::Array(items) = value else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A JSON pointer segment for `name` (`~` as `~0`, `/` as `~1`).
+pub fn escape(name: &str) -> String {
+    if name.contains(['~', '/']) {
+        name.replace('~', "~0").replace('/', "~1")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// How a value's type is named in reasons.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn type_bits(value: &Value) -> u8 {
+    match value {
+        Value::Null => NULL,
+        Value::Bool(_) => BOOLEAN,
+        Value::Object(_) => OBJECT,
+        Value::Array(_) => ARRAY,
+        Value::String(_) => STRING,
+        Value::Number(n) => {
+            let integer = n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0);
+            NUMBER | if integer { INTEGER } else { 0 }
+        }
+    }
+}
+
+fn type_names(bits: u8) -> String {
+    let names = [
+        (NULL, "null"),
+        (BOOLEAN, "boolean"),
+        (OBJECT, "object"),
+        (ARRAY, "array"),
+        (NUMBER, "number"),
+        (INTEGER, "integer"),
+        (STRING, "string"),
+    ];
+    let listed: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    listed.join(" or ")
+}
+
+/// JSON equality, numbers by value (`1` equals `1.0`), as JSON Schema's `enum` and `const` want.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+impl Schemas {
+    /// Checks `value` against schema `id`; the first failure found, if any. `pointer` is the
+    /// JSON pointer of `value` (extended in place while descending, restored on return).
+    pub fn check(&self, id: SchemaId, value: &Value, pointer: &mut String) -> Result<(), Failure> {
+        let node = &self.nodes[id];
+        let fail = |pointer: &str, keyword: &'static str, detail: String| {
+            Err(Failure {
+                pointer: pointer.to_owned(),
+                keyword,
+                detail,
+            })
+        };
+        if node.never {
+            return fail(pointer, "false", "no value is allowed here".to_owned());
+        }
+        if let Some(target) = node.reference {
+            self.check(target, value, pointer)?;
+        }
+        if node.types != 0 && node.types & type_bits(value) == 0 {
+            let want = type_names(node.types);
+            return fail(
+                pointer,
+                "type",
+                format!("expected {want}, got {}", kind(value)),
+            );
+        }
+        if let Some(constant) = &node.constant
+            && !same(constant, value)
+        {
+            return fail(pointer, "const", format!("expected {constant}"));
+        }
+        if let Some(values) = &node.enumeration
+            && !values.iter().any(|v| same(v, value))
+        {
+            let listed: Vec<String> = values.iter().map(Value::to_string).collect();
+            return fail(
+                pointer,
+                "enum",
+                format!("expected one of {}", listed.join(", ")),
+            );
+        }
+        match value {
+            Value::Number(n) => {
+                let n = n.as_f64().unwrap_or(f64::NAN);
+                let bounds = [
+                    (
+                        "minimum",
+                        node.minimum,
+                        n >= node.minimum.unwrap_or(0.0),
+                        ">=",
+                    ),
+                    (
+                        "maximum",
+                        node.maximum,
+                        n <= node.maximum.unwrap_or(0.0),
+                        "<=",
+                    ),
+                    (
+                        "exclusiveMinimum",
+                        node.exclusive_minimum,
+                        n > node.exclusive_minimum.unwrap_or(0.0),
+                        ">",
+                    ),
+                    (
+                        "exclusiveMaximum",
+                        node.exclusive_maximum,
+                        n < node.exclusive_maximum.unwrap_or(0.0),
+                        "<",
+                    ),
+                ];
+                for (keyword, bound, holds, op) in bounds {
+                    if let Some(bound) = bound
+                        && !holds
+                    {
+                        return fail(pointer, keyword, format!("{n} is not {op} {bound}"));
+                    }
+                }
+            }
+            Value::String(s) => self.check_string(node, s, pointer)?,
+            Value::Array(items) => {
+                let n = items.len() as u64;
+                if let Some(min) = node.min_items
+                    && n < min
+                {
+                    return fail(
+                        pointer,
+                        "minItems",
+                        format!("{n} items, at least {min} needed"),
+                    );
+                }
+                if let Some(max) = node.max_items
+                    && n > max
+                {
+                    return fail(
+                        pointer,
+                        "maxItems",
+                        format!("{n} items, at most {max} allowed"),
+                    );
+                }
+                if let Some(item) = node.items {
+                    for (i, value) in items.iter().enumerate() {
+                        let len = pointer.len();
+                        pointer.push('/');
+                        pointer.push_str(&i.to_string());
+                        self.check(item, value, pointer)?;
+                        pointer.truncate(len);
+                    }
+                }
+            }
+            Value::Object(members) => self.check_object(node, members, pointer)?,
+            Value::Null | Value::Bool(_) => {}
+        }
+        Ok(())
+    }
+
+    fn check_string(&self, node: &Node, s: &str, pointer: &str) -> Result<(), Failure> {
+        let fail = |keyword: &'static str, detail: String| {
+            Err(Failure {
+                pointer: pointer.to_owned(),
+                keyword,
+                detail,
+            })
+        };
+        if node.min_length.is_some() || node.max_length.is_some() {
+            let n = s.chars().count() as u64;
+            if let Some(min) = node.min_length
+                && n < min
+            {
+                return fail(
+                    "minLength",
+                    format!("{n} characters, at least {min} needed"),
+                );
+            }
+            if let Some(max) = node.max_length
+                && n > max
+            {
+                return fail(
+                    "maxLength",
+                    format!("{n} characters, at most {max} allowed"),
+                );
+            }
+        }
+        if let Some((text, regex)) = &node.pattern
+            && !regex.is_match(s)
+        {
+            return fail("pattern", format!("{s:?} does not match {text:?}"));
+        }
+        if let Some((root, segments)) = &node.path_root
+            && let Err(problem) = airlock_hook::path::check(segments, s)
+        {
+            return fail(
+                "format",
+                format!("airlock-path in {root:?}: path {s:?} {problem}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_object(
+        &self,
+        node: &Node,
+        members: &Map<String, Value>,
+        pointer: &mut String,
+    ) -> Result<(), Failure> {
+        for name in &node.required {
+            if !members.contains_key(name) {
+                return Err(Failure {
+                    pointer: pointer.clone(),
+                    keyword: "required",
+                    detail: format!("missing property {name:?}"),
+                });
+            }
+        }
+        for (name, value) in members {
+            let len = pointer.len();
+            pointer.push('/');
+            pointer.push_str(&escape(name));
+            let declared = node.properties.iter().find(|(n, _)| n == name);
+            match (declared, node.additional) {
+                (Some((_, id)), _) => self.check(*id, value, pointer)?,
+                (None, None) => {}
+                (None, Some(None)) => {
+                    return Err(Failure {
+                        pointer: pointer.clone(),
+                        keyword: "additionalProperties",
+                        detail: format!("property {name:?} is not allowed"),
+                    });
+                }
+                (None, Some(Some(id))) => self.check(id, value, pointer)?,
+            }
+            pointer.truncate(len);
+        }
+        Ok(())
+    }
+}
