@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use airlock::seal::Provider;
+use airlock::trust::{PublicKey, Signature, Trust};
 use airlock::{
     EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode,
     SealConfig,
@@ -55,6 +56,15 @@ pub struct HookFlags {
     /// absent.
     #[arg(long = "config", value_name = "FILE.json")]
     pub configs: Vec<PathBuf>,
+    /// The SHA-256 a hook's bytes must have (64 hex digits): none, or one per `--hook` in the
+    /// same order (`-` for a hook left unpinned). A mismatch refuses to load, naming both.
+    #[arg(long = "pin", value_name = "SHA256")]
+    pub pins: Vec<String>,
+    /// A public key (`airlock keygen`'s NAME.pub) trusted to sign hooks (repeatable). With any,
+    /// every hook must carry a valid signature from one of them in HOOK.wasm.sig (`airlock
+    /// sign`), at start and on every reload.
+    #[arg(long = "trust", value_name = "KEY.pub")]
+    pub trusted: Vec<PathBuf>,
     /// Time limit for each hook call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub timeout_ms: u64,
@@ -79,6 +89,27 @@ pub struct HookFlags {
     /// Log lines a hook may write per message (empty ones count).
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub log_lines: usize,
+    /// Faults (trap, timeout, memory…) a hook may have inside the quarantine window; one more
+    /// and it is quarantined: every message is rejected with `hook-quarantined` until the window
+    /// passes or the hook is reloaded (0: quarantine at the first fault).
+    #[arg(long, value_name = "COUNT", default_value_t = 20)]
+    pub quarantine_faults: usize,
+    /// The sliding window the quarantine counts faults in, and how long a quarantine lasts, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub quarantine_window_ms: u64,
+    /// Never quarantine a hook, however often it faults.
+    #[arg(long, conflicts_with = "quarantine_faults")]
+    pub no_quarantine: bool,
+    /// Keys a hook may hold in host-owned state (airlock:hook/state), over all windows.
+    #[arg(long, value_name = "COUNT", default_value_t = 1024)]
+    pub state_keys: usize,
+    /// Longest host-owned state key, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256)]
+    pub state_key_bytes: usize,
+    /// Largest host-owned state value, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub state_value_bytes: usize,
     /// Largest message (name, headers and body), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
@@ -177,6 +208,9 @@ impl HookFlags {
         if self.timeout_ms == 0 {
             bail!("--timeout-ms 0: the time limit must be at least 1 ms");
         }
+        if self.quarantine_window_ms == 0 {
+            bail!("--quarantine-window-ms 0: the quarantine window must be at least 1 ms");
+        }
         Ok(HookLimits::default()
             .with_timeout(Duration::from_millis(self.timeout_ms))
             .with_fuel(self.fuel)
@@ -184,7 +218,12 @@ impl HookFlags {
             .with_table_elements(self.table_elements)
             .with_instances(self.instances)
             .with_log_bytes(self.log_bytes)
-            .with_log_lines(self.log_lines))
+            .with_log_lines(self.log_lines)
+            .with_quarantine_faults((!self.no_quarantine).then_some(self.quarantine_faults))
+            .with_quarantine_window(Duration::from_millis(self.quarantine_window_ms))
+            .with_state_keys(self.state_keys)
+            .with_state_key_bytes(self.state_key_bytes)
+            .with_state_value_bytes(self.state_value_bytes))
     }
 
     /// The gateway's limits these flags set.
@@ -222,6 +261,27 @@ impl HookFlags {
         self.configs.iter().map(|path| read_config(path)).collect()
     }
 
+    /// The trust of each hook, in `--hook` order: its `--pin` and the `--trust` keys.
+    pub fn trusts(&self) -> anyhow::Result<Vec<Trust>> {
+        if !self.pins.is_empty() && self.pins.len() != self.hooks.len() {
+            bail!(
+                "{} --pin for {} --hook: give none, or one per hook in the same order (- for none)",
+                self.pins.len(),
+                self.hooks.len()
+            );
+        }
+        let mut trust = Trust::default();
+        for path in &self.trusted {
+            trust = trust.trust_key(PublicKey::read(path)?);
+        }
+        (0..self.hooks.len())
+            .map(|i| match self.pins.get(i).map(String::as_str) {
+                None | Some("-") => Ok(trust.clone()),
+                Some(pin) => Ok(trust.clone().pin(pin)?),
+            })
+            .collect()
+    }
+
     /// Loads every `--hook` with its config on `engine`, in `mode` (or `default_mode`), keeping
     /// at most `max_idle` warm instances of a reused hook; `adjust` may change each hook's
     /// limits (a command that always meters fuel, say).
@@ -235,16 +295,32 @@ impl HookFlags {
         let limits = adjust(self.limits()?);
         let mode = self.mode.unwrap_or(default_mode);
         let configs = self.configs()?;
+        let trusts = self.trusts()?;
         self.hooks
             .iter()
             .zip(configs)
-            .map(|(path, config)| {
+            .zip(trusts)
+            .map(|((path, config), trust)| {
                 let bytes = read_hook(path)?;
+                let signature = match trust.requires_signature() {
+                    false => None,
+                    true => {
+                        let sig = Signature::path_for(path);
+                        match sig.exists() {
+                            true => Some(Signature::read(&sig)?),
+                            false => None,
+                        }
+                    }
+                };
+                // Named after its file (`path-guard.rust` for path-guard.rust.wasm).
+                let name = path.file_stem().unwrap_or(path.as_os_str());
                 let options = HookOptions::default()
+                    .with_name(name.to_string_lossy())
                     .with_config(config)
                     .with_limits(limits)
-                    .with_mode(mode.resolve(&bytes, max_idle));
-                let hook = Hook::load(engine, &bytes, options)
+                    .with_mode(mode.resolve(&bytes, max_idle))
+                    .with_trust(trust);
+                let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?;
                 Ok(Loaded {
                     path: path.clone(),

@@ -1,6 +1,6 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
 //!
-//! `airlock inspect | bench | fuzz | serve | component | new`, built on the `airlock` library.
+//! `airlock inspect | bench | fuzz | serve | component | new | keygen | sign`, built on the `airlock` library.
 //! The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the rest are the subcommands.
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ pub mod fuzzer;
 mod inspect;
 mod new;
 mod serve;
+mod sign;
 
 pub use flags::{HookFlags, Mode};
 
@@ -38,6 +39,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
     Component(ComponentArgs),
+    /// Make an Ed25519 key pair for signing hooks: NAME.key (secret) and NAME.pub.
+    Keygen(sign::KeygenArgs),
+    /// Sign a hook component: writes a detached signature (HOOK.wasm.sig) hosts check with
+    /// `--trust KEY.pub`.
+    Sign(sign::SignArgs),
     /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
     New(new::NewArgs),
 }
@@ -71,6 +77,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Component(args) => component(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => new::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Keygen(args) => sign::keygen(args).map(|()| ExitCode::SUCCESS),
+        Command::Sign(args) => sign::sign(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

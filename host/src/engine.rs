@@ -13,6 +13,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::state::HostState;
 use crate::bindings::Hook as HookWorld;
 use crate::cache::{self, CacheOutcome, CompiledCache};
 use crate::error::HookError;
@@ -83,6 +84,7 @@ struct EngineInner {
     config: EngineConfig,
     cache: Option<CompiledCache>,
     stop_ticker: Arc<AtomicBool>,
+    state: HostState,
 }
 
 impl std::fmt::Debug for EngineInner {
@@ -174,6 +176,7 @@ impl HookEngine {
                 config,
                 cache,
                 stop_ticker,
+                state: HostState::default(),
             }),
         })
     }
@@ -181,6 +184,12 @@ impl HookEngine {
     /// The settings this engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The host-owned state of every hook loaded with this engine (`airlock:hook/state`), keyed
+    /// by hook name and window; see [`HostState`].
+    pub fn state(&self) -> &HostState {
+        &self.inner.state
     }
 
     /// The folder compiled hooks are kept in, if any.

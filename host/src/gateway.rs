@@ -15,7 +15,9 @@ use tracing::Instrument as _;
 
 use crate::core::{Core, Response, Router};
 use crate::error::{HookError, chain};
-use crate::hook::{Hook, Inspection};
+use crate::hook::{Hook, Inspection, read_signature};
+use crate::metrics::Metrics;
+use crate::trust::Signature;
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
@@ -95,6 +97,7 @@ pub struct Gateway {
     core: Arc<Core>,
     limits: GatewayLimits,
     next_id: AtomicU64,
+    metrics: Option<Metrics>,
 }
 
 impl Gateway {
@@ -130,6 +133,7 @@ impl Gateway {
             core,
             limits,
             next_id: AtomicU64::new(1),
+            metrics: None,
         }
     }
 
@@ -140,6 +144,12 @@ impl Gateway {
     /// [`Gateway::swap_hook`] and [`Gateway::reload`] replace only the first hook.
     pub fn then(mut self, hook: Hook) -> Self {
         self.next.push(Arc::new(hook));
+        self
+    }
+
+    /// Counts every hook step's verdict and time in `metrics` (see [`Metrics`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -158,11 +168,23 @@ impl Gateway {
     }
 
     /// Loads `bytes` as the new hook, with the current hook's engine and options, and swaps it
-    /// in. If it fails to load or configure, the current hook keeps serving and the error says
-    /// why. Returns the new digest.
+    /// in. If it fails to load or configure — or to match the options' pin or trusted keys (see
+    /// [`Gateway::reload_signed`]) — the current hook keeps serving and the error says why.
+    /// Returns the new digest.
     pub fn reload(&self, bytes: &[u8]) -> Result<Arc<str>, HookError> {
+        self.reload_signed(bytes, None)
+    }
+
+    /// [`Gateway::reload`] with the new hook's detached signature, checked against the current
+    /// hook's [`Trust`](crate::trust::Trust) before anything is compiled.
+    pub fn reload_signed(
+        &self,
+        bytes: &[u8],
+        signature: Option<&Signature>,
+    ) -> Result<Arc<str>, HookError> {
         let current = self.hook();
-        let hook = Hook::load(current.engine(), bytes, current.options().clone()).inspect_err(
+        let options = current.options().clone();
+        let hook = Hook::load_signed(current.engine(), bytes, signature, options).inspect_err(
             |e| tracing::error!(hook = %current.digest(), error = %chain(e), "hook reload failed"),
         )?;
         let digest = hook.digest_arc();
@@ -170,14 +192,15 @@ impl Gateway {
         Ok(digest)
     }
 
-    /// [`Gateway::reload`] from a file.
+    /// [`Gateway::reload`] from a file (and its signature, `PATH.sig`, when one is required).
     pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<Arc<str>, HookError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| HookError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        self.reload(&bytes)
+        let signature = read_signature(path, &self.hook().options().trust)?;
+        self.reload_signed(&bytes, signature.as_ref())
     }
 
     /// The limits in force.
@@ -216,6 +239,9 @@ impl Gateway {
         let outcome = 'chain: {
             for hook in std::iter::once(&first).chain(&self.next) {
                 let inspection = hook.inspect(message).await;
+                if let Some(metrics) = &self.metrics {
+                    metrics.observe(hook, &inspection);
+                }
                 hook_time += inspection.elapsed;
                 hook_fuel = match (hook_fuel, inspection.fuel) {
                     (Some(a), Some(b)) => Some(a + b),

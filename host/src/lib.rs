@@ -55,6 +55,11 @@
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
+//! - [`trust`]: pinning hooks by SHA-256 and requiring Ed25519 signatures from trusted keys.
+//! - [`HostState`]: counters, token buckets and values a hook keeps in the host
+//!   (`airlock:hook/state`), scoped to the hook's name and the message's window.
+//! - [`Metrics`]: verdict counters and hook latencies in the Prometheus text format
+//!   ([`Gateway::with_metrics`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
 //! - `web` (feature `web`): the WebSocket gateway behind `airlock serve`, which serves a web
 //!   frontend, its IPC endpoint and a JS client, one connection per window.
@@ -97,10 +102,14 @@ mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod metrics;
 mod options;
+mod quarantine;
 mod reload;
 pub mod seal;
+mod state;
 mod store;
+pub mod trust;
 mod verdict;
 mod wasi;
 #[cfg(feature = "web")]
@@ -112,8 +121,10 @@ pub use engine::{EngineConfig, HookEngine};
 pub use error::{BoxError, HookError};
 pub use gateway::{Gateway, GatewayLimits, Reply};
 pub use hook::{Hook, Inspection};
+pub use metrics::{LatencyLabels, Metrics, VerdictLabels};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use reload::{HookWatcher, WatchStatus};
 pub use seal::{Envelope, SealConfig, SealError};
+pub use state::{Clock, HostState, ManualClock, SystemClock};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

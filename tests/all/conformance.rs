@@ -31,6 +31,7 @@ const LANGUAGES: &[(&str, &[&str])] = &[
     ("path-guard", &["rust", "python", "js", "c"]),
     ("redact", &["rust", "python", "js", "c"]),
     ("origin-allow", &["rust", "wat"]),
+    ("rate-limit", &["rust"]),
 ];
 
 #[derive(Deserialize)]
@@ -164,6 +165,8 @@ fn check(policy: &str, lang: &str) {
             let options = HookOptions::default()
                 .with_config((*config).to_owned())
                 .with_mode(mode);
+            // Stateful policies (rate-limit) start each config and mode with no state.
+            engine().state().clear(&options.name);
             let loaded = Hook::load(engine(), &bytes, options);
             let gateway = match &loaded {
                 Ok(hook) => Some(echo_gateway(hook.clone())),
@@ -450,4 +453,9 @@ fn every_language_in_the_list_has_a_test() {
             assert!(source.contains(&name), "no test `{name}`");
         }
     }
+}
+
+#[test]
+fn rate_limit_in_rust_gives_the_table_s_verdicts() {
+    check("rate-limit", "rust");
 }

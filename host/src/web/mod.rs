@@ -9,6 +9,9 @@
 //!   origin of every message it sends; its label must be a valid name and not already connected.
 //! - anything else: a file from [`WebOptions::static_dir`] (`index.html` for a folder).
 //!
+//! [`serve_metrics`] serves a [`Metrics`](crate::Metrics)' text at `GET /metrics` on another
+//! listener.
+//!
 //! Every request frame goes through the [`Gateway`] (validation, hooks, seal, core) and gets
 //! exactly one reply. Commands run concurrently; events and channel messages from one window
 //! reach the core in the order they were sent. Limits, per connection: a message rate (a token
@@ -21,6 +24,7 @@
 //! The wire format is described in `frame.rs`; `airlock.js` is its only client.
 
 mod frame;
+mod metrics;
 mod windows;
 
 use std::collections::VecDeque;
@@ -42,6 +46,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+pub use metrics::{METRICS_CONTENT_TYPE, serve_metrics};
 pub use windows::{ChannelRef, PushError, Window, Windows};
 use windows::{Frames, Outgoing};
 
