@@ -65,6 +65,12 @@ pub struct HookFlags {
     /// sign`), at start and on every reload.
     #[arg(long = "trust", value_name = "KEY.pub")]
     pub trusted: Vec<PathBuf>,
+    /// Chains of their own for some windows, webviews, origins or name prefixes: a JSON array of
+    /// routes, tried in order before the default chain of `--hook`, each `{"window": GLOB,
+    /// "webview": GLOB, "origin": O or [O…], "prefix": P or [P…], "hooks": [PATH or {"hook":
+    /// PATH, "config": FILE or JSON}…]}` (every part but "hooks" optional).
+    #[arg(long = "routes", value_name = "FILE.json")]
+    pub routes: Option<PathBuf>,
     /// Time limit for each hook call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub timeout_ms: u64,
@@ -83,6 +89,16 @@ pub struct HookFlags {
     /// Core instances (and memories, and tables) in one hook instance.
     #[arg(long, value_name = "COUNT", default_value_t = 64)]
     pub instances: usize,
+    /// Bytes at the start of each hook memory kept mapped between instances and zeroed in place
+    /// (past them, memory goes back to the OS and is faulted in again), in KiB [default: the
+    /// library's, see BENCHMARKS.md].
+    #[arg(long, value_name = "KIB")]
+    pub keep_resident_kib: Option<usize>,
+    /// Reset only the written pages of the resident part (the kernel's page-map scan): faster,
+    /// but an instance can read pages an earlier one wrote if they were swapped out before the
+    /// reset. Only for hosts with swap off.
+    #[arg(long)]
+    pub pagemap_scan: bool,
     /// Log text a hook may write per message, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     pub log_bytes: usize,
@@ -144,6 +160,12 @@ pub struct Loaded {
 impl HookFlags {
     /// The one hook of a command that takes one (`bench`, `fuzz`).
     pub fn single(&self, command: &str) -> anyhow::Result<&Path> {
+        if let Some(routes) = &self.routes {
+            bail!(
+                "airlock {command} runs one hook and takes no --routes (got {})",
+                routes.display()
+            );
+        }
         match self.hooks.as_slice() {
             [hook] => Ok(hook),
             many => bail!(
@@ -176,7 +198,20 @@ impl HookFlags {
             .stack_kib
             .checked_mul(1 << 10)
             .with_context(|| format!("--stack-kib {} is out of range", self.stack_kib))?;
-        let config = EngineConfig::default()
+        let mut config = EngineConfig::default();
+        if let Some(kib) = self.keep_resident_kib {
+            let bytes = kib
+                .checked_mul(1 << 10)
+                .filter(|&b| b <= config.memory_ceiling.max(memory));
+            config.keep_resident = bytes.with_context(|| {
+                format!(
+                    "--keep-resident-kib {kib} is out of range (at most the memory ceiling, {} KiB)",
+                    config.memory_ceiling.max(memory) >> 10
+                )
+            })?;
+        }
+        let config = config
+            .with_pagemap_scan(self.pagemap_scan)
             .with_fuel(fuel || self.fuel.is_some())
             .with_max_wasm_stack(stack)
             .with_memory_ceiling(memory.max(EngineConfig::default().memory_ceiling))
@@ -261,6 +296,15 @@ impl HookFlags {
         self.configs.iter().map(|path| read_config(path)).collect()
     }
 
+    /// The `--trust` keys, no pin: what every hook, routed ones included, must be signed by.
+    pub fn key_trust(&self) -> anyhow::Result<Trust> {
+        let mut trust = Trust::default();
+        for path in &self.trusted {
+            trust = trust.trust_key(PublicKey::read(path)?);
+        }
+        Ok(trust)
+    }
+
     /// The trust of each hook, in `--hook` order: its `--pin` and the `--trust` keys.
     pub fn trusts(&self) -> anyhow::Result<Vec<Trust>> {
         if !self.pins.is_empty() && self.pins.len() != self.hooks.len() {
@@ -270,10 +314,7 @@ impl HookFlags {
                 self.hooks.len()
             );
         }
-        let mut trust = Trust::default();
-        for path in &self.trusted {
-            trust = trust.trust_key(PublicKey::read(path)?);
-        }
+        let trust = self.key_trust()?;
         (0..self.hooks.len())
             .map(|i| match self.pins.get(i).map(String::as_str) {
                 None | Some("-") => Ok(trust.clone()),
@@ -302,20 +343,9 @@ impl HookFlags {
             .zip(trusts)
             .map(|((path, config), trust)| {
                 let bytes = read_hook(path)?;
-                let signature = match trust.requires_signature() {
-                    false => None,
-                    true => {
-                        let sig = Signature::path_for(path);
-                        match sig.exists() {
-                            true => Some(Signature::read(&sig)?),
-                            false => None,
-                        }
-                    }
-                };
-                // Named after its file (`path-guard.rust` for path-guard.rust.wasm).
-                let name = path.file_stem().unwrap_or(path.as_os_str());
+                let signature = read_signature(path, &trust)?;
                 let options = HookOptions::default()
-                    .with_name(name.to_string_lossy())
+                    .with_name(hook_name(path))
                     .with_config(config)
                     .with_limits(limits)
                     .with_mode(mode.resolve(&bytes, max_idle))
@@ -330,6 +360,45 @@ impl HookFlags {
             })
             .collect()
     }
+}
+
+impl HookFlags {
+    /// Loads the hooks of `--routes`, if given, like [`HookFlags::load`] loads `--hook`.
+    pub fn load_routes(
+        &self,
+        engine: &HookEngine,
+        default_mode: Mode,
+        max_idle: usize,
+    ) -> anyhow::Result<Vec<crate::routes::LoadedRoute>> {
+        match &self.routes {
+            None => Ok(Vec::new()),
+            Some(path) => crate::routes::load(
+                path,
+                engine,
+                self.limits()?,
+                &self.key_trust()?,
+                self.mode.unwrap_or(default_mode),
+                max_idle,
+            ),
+        }
+    }
+}
+
+/// A hook's name, from its file: `path-guard.rust` for `path-guard.rust.wasm`.
+pub fn hook_name(path: &Path) -> String {
+    path.file_stem()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The signature beside a hook file (`HOOK.wasm.sig`) when `trust` requires one and it exists.
+pub fn read_signature(path: &Path, trust: &Trust) -> anyhow::Result<Option<Signature>> {
+    let sig = Signature::path_for(path);
+    Ok(match trust.requires_signature() && sig.exists() {
+        true => Some(Signature::read(&sig)?),
+        false => None,
+    })
 }
 
 /// Reads a hook file, naming it when it cannot be read.

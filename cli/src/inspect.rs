@@ -57,6 +57,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         .load(&engine, Mode::Auto, 4, |limits| limits)?
         .into_iter();
     let first = hooks.next().expect("clap requires a hook");
+    let routes = args.hooks.load_routes(&engine, Mode::Auto, 4)?;
     // The core echoes every message back as it decoded it from the envelope.
     let router = Router::new().fallback(|message| async move {
         jsonl::message_line(&message)
@@ -75,6 +76,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     for next in hooks {
         gateway = gateway.then(next.hook);
     }
+    let gateway = crate::routes::apply(gateway, routes);
     let gateway = Arc::new(gateway);
     let _watcher =
         watched.map(|path| HookWatcher::spawn(&gateway, path, Duration::from_millis(200)));

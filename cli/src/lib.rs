@@ -14,6 +14,7 @@ mod fuzz;
 pub mod fuzzer;
 mod inspect;
 mod new;
+pub mod routes;
 mod serve;
 mod sign;
 

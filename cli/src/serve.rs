@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
-use airlock::web::{ChannelRef, WebGateway, WebOptions, Windows, serve_metrics};
+use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows, serve_metrics};
 use airlock::{Body, Gateway, Metrics, Router};
 
 use crate::flags::{HookFlags, Mode};
@@ -69,9 +69,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let root = prepare_root(&args.root)?;
     let engine = args.hooks.engine(false)?;
     let hooks = args.hooks.load(&engine, Mode::Auto, 8, |limits| limits)?;
+    let routes = args.hooks.load_routes(&engine, Mode::Auto, 8)?;
+    let routes_described = crate::routes::describe(&routes);
 
     let windows = Windows::new();
-    let router = demo_router(root.clone(), windows.clone());
+    let router = demo_router(root.clone());
     let described: Vec<String> = hooks
         .iter()
         .map(|loaded| format!("{} {}", loaded.path.display(), loaded.hook.digest()))
@@ -84,6 +86,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for hook in chain {
         gateway = gateway.then(hook);
     }
+    let mut gateway = crate::routes::apply(gateway, routes);
     let metrics = args.metrics.map(|addr| (addr, Metrics::new()));
     if let Some((_, metrics)) = &metrics {
         gateway = gateway.with_metrics(metrics.clone());
@@ -121,6 +124,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("airlock serve: hooks, in order:");
         for line in &described {
             eprintln!("  {line}");
+        }
+        if !routes_described.is_empty() {
+            eprintln!("airlock serve: routes, tried in order before those hooks:");
+            for line in &routes_described {
+                eprintln!("  {line}");
+            }
         }
         eprintln!("airlock serve: demo folder {}", root.display());
         if !addr.ip().is_loopback() {
@@ -189,9 +198,8 @@ struct WriteArgs {
 /// Bytes per chunk when `fs_read` streams a file.
 const CHUNK: usize = 64;
 
-fn demo_router(root: PathBuf, windows: Windows) -> Router {
+fn demo_router(root: PathBuf) -> Router {
     let (r1, r2, r3) = (root.clone(), root.clone(), root);
-    let (w1, w2, w3) = (windows.clone(), windows.clone(), windows);
     Router::new()
         .command("fs_list", move |args: ListArgs, _| {
             let root = r1.clone();
@@ -213,8 +221,8 @@ fn demo_router(root: PathBuf, windows: Windows) -> Router {
                 Ok::<_, String>(entries)
             }
         })
-        .command("fs_read", move |args: ReadArgs, invocation| {
-            let (root, windows) = (r2.clone(), w1.clone());
+        .command("fs_read", move |args: ReadArgs, _| {
+            let root = r2.clone();
             async move {
                 let file = inside(&root, &args.path)?;
                 let bytes = tokio::fs::read(&file)
@@ -223,9 +231,7 @@ fn demo_router(root: PathBuf, windows: Windows) -> Router {
                 let Some(channel) = args.channel else {
                     return Ok(json!(String::from_utf8_lossy(&bytes)));
                 };
-                let window = windows
-                    .get(&invocation.source.window)
-                    .ok_or("the window that asked is gone")?;
+                let window = Window::current().ok_or("the window that asked is gone")?;
                 let mut chunks = 0;
                 for chunk in bytes.chunks(CHUNK) {
                     window
@@ -237,15 +243,15 @@ fn demo_router(root: PathBuf, windows: Windows) -> Router {
                 Ok::<_, String>(json!({ "bytes": bytes.len(), "chunks": chunks }))
             }
         })
-        .command("fs_write", move |args: WriteArgs, invocation| {
-            let (root, windows) = (r3.clone(), w2.clone());
+        .command("fs_write", move |args: WriteArgs, _| {
+            let root = r3.clone();
             async move {
                 let file = inside(&root, &args.path)?;
                 tokio::fs::write(&file, args.contents.as_bytes())
                     .await
                     .map_err(|e| format!("cannot write {:?}: {e}", args.path))?;
                 let changed = json!({ "path": args.path, "bytes": args.contents.len() });
-                if let Some(window) = windows.get(&invocation.source.window) {
+                if let Some(window) = Window::current() {
                     // Best effort: the write happened whether or not the page hears of it.
                     let _ = window.try_emit("fs-changed", Body::Json(changed.to_string()));
                 }
@@ -258,21 +264,18 @@ fn demo_router(root: PathBuf, windows: Windows) -> Router {
                 Ok::<_, String>(json!({ "bytes": invocation.body.len() }))
             },
         )
-        .listen("profile", move |invocation| {
-            let windows = w3.clone();
-            async move {
-                let payload: serde_json::Value = match &invocation.body {
-                    Body::Json(text) => serde_json::from_str(text).map_err(|e| e.to_string())?,
-                    Body::Bytes(bytes) => json!({ "bytes": bytes.len() }),
-                };
-                if let Some(window) = windows.get(&invocation.source.window) {
-                    let received = json!({ "event": invocation.name, "payload": payload });
-                    window
-                        .emit("core-received", Body::Json(received.to_string()))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok::<_, String>(())
+        .listen("profile", move |invocation| async move {
+            let payload: serde_json::Value = match &invocation.body {
+                Body::Json(text) => serde_json::from_str(text).map_err(|e| e.to_string())?,
+                Body::Bytes(bytes) => json!({ "bytes": bytes.len() }),
+            };
+            if let Some(window) = Window::current() {
+                let received = json!({ "event": invocation.name, "payload": payload });
+                window
+                    .emit("core-received", Body::Json(received.to_string()))
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
+            Ok::<_, String>(())
         })
 }

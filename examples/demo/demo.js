@@ -1,7 +1,7 @@
 // The Airlock demo page: every call below goes through the gateway's hooks before the core.
 import { AirlockError, Channel, connect } from "/airlock.js";
 
-const airlock = connect({ window: "main" });
+const airlock = connect();
 const $ = (id) => document.getElementById(id);
 const status = $("status");
 

@@ -48,14 +48,25 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Count fuel (wasm instructions, roughly), so hooks can have a fuel budget.
     pub fuel: bool,
-    /// Bytes at the start of each hook memory that stay mapped when an instance ends: the pages
-    /// a hook wrote there are reset in place for the next instance (found with the kernel's
-    /// page-map scan, Linux 6.7 and later), while memory past it is given back to the OS and
-    /// faulted in again by the next instance that touches it. 4 MiB by default, so a fresh
-    /// instance handling a megabyte message (a copy in, a copy out) takes no page faults; at
-    /// most `max_instances` times this stays resident.
+    /// Bytes at the start of each hook memory that stay mapped when an instance ends, reset in
+    /// place for the next instance (zeroed, or found and reset with the kernel's page-map scan
+    /// when [`pagemap_scan`](EngineConfig::pagemap_scan) is on), while memory past it is given
+    /// back to the OS and faulted in again by the next instance that touches it. At most
+    /// `max_instances` times this stays resident. See BENCHMARKS.md for what each choice costs
+    /// a fresh instance.
     pub keep_resident: usize,
+    /// Reset only the pages of the resident part that a hook wrote, found with the kernel's
+    /// page-map scan (Linux 6.7 and later), instead of zeroing all of it. **Off by default, and
+    /// unsafe wherever the host can swap**: a page written by one instance and swapped out before
+    /// its slot is reset is not "present", so the scan skips it and the next instance in that
+    /// slot — of any hook of this engine — reads it back (wasmtime 48; see wasmtime#14357).
+    /// Turn it on only for hosts with swap off.
+    pub pagemap_scan: bool,
 }
+
+/// The default [`EngineConfig::keep_resident`]: chosen by measurement (BENCHMARKS.md, "Resetting
+/// a hook's memory").
+const KEEP_RESIDENT: usize = 4 << 20;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -66,7 +77,8 @@ impl Default for EngineConfig {
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
             fuel: false,
-            keep_resident: 4 << 20,
+            keep_resident: KEEP_RESIDENT,
+            pagemap_scan: false,
         }
     }
 }
@@ -136,7 +148,10 @@ impl HookEngine {
             .table_elements(config.table_elements_ceiling)
             .linear_memory_keep_resident(config.keep_resident)
             .table_keep_resident(64 << 10)
-            .pagemap_scan(Enabled::Auto);
+            .pagemap_scan(match config.pagemap_scan {
+                true => Enabled::Auto,
+                false => Enabled::No,
+            });
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)
@@ -232,4 +247,5 @@ with_fields!(EngineConfig {
     epoch_tick: Duration => with_epoch_tick,
     fuel: bool => with_fuel,
     keep_resident: usize => with_keep_resident,
+    pagemap_scan: bool => with_pagemap_scan,
 });

@@ -19,6 +19,7 @@ use crate::hook::{Hook, Inspection, read_signature};
 use crate::metrics::Metrics;
 use crate::trust::Signature;
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
+use crate::route::Route;
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
@@ -93,6 +94,7 @@ impl Reply {
 pub struct Gateway {
     hook: RwLock<Arc<Hook>>,
     next: Vec<Arc<Hook>>,
+    routes: Vec<(Route, Vec<Arc<Hook>>)>,
     sealer: Sealer,
     core: Arc<Core>,
     limits: GatewayLimits,
@@ -129,6 +131,7 @@ impl Gateway {
         Gateway {
             hook: RwLock::new(Arc::new(hook)),
             next: Vec::new(),
+            routes: Vec::new(),
             sealer,
             core,
             limits,
@@ -151,6 +154,33 @@ impl Gateway {
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Sends the messages `route` matches through `hooks` (a chain, in order, as with
+    /// [`Gateway::then`]) instead of the default chain. Routes are tried in the order they were
+    /// added and the first that matches wins; a message no route matches goes through the
+    /// default chain (the gateway's first hook and those added with [`Gateway::then`]).
+    ///
+    /// An empty `hooks` is refused: a route must not be a way around the hooks. Reloading
+    /// ([`Gateway::reload`]) replaces only the default chain's first hook.
+    ///
+    /// # Panics
+    /// If `hooks` is empty.
+    pub fn route(mut self, route: Route, hooks: Vec<Hook>) -> Self {
+        assert!(
+            !hooks.is_empty(),
+            "Gateway::route({route}): a route needs at least one hook"
+        );
+        self.routes
+            .push((route, hooks.into_iter().map(Arc::new).collect()));
+        self
+    }
+
+    /// The routes, in the order they are tried, each with the digests of its chain.
+    pub fn routes(&self) -> impl Iterator<Item = (&Route, Vec<&str>)> {
+        self.routes
+            .iter()
+            .map(|(route, hooks)| (route, hooks.iter().map(|h| h.digest()).collect()))
     }
 
     /// The hook new messages go to.
@@ -231,13 +261,25 @@ impl Gateway {
             return Reply::refused(id, rejection);
         }
 
-        let first = self.hook();
+        // The chain: the first route the message matches, else the default one.
+        let routed = self
+            .routes
+            .iter()
+            .find(|(route, _)| route.matches(&source, &request.name));
+        let first = match routed {
+            Some((_, hooks)) => hooks[0].clone(),
+            None => self.hook(),
+        };
+        let rest = match routed {
+            Some((_, hooks)) => &hooks[1..],
+            None => &self.next[..],
+        };
         let mut message = Message::from_request(id, source, request);
         let (mut decision, mut decider) = (Decision::Pass, &first);
         let (mut hook_time, mut hook_fuel) = (Duration::ZERO, None);
         // Each hook of the chain sees what the previous ones let through; a rejection stops it.
         let outcome = 'chain: {
-            for hook in std::iter::once(&first).chain(&self.next) {
+            for hook in std::iter::once(&first).chain(rest) {
                 let inspection = hook.inspect(message).await;
                 if let Some(metrics) = &self.metrics {
                     metrics.observe(hook, &inspection);

@@ -54,7 +54,8 @@
 //!   from AWS-LC with feature `aws-lc` ([`seal::Provider`]).
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
-//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]).
+//!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
+//!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
 //! - [`trust`]: pinning hooks by SHA-256 and requiring Ed25519 signatures from trusted keys.
 //! - [`HostState`]: counters, token buckets and values a hook keeps in the host
 //!   (`airlock:hook/state`), scoped to the hook's name and the message's window.
@@ -106,6 +107,7 @@ mod metrics;
 mod options;
 mod quarantine;
 mod reload;
+mod route;
 pub mod seal;
 mod state;
 mod store;
@@ -125,6 +127,7 @@ pub use metrics::{LatencyLabels, Metrics, VerdictLabels};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use reload::{HookWatcher, WatchStatus};
+pub use route::Route;
 pub use seal::{Envelope, SealConfig, SealError};
 pub use state::{Clock, HostState, ManualClock, SystemClock};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

@@ -5,18 +5,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlock::web::{ChannelRef, PushError, WebGateway, WebOptions, Windows};
+use airlock::web::{ChannelRef, PushError, Ticket, WebGateway, WebOptions, Windows};
 use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
+use airlock_tests::Ws;
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_router, engine, load_built, wat_hook};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Server {
     addr: SocketAddr,
@@ -77,23 +74,31 @@ fn own_origin(addr: SocketAddr) -> String {
 }
 
 async fn connect_as(addr: SocketAddr, query: &str, origin: Option<&str>) -> Result<Ws, WsError> {
-    let mut request = format!("ws://{addr}/airlock?{query}")
-        .into_client_request()
-        .unwrap();
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("Origin", origin.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(ws, _)| ws)
+    airlock_tests::ws_connect(addr, query, origin).await
 }
 
-async fn connect(addr: SocketAddr, label: &str) -> Ws {
-    connect_as(addr, &format!("window={label}"), Some(&own_origin(addr)))
+/// A new window labelled `label`: a ticket from the app's API, a connection with it from the
+/// server's own origin, its welcome frame read.
+async fn connect(server: &Server, label: &str) -> Ws {
+    let ticket = server
+        .windows
+        .issue(label, label)
+        .unwrap_or_else(|e| panic!("ticket for {label}: {e}"));
+    connect_ticket(server, &ticket).await
+}
+
+/// A connection with `ticket`, its welcome frame read.
+async fn connect_ticket(server: &Server, ticket: &Ticket) -> Ws {
+    let query = format!("ticket={}", ticket.token());
+    let mut ws = connect_as(server.addr, &query, Some(&own_origin(server.addr)))
         .await
-        .unwrap_or_else(|e| panic!("connect {label}: {e}"))
+        .unwrap_or_else(|e| panic!("connect {ticket:?}: {e}"));
+    let labels = airlock_tests::welcome(&mut ws).await;
+    assert_eq!(
+        labels,
+        (ticket.window().to_owned(), ticket.webview().to_owned())
+    );
+    ws
 }
 
 /// The next frame: JSON for text, (head, bytes) for binary.
@@ -150,7 +155,7 @@ fn verdicts() -> WebOptions {
 #[tokio::test]
 async fn an_invoke_that_passes_is_answered_with_what_the_core_received_from_that_window() {
     let server = start(pass_all(), echo_router(), verdicts()).await;
-    let mut ws = connect(server.addr, "editor").await;
+    let mut ws = connect(&server, "editor").await;
     send_json(
         &mut ws,
         json!({"id": 7, "kind": "command", "name": "fs_read", "payload": {"path": "notes.txt"}}),
@@ -177,7 +182,7 @@ async fn a_rejected_invoke_settles_with_the_hooks_code_and_reason_after_its_verd
     let hook = load_built("path-guard", "rust", "{}");
     let digest = hook.digest().to_owned();
     let server = start(hook, echo_router(), verdicts()).await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     send_json(
         &mut ws,
         json!({"id": 1, "kind": "command", "name": "fs_read", "payload": {"path": "../../etc/passwd"}}),
@@ -214,7 +219,7 @@ async fn a_hook_chain_replaces_with_the_second_hook_and_stops_at_the_first_rejec
         Windows::new(),
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     send_json(
         &mut ws,
         json!({"id": 1, "kind": "event", "name": "profile", "payload": {"user": "ada", "password": "hunter2"}}),
@@ -258,13 +263,15 @@ async fn an_allowed_origin_connects_and_becomes_the_messages_source_origin() {
     let options =
         WebOptions::default().with_allowed_origins(vec!["https://app.example/".to_owned()]);
     let server = start(pass_all(), echo_router(), options).await;
+    let ticket = server.windows.issue("w1", "pane").unwrap();
     let mut ws = connect_as(
         server.addr,
-        "window=w1&webview=pane",
+        &format!("ticket={}", ticket.token()),
         Some("https://app.example"),
     )
     .await
     .expect("allowed origin connects");
+    airlock_tests::welcome(&mut ws).await;
     send_json(&mut ws, json!({"id": 1, "kind": "event", "name": "hello"})).await;
     let (reply, _) = reply_to(&mut ws, 1).await;
     assert_eq!(
@@ -276,8 +283,14 @@ async fn an_allowed_origin_connects_and_becomes_the_messages_source_origin() {
 #[tokio::test]
 async fn an_origin_not_on_the_list_or_no_origin_at_all_is_refused_with_403() {
     let server = start(pass_all(), echo_router(), WebOptions::default()).await;
-    for origin in [Some("https://evil.example"), Some("null"), None] {
-        match connect_as(server.addr, "window=main", origin).await {
+    for (n, origin) in [Some("https://evil.example"), Some("null"), None]
+        .into_iter()
+        .enumerate()
+    {
+        let label = format!("w{n}");
+        let ticket = server.windows.issue(&label, &label).unwrap();
+        let query = format!("ticket={}", ticket.token());
+        match connect_as(server.addr, &query, origin).await {
             Err(WsError::Http(response)) => {
                 assert_eq!(response.status(), 403, "{origin:?}");
                 let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or(b""));
@@ -291,33 +304,6 @@ async fn an_origin_not_on_the_list_or_no_origin_at_all_is_refused_with_403() {
 }
 
 #[tokio::test]
-async fn a_taken_or_invalid_window_label_is_refused_and_a_freed_one_can_be_used_again() {
-    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
-    let origin = own_origin(server.addr);
-    let first = connect(server.addr, "main").await;
-    let second = connect_as(server.addr, "window=main", Some(&origin)).await;
-    assert!(
-        matches!(&second, Err(WsError::Http(r)) if r.status() == 409),
-        "{:?}",
-        second.map(|_| ())
-    );
-    let bad = connect_as(server.addr, "window=a%20b", Some(&origin)).await;
-    assert!(
-        matches!(&bad, Err(WsError::Http(r)) if r.status() == 400),
-        "{:?}",
-        bad.map(|_| ())
-    );
-    drop(first);
-    for _ in 0..200 {
-        if server.windows.get("main").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    connect(server.addr, "main").await;
-}
-
-#[tokio::test]
 async fn a_message_at_the_size_limit_is_delivered() {
     let limits = GatewayLimits::default().with_max_message_bytes(1000);
     let server = start_with(
@@ -328,7 +314,7 @@ async fn a_message_at_the_size_limit_is_delivered() {
         Windows::new(),
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     // name (4) + body: a JSON string of 996 bytes.
     let body = format!("\"{}\"", "a".repeat(994));
     send_json(
@@ -354,7 +340,7 @@ async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connect
         Windows::new(),
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     let body = format!("\"{}\"", "a".repeat(995));
     send_json(
         &mut ws,
@@ -381,7 +367,7 @@ async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
         Windows::new(),
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     let huge = airlock::web::max_frame_bytes(1000) + 1;
     let _ = ws
         .send(binary_frame(
@@ -434,7 +420,7 @@ async fn a_small_reply_written_after_an_unacknowledged_frame_is_not_held_for_the
         windows,
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     let mut took = Vec::new();
     for id in 0..=9 {
         let start = Instant::now();
@@ -468,7 +454,7 @@ fn rate(per_second: f64, burst: u32) -> WebOptions {
 #[tokio::test]
 async fn messages_within_the_burst_are_all_delivered() {
     let server = start(pass_all(), echo_router(), rate(0.01, 5)).await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     for id in 1..=5 {
         send_json(&mut ws, json!({"id": id, "kind": "event", "name": "tick"})).await;
     }
@@ -481,7 +467,7 @@ async fn messages_within_the_burst_are_all_delivered() {
 #[tokio::test]
 async fn the_message_past_the_burst_is_refused_with_rate_limited_before_any_hook_runs() {
     let server = start(pass_all(), echo_router(), rate(0.01, 5)).await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     for id in 1..=6 {
         send_json(&mut ws, json!({"id": id, "kind": "event", "name": "tick"})).await;
     }
@@ -549,7 +535,7 @@ async fn events_pushed_within_the_queue_bound_all_arrive_in_order() {
         windows,
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     send_json(&mut ws, json!({"id": 1, "kind": "command", "name": "stream", "payload": {"count": 500, "size": 100}})).await;
     let (reply, events) = reply_to(&mut ws, 1).await;
     assert_eq!(reply["payload"]["sent"], 500, "{reply}");
@@ -572,7 +558,7 @@ async fn a_page_that_stops_reading_fills_its_bounded_queue_and_try_emit_refuses_
         windows,
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     // 64 KiB events to a page that reads nothing until the command answers: the 1 MiB queue holds
     // 15 of them (the socket's buffers may take a few more); 10 000 (640 MiB) would only fit
     // unbounded.
@@ -635,7 +621,7 @@ async fn bytes_travel_as_binary_frames_in_both_directions() {
         windows,
     )
     .await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     ws.send(binary_frame(
         json!({"id": 1, "kind": "channel", "name": "upload"}),
         &[0, 159, 146, 150, 255],
@@ -665,7 +651,7 @@ async fn bytes_travel_as_binary_frames_in_both_directions() {
 #[tokio::test]
 async fn a_malformed_frame_is_answered_with_invalid_frame_naming_what_is_wrong() {
     let server = start(pass_all(), echo_router(), WebOptions::default()).await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     send_json(&mut ws, json!({"id": 4, "kind": "teleport", "name": "x"})).await;
     let (reply, _) = reply_to(&mut ws, 4).await;
     assert_eq!(reply["code"], "invalid-frame");
@@ -721,7 +707,7 @@ async fn everything_read_before_the_connection_closed_reaches_the_core_in_order(
     );
     let router = counting_router(seen.clone(), saved.clone());
     let server = start(pass_all(), router, WebOptions::default()).await;
-    let mut ws = connect(server.addr, "main").await;
+    let mut ws = connect(&server, "main").await;
     send_json(
         &mut ws,
         json!({"id": 1000, "kind": "command", "name": "save"}),
@@ -748,7 +734,7 @@ async fn everything_read_before_the_connection_closed_reaches_the_core_in_order(
 }
 
 #[tokio::test]
-async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_frees_the_label() {
+async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_the_page_can_reconnect() {
     let (seen, saved) = (
         Arc::new(Mutex::new(Vec::new())),
         Arc::new(AtomicUsize::new(0)),
@@ -759,11 +745,13 @@ async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_frees_the_la
         WebOptions::default(),
     )
     .await;
+    let ticket = server.windows.issue("main", "main").unwrap();
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let handshake = format!(
-        "GET /airlock?window=main HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET /airlock?ticket={token} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         addr = server.addr,
-        origin = own_origin(server.addr)
+        origin = own_origin(server.addr),
+        token = ticket.token(),
     );
     tcp.write_all(handshake.as_bytes()).await.unwrap();
     let mut response = vec![0; 4096];
@@ -783,8 +771,12 @@ async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_frees_the_la
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(server.windows.get("main").is_none(), "the label is freed");
-    let mut ws = connect(server.addr, "main").await;
+    assert!(
+        server.windows.get("main").is_none(),
+        "the connection is gone"
+    );
+    // The page comes back with its ticket, as a reload does.
+    let mut ws = connect_ticket(&server, &ticket).await;
     send_json(
         &mut ws,
         json!({"id": 2, "kind": "event", "name": "tick", "payload": {"n": 2}}),
@@ -827,7 +819,12 @@ async fn the_js_client_and_the_static_folder_are_served_and_nothing_outside_it()
         "the client module"
     );
     let (status, _, body) = http_get(server.addr, "/").await;
-    assert_eq!((status, body.as_str()), (200, "<h1>demo</h1>"));
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with(r#"<meta name="airlock-ticket" content=""#)
+            && body.ends_with("<h1>demo</h1>"),
+        "the page, with its window ticket: {body}"
+    );
     let (status, head, _) = http_get(server.addr, "/sub/app.js").await;
     assert_eq!(status, 200);
     assert!(head.contains("text/javascript"), "{head}");
@@ -843,4 +840,303 @@ async fn the_js_client_and_the_static_folder_are_served_and_nothing_outside_it()
         assert!(!body.contains("SECRET"), "{path}");
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Whether connecting with `query` is refused with `status`, the refusal containing `text`.
+async fn refused_with(server: &Server, query: &str, status: u16, text: &str) {
+    match connect_as(server.addr, query, Some(&own_origin(server.addr))).await {
+        Err(WsError::Http(response)) => {
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or(b""));
+            assert_eq!(response.status(), status, "{query}: {body}");
+            assert!(
+                body.contains(text),
+                "{query}: expected {text:?} in {body:?}"
+            );
+        }
+        other => panic!("{query} was not refused: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_window_connects_only_with_a_live_ticket_and_gets_the_tickets_labels() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    refused_with(&server, "", 403, "no window ticket").await;
+    refused_with(
+        &server,
+        "ticket=00112233445566778899aabbccddeeff",
+        403,
+        "unknown or expired",
+    )
+    .await;
+    refused_with(&server, "window=admin", 400, "issued by the server").await;
+    refused_with(&server, "webview=admin", 400, "issued by the server").await;
+    refused_with(&server, "label=admin", 400, "unknown query parameter").await;
+    let ticket = server.windows.issue("settings", "pane").unwrap();
+    assert!(ticket.token().len() >= 32, "128 bits at least");
+    assert!(
+        !format!("{ticket:?}").contains(ticket.token()),
+        "Debug hides the token"
+    );
+    let mut ws = connect_ticket(&server, &ticket).await;
+    send_json(&mut ws, json!({"id": 1, "kind": "event", "name": "hello"})).await;
+    let (reply, _) = reply_to(&mut ws, 1).await;
+    assert_eq!(reply["payload"]["source"]["window"], "settings");
+    assert_eq!(reply["payload"]["source"]["webview"], "pane");
+    // One connection at a time per ticket.
+    refused_with(
+        &server,
+        &format!("ticket={}", ticket.token()),
+        409,
+        "already connected",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_label_is_held_by_its_ticket_while_connected_and_through_a_reload_then_freed() {
+    let limits =
+        airlock::web::WindowLimits::default().with_reconnect_grace(Duration::from_millis(300));
+    let windows = Windows::with_limits(limits);
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        GatewayLimits::default(),
+        WebOptions::default(),
+        windows,
+    )
+    .await;
+    let ticket = server.windows.issue("main", "main").unwrap();
+    let ws = connect_ticket(&server, &ticket).await;
+    let taken = server.windows.issue("main", "main").unwrap_err();
+    assert_eq!(
+        taken.to_string(),
+        r#"window label "main" is held by another page"#
+    );
+    // The page reloads: its connection ends and the same ticket connects again; meanwhile the
+    // label cannot be taken.
+    drop(ws);
+    wait_until(|| server.windows.get("main").is_none()).await;
+    assert!(
+        server.windows.issue("main", "main").is_err(),
+        "held within the grace"
+    );
+    let ws = connect_ticket(&server, &ticket).await;
+    drop(ws);
+    wait_until(|| server.windows.get("main").is_none()).await;
+    // Past the grace, the ticket is gone and the label free.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    refused_with(
+        &server,
+        &format!("ticket={}", ticket.token()),
+        403,
+        "unknown or expired",
+    )
+    .await;
+    let next = server
+        .windows
+        .issue("main", "main")
+        .expect("the label is free again");
+    assert_ne!(next.token(), ticket.token());
+}
+
+async fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not done within 5 s");
+}
+
+#[tokio::test]
+async fn an_unused_ticket_within_its_time_connects() {
+    let limits = airlock::web::WindowLimits::default().with_unused_ttl(Duration::from_secs(60));
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        GatewayLimits::default(),
+        WebOptions::default(),
+        Windows::with_limits(limits),
+    )
+    .await;
+    let ticket = server.windows.issue("w", "w").unwrap();
+    connect_ticket(&server, &ticket).await;
+}
+
+#[tokio::test]
+async fn an_unused_ticket_past_its_time_is_refused_and_frees_its_label() {
+    let limits = airlock::web::WindowLimits::default().with_unused_ttl(Duration::from_millis(100));
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        GatewayLimits::default(),
+        WebOptions::default(),
+        Windows::with_limits(limits),
+    )
+    .await;
+    let ticket = server.windows.issue("w", "w").unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    refused_with(
+        &server,
+        &format!("ticket={}", ticket.token()),
+        403,
+        "unknown or expired",
+    )
+    .await;
+    server.windows.issue("w", "w").expect("the label is free");
+}
+
+#[test]
+fn live_tickets_up_to_the_limit_are_issued() {
+    let windows = Windows::with_limits(airlock::web::WindowLimits::default().with_max_tickets(3));
+    for label in ["a", "b", "c"] {
+        windows.issue(label, label).unwrap();
+    }
+}
+
+#[test]
+fn a_ticket_past_the_limit_is_refused_and_bad_labels_are_named() {
+    let windows = Windows::with_limits(airlock::web::WindowLimits::default().with_max_tickets(3));
+    for label in ["a", "b", "c"] {
+        windows.issue(label, label).unwrap();
+    }
+    let error = windows.issue("d", "d").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "3 window tickets are live, the most allowed"
+    );
+    let error = Windows::new().issue("a b", "x").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(r#"window label "a b" is invalid"#),
+        "{error}"
+    );
+    let error = Windows::new().issue("x", &"w".repeat(65)).unwrap_err();
+    assert!(error.to_string().contains("is invalid"), "{error}");
+}
+
+#[tokio::test]
+async fn each_served_page_gets_a_ticket_labelled_after_it_and_no_two_pages_share_a_label() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!DOCTYPE html><html><HEAD lang=en><title>t</title></head><header>h</header></html>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("admin.html"), "<!doctype html><p>admin</p>").unwrap();
+    std::fs::create_dir(dir.path().join("tools")).unwrap();
+    std::fs::write(dir.path().join("tools/index.html"), "<header>x</header>").unwrap();
+    let options = WebOptions::default().with_static_dir(Some(dir.path().to_owned()));
+    let server = start(pass_all(), echo_router(), options).await;
+    let (_, _, body) = http_get(server.addr, "/").await;
+    assert!(
+        body.starts_with(
+            r#"<!DOCTYPE html><html><HEAD lang=en><meta name="airlock-ticket" content=""#
+        ),
+        "the ticket opens the head: {body}"
+    );
+    let (_, _, body) = http_get(server.addr, "/admin.html").await;
+    assert!(
+        body.starts_with(r#"<!doctype html><meta name="airlock-ticket""#),
+        "{body}"
+    );
+    let (_, _, body) = http_get(server.addr, "/tools/").await;
+    assert!(
+        body.starts_with(r#"<meta name="airlock-ticket""#),
+        "not inside <header>: {body}"
+    );
+    let mut labels = Vec::new();
+    for path in ["/", "/", "/index.html", "/admin.html", "/tools/"] {
+        let ticket = airlock_tests::page_ticket(server.addr, path).await;
+        let mut ws = connect_as(
+            server.addr,
+            &format!("ticket={ticket}"),
+            Some(&own_origin(server.addr)),
+        )
+        .await
+        .unwrap();
+        labels.push(airlock_tests::welcome(&mut ws).await.0);
+    }
+    assert_eq!(labels, ["main-2", "main-3", "main-4", "admin-2", "tools-2"]);
+    // Off, pages carry no ticket.
+    let options = WebOptions::default()
+        .with_static_dir(Some(dir.path().to_owned()))
+        .with_page_tickets(false);
+    let server = start(pass_all(), echo_router(), options).await;
+    let (status, _, body) = http_get(server.addr, "/admin.html").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "<!doctype html><p>admin</p>")
+    );
+}
+
+#[tokio::test]
+async fn a_push_follows_the_connection_that_sent_the_message_never_a_later_holder_of_the_label() {
+    let kept: Arc<Mutex<Option<airlock::web::Window>>> = Arc::default();
+    let keep = kept.clone();
+    let router = Router::new().command("remember", move |_: Value, _| {
+        let keep = keep.clone();
+        async move {
+            *keep.lock().unwrap() = airlock::web::Window::current();
+            Ok::<_, String>(json!("kept"))
+        }
+    });
+    let server = start(pass_all(), router, WebOptions::default()).await;
+    let ticket = server.windows.issue("main", "main").unwrap();
+    let mut first = connect_ticket(&server, &ticket).await;
+    send_json(
+        &mut first,
+        json!({"id": 1, "kind": "command", "name": "remember"}),
+    )
+    .await;
+    assert_eq!(reply_to(&mut first, 1).await.0["payload"], "kept");
+    let window = kept
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the handler saw its window");
+    assert_eq!(window.label(), "main");
+    drop(first);
+    wait_until(|| server.windows.get("main").is_none()).await;
+    // The page reloads and connects as "main" again; the push meant for the old connection
+    // fails and is counted, and the new page gets nothing.
+    let mut second = connect_ticket(&server, &ticket).await;
+    let error = window
+        .emit("private", Body::Json(r#"{"secret":1}"#.into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, PushError::Closed { .. }), "{error}");
+    assert!(server.windows.dropped_pushes() >= 1);
+    let current = server.windows.get("main").expect("the new connection");
+    current
+        .emit("public", Body::Json("1".into()))
+        .await
+        .unwrap();
+    let (frame, _) = next_frame(&mut second).await;
+    assert_eq!(
+        frame["name"], "public",
+        "the first frame the new page gets: {frame}"
+    );
+}
+
+#[tokio::test]
+async fn verdict_frames_count_the_connections_own_messages_only() {
+    let options = WebOptions::default().with_report_verdicts(true);
+    let server = start(pass_all(), echo_router(), options).await;
+    let mut busy = connect(&server, "busy").await;
+    for id in 1..=5 {
+        send_json(&mut busy, json!({"id": id, "kind": "event", "name": "e"})).await;
+        reply_to(&mut busy, id).await;
+    }
+    let mut quiet = connect(&server, "quiet").await;
+    send_json(&mut quiet, json!({"id": 7, "kind": "event", "name": "e"})).await;
+    let (_, others) = reply_to(&mut quiet, 7).await;
+    assert_eq!(others[0]["type"], "verdict");
+    assert_eq!(
+        others[0]["message"], 1,
+        "the quiet window's first message: {}",
+        others[0]
+    );
 }

@@ -22,12 +22,20 @@ try {
     // One request of `kind` with a body of about `size` bytes: JSON `{"data":"xxx…"}` or bytes.
     const body = (kind, size) =>
       kind === "bytes" ? new Uint8Array(size).fill(120) : { data: "x".repeat(Math.max(0, size - 11)) };
+    // Each connection is a window of its own: fetch the page again for a fresh window ticket.
+    const connectFresh = async () => {
+      const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
+      const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)?.[1];
+      if (!ticket) throw new Error("the served page carries no window ticket");
+      const connection = new airlock.Connection({ ticket, timeout: 60_000 });
+      if (!(await connection.ready)) throw new Error(`a window did not connect: ${JSON.stringify(connection.closed)}`);
+      return connection;
+    };
     const call = (connection, kind, payload) =>
       kind === "invoke" ? connection.invoke("args_size", payload) : connection.emit("bench", payload);
     window.bench = {
-      async sequential({ kind, size, rounds, warmup }, label) {
-        const connection = new airlock.Connection({ window: label, timeout: 60_000 });
-        if (!(await connection.ready)) throw new Error(`window ${label} did not connect`);
+      async sequential({ kind, size, rounds, warmup }) {
+        const connection = await connectFresh();
         const payload = body(kind, size);
         const samples = [];
         for (let i = 0; i < warmup + rounds; i++) {
@@ -39,13 +47,9 @@ try {
         connection.close();
         return samples;
       },
-      async pipelined({ connections, seconds, window: depth, size, kind }, label) {
+      async pipelined({ connections, seconds, window: depth, size, kind }) {
         const open = [];
-        for (let c = 0; c < connections; c++) {
-          const connection = new airlock.Connection({ window: `${label}-${c}`, timeout: 60_000 });
-          if (!(await connection.ready)) throw new Error(`window ${label}-${c} did not connect`);
-          open.push(connection);
-        }
+        for (let c = 0; c < connections; c++) open.push(await connectFresh());
         const payload = body(kind, size);
         // Warm up every connection, then keep `depth` requests in flight on each.
         await Promise.all(open.map((c) => call(c, kind, payload)));
@@ -65,13 +69,12 @@ try {
       },
     };
   });
-  let n = 0;
   for (const c of plan.cases ?? []) {
-    const samples = await page.evaluate(([c, label]) => window.bench.sequential(c, label), [c, `page-${n++}`]);
+    const samples = await page.evaluate((c) => window.bench.sequential(c), c);
     console.log(JSON.stringify({ case: c, samples_us: samples }));
   }
   for (const p of plan.pipelined ?? []) {
-    const result = await page.evaluate(([p, label]) => window.bench.pipelined(p, label), [p, `pipe-${n++}`]);
+    const result = await page.evaluate((p) => window.bench.pipelined(p), p);
     console.log(JSON.stringify({ pipelined: p, ...result }));
   }
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);

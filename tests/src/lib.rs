@@ -186,3 +186,77 @@ pub fn wat_hook_importing(imports: &str, configure: &str, inspect: &str, extra: 
 pub const CONFIGURE_OK: &str = "(i32.store8 (i32.const 0) (i32.const 0)) (i32.const 0)";
 /// `inspect` body that passes every message.
 pub const INSPECT_PASS: &str = "(i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";
+
+/// A WebSocket client connection.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Fetches `path` from the web gateway at `addr` (plain HTTP/1.1) and returns the window ticket
+/// the gateway put in the page.
+pub async fn page_ticket(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the gateway listens");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.expect("response read");
+    let text = String::from_utf8_lossy(&response);
+    let start = r#"<meta name="airlock-ticket" content=""#;
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no window ticket in GET {path}: {text}"))
+        + start.len();
+    text[at..]
+        .split('"')
+        .next()
+        .expect("a closing quote")
+        .to_owned()
+}
+
+/// Connects to the web gateway at `addr` with `query` (e.g. `ticket=TOKEN`) from `origin`, without
+/// reading anything.
+pub async fn ws_connect(
+    addr: std::net::SocketAddr,
+    query: &str,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("ws://{addr}/airlock?{query}")
+        .into_client_request()
+        .expect("a valid URL");
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().expect("an ASCII origin"));
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// Reads a new connection's first frame, the labels the server gave it: `(window, webview)`.
+pub async fn welcome(ws: &mut Ws) -> (String, String) {
+    use futures_util::StreamExt as _;
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(20), ws.next())
+        .await
+        .expect("a welcome frame within 20 s")
+        .expect("the connection is open")
+        .expect("a readable frame");
+    let text = frame.into_text().expect("a text frame");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        value["type"], "window",
+        "the first frame names the window: {value}"
+    );
+    (
+        value["window"].as_str().expect("a window label").to_owned(),
+        value["webview"]
+            .as_str()
+            .expect("a webview label")
+            .to_owned(),
+    )
+}

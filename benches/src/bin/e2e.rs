@@ -22,12 +22,9 @@ use anyhow::{Context as _, bail, ensure};
 use clap::Parser;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use airlock_tests::Ws;
 
 #[derive(Debug, Parser)]
 #[command(about = "End-to-end benchmark of `airlock serve`: native client and headless Chromium")]
@@ -217,16 +214,15 @@ fn serve(args: &Args, hooks: &[&str]) -> anyhow::Result<Server> {
     })
 }
 
-async fn connect(port: u16, label: &str) -> anyhow::Result<Ws> {
-    let mut request =
-        format!("ws://127.0.0.1:{port}/airlock?window={label}").into_client_request()?;
-    request.headers_mut().insert(
-        "Origin",
-        format!("http://127.0.0.1:{port}").parse().expect("ASCII"),
-    );
-    let (ws, _) = tokio_tungstenite::connect_async(request)
+/// A new window: a fresh ticket from the served page, a connection with it, its welcome read.
+async fn connect(port: u16) -> anyhow::Result<Ws> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let ticket = airlock_tests::page_ticket(addr, "/").await;
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut ws = airlock_tests::ws_connect(addr, &format!("ticket={ticket}"), Some(&origin))
         .await
-        .with_context(|| format!("connect window {label}"))?;
+        .context("connect a window")?;
+    airlock_tests::welcome(&mut ws).await;
     Ok(ws)
 }
 
@@ -290,8 +286,8 @@ async fn round_trip(ws: &mut Ws, frame: &Message) -> anyhow::Result<()> {
     }
 }
 
-async fn native_sequential(port: u16, case: &Case, label: &str) -> anyhow::Result<Stats> {
-    let mut ws = connect(port, label).await?;
+async fn native_sequential(port: u16, case: &Case) -> anyhow::Result<Stats> {
+    let mut ws = connect(port).await?;
     let frame = request(&case.kind, case.size);
     let mut samples = Vec::with_capacity(case.rounds);
     for i in 0..case.warmup + case.rounds {
@@ -306,11 +302,11 @@ async fn native_sequential(port: u16, case: &Case, label: &str) -> anyhow::Resul
 }
 
 /// Replies received on all connections while `window` requests are kept in flight on each.
-async fn native_pipelined(port: u16, p: &Pipelined, label: &str) -> anyhow::Result<f64> {
+async fn native_pipelined(port: u16, p: &Pipelined) -> anyhow::Result<f64> {
     let frame = request(&p.kind, p.size);
     let mut sockets = Vec::new();
-    for c in 0..p.connections {
-        let mut ws = connect(port, &format!("{label}-{c}")).await?;
+    for _ in 0..p.connections {
+        let mut ws = connect(port).await?;
         round_trip(&mut ws, &frame).await?;
         sockets.push(ws);
     }
@@ -427,8 +423,8 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        for (n, case) in cases.iter().enumerate() {
-            let stats = native_sequential(server.port, case, &format!("native-{n}")).await?;
+        for case in cases.iter() {
+            let stats = native_sequential(server.port, case).await?;
             eprintln!(
                 "  native {} {} B: median {:.1} µs, p99 {:.1} µs",
                 case.kind, case.size, stats.median_us, stats.p99_us
@@ -436,8 +432,8 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
             out.sequential
                 .insert(format!("native/{}/{}", case.kind, case.size), stats);
         }
-        for (n, p) in pipes.iter().enumerate() {
-            let rate = native_pipelined(server.port, p, &format!("pipe-{n}")).await?;
+        for p in pipes.iter() {
+            let rate = native_pipelined(server.port, p).await?;
             eprintln!(
                 "  native pipelined, {} connections: {rate:.0} msgs/s",
                 p.connections

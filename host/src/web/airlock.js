@@ -3,7 +3,7 @@
 //   import { invoke, emit, listen, Channel } from "/airlock.js";
 //   const text = await invoke("fs_read", { path: "notes.txt" });
 //
-// One WebSocket is one window (label `main` unless `connect({ window })` says otherwise). Every
+// One WebSocket is one window, whose labels the server chose (see `Connection`). Every
 // message goes through the gateway's hooks: `invoke` and `emit` reject with an `AirlockError`
 // carrying the hook's `code` and `reason` when it is refused, and never hang: each has a timeout
 // (10 s by default) and all of them reject with code `disconnected` when the socket closes.
@@ -52,11 +52,24 @@ function asBytes(value) {
 
 /** One window's connection to the gateway. */
 export class Connection {
-  constructor({ url, window = "main", webview, timeout = 10000 } = {}) {
-    const base = url ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/airlock`;
-    const query = new URLSearchParams({ window });
-    if (webview) query.set("webview", webview);
-    this.label = window;
+  /**
+   * Connects with a window ticket: `ticket` when given (one the app issued), else this tab's
+   * ticket from an earlier load of this page (kept in sessionStorage, so a reload comes back as
+   * the same window), else the one the server put in the page's
+   * `<meta name="airlock-ticket">`. The server chooses the window's labels; they are in
+   * `label` and `webview` once `ready` resolves to true.
+   */
+  constructor({ url, ticket, timeout = 10000, ...rest } = {}) {
+    for (const option of ["window", "webview"]) {
+      if (option in rest) {
+        throw new Error(
+          `airlock: the "${option}" option is gone: window labels are issued by the server with the page's ticket, not chosen by the page`,
+        );
+      }
+    }
+    this.base = url ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/airlock`;
+    this.label = null;
+    this.webview = null;
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
@@ -64,14 +77,64 @@ export class Connection {
     this.verdictHandlers = new Set();
     this.closeHandlers = new Set();
     this.closed = null;
-    this.socket = new WebSocket(`${base}?${query}`);
-    this.socket.binaryType = "arraybuffer";
-    this.ready = new Promise((resolve) => {
-      this.socket.addEventListener("open", () => resolve(true));
-      this.socket.addEventListener("close", () => resolve(false));
+    this.socket = null;
+    this.ready = this.open(ticket);
+  }
+
+  async open(given) {
+    const key = `airlock-ticket:${location.pathname}`;
+    const meta = globalThis.document?.querySelector('meta[name="airlock-ticket"]')?.content;
+    let stored = null;
+    try {
+      stored = sessionStorage.getItem(key);
+    } catch {
+      // no sessionStorage (a sandboxed frame): the page's own ticket only
+    }
+    const tickets = given ? [given] : [...new Set([stored, meta].filter(Boolean))];
+    let refusal = { code: 1008, reason: "no window ticket: serve the page through the gateway, or pass connect({ ticket })" };
+    for (const ticket of tickets) {
+      // A reloaded page's ticket may be held by its old connection for a moment.
+      const tries = ticket === stored && ticket !== meta ? 5 : 1;
+      for (let attempt = 1; attempt <= tries; attempt++) {
+        const result = await this.attempt(ticket);
+        if (result === true) {
+          if (!given) {
+            try {
+              sessionStorage.setItem(key, ticket);
+            } catch {
+              // as above
+            }
+          }
+          return true;
+        }
+        refusal = result;
+        if (attempt < tries) await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+    this.shut(refusal.code, refusal.reason || "the gateway refused the window ticket");
+    return false;
+  }
+
+  /** One try with `ticket`: true once the server has said which window this is, else the close it got. */
+  attempt(ticket) {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (value) => {
+        if (!settled) resolve(value);
+        settled = true;
+      };
+      const socket = new WebSocket(`${this.base}?ticket=${encodeURIComponent(ticket)}`);
+      socket.binaryType = "arraybuffer";
+      socket.addEventListener("open", () => {
+        this.socket = socket;
+        this.welcomed = () => settle(true);
+        socket.addEventListener("message", (event) => this.receive(event.data));
+      });
+      socket.addEventListener("close", (event) => {
+        if (settled) this.shut(event.code, event.reason);
+        else settle({ code: event.code, reason: event.reason });
+      });
     });
-    this.socket.addEventListener("message", (event) => this.receive(event.data));
-    this.socket.addEventListener("close", (event) => this.shut(event.code, event.reason));
   }
 
   /** Calls command `cmd` with `args` (an object, or bytes); resolves with its result. */
@@ -110,7 +173,7 @@ export class Connection {
   }
 
   close() {
-    this.socket.close(1000, "closed by the page");
+    this.socket?.close(1000, "closed by the page");
   }
 
   async request(kind, name, payload, { timeout = this.timeout, headers } = {}) {
@@ -194,6 +257,11 @@ export class Connection {
       }
       case "verdict":
         for (const handler of this.verdictHandlers) call(handler, frame);
+        break;
+      case "window":
+        this.label = frame.window;
+        this.webview = frame.webview;
+        this.welcomed?.();
         break;
       case "error":
         console.error(`airlock: gateway refused a frame: ${frame.code}: ${frame.reason}`);

@@ -6,7 +6,8 @@
 //! - or a binary frame for a bytes body: a big-endian `u32` length, that many bytes of the same
 //!   JSON head without `payload`, then the body's bytes as they are.
 //!
-//! Gateway → page: `{"type":"reply","id":1,"ok":true,"payload":…}` or
+//! Gateway → page: first `{"type":"window","window":LABEL,"webview":LABEL}`, the labels the
+//! server gave the connection; then `{"type":"reply","id":1,"ok":true,"payload":…}` or
 //! `{"type":"reply","id":1,"ok":false,"code":…,"reason":…}`; `{"type":"event","name":…,"payload":…}`;
 //! `{"type":"channel","channel":7,"payload":…}`; `{"type":"verdict",…}` when verdicts are reported;
 //! `{"type":"error","code":…,"reason":…}` for a frame that names no request. Bytes payloads travel
@@ -190,6 +191,12 @@ impl<'a> Out<'a> {
     }
 }
 
+/// The connection's labels, its first frame.
+pub(crate) fn welcome(window: &str, webview: &str) -> WsMessage {
+    let frame = serde_json::json!({ "type": "window", "window": window, "webview": webview });
+    WsMessage::Text(frame.to_string().into())
+}
+
 /// An event for the page's `listen(name, …)` handlers.
 pub(crate) fn event(name: &str, payload: &Body) -> WsMessage {
     with_body(
@@ -258,8 +265,16 @@ pub(crate) fn rejected(id: Option<u64>, rejection: &Rejection) -> WsMessage {
     )
 }
 
-/// What happened to request `id` (sent before its reply when verdicts are reported).
-pub(crate) fn verdict(id: Option<u64>, kind: Kind, name: &str, reply: &Reply) -> WsMessage {
+/// What happened to request `id`, the connection's `message`-th (sent before its reply when
+/// verdicts are reported). The count is the connection's own: nothing about other windows'
+/// traffic shows through it.
+pub(crate) fn verdict(
+    id: Option<u64>,
+    message: u64,
+    kind: Kind,
+    name: &str,
+    reply: &Reply,
+) -> WsMessage {
     #[derive(Serialize)]
     struct Verdict<'a> {
         #[serde(rename = "type")]
@@ -282,7 +297,7 @@ pub(crate) fn verdict(id: Option<u64>, kind: Kind, name: &str, reply: &Reply) ->
     let frame = Verdict {
         kind_: "verdict",
         id,
-        message: reply.id,
+        message,
         kind,
         name,
         verdict: reply.decision.as_str(),

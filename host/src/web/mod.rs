@@ -3,11 +3,16 @@
 //! [`WebGateway::serve`] answers three kinds of HTTP request:
 //! - `GET /airlock.js`: the JS client, an ES module with Tauri-like `invoke`, `emit`, `listen`
 //!   and `Channel` (no build step: `import { invoke } from "/airlock.js"`).
-//! - `GET /airlock?window=LABEL` upgraded to a WebSocket: one connection is one window. Its
-//!   `Origin` header must be one of the allowed origins (the server's own `http://127.0.0.1:PORT`
-//!   and `http://localhost:PORT`, plus [`WebOptions::allowed_origins`]) and becomes the source
-//!   origin of every message it sends; its label must be a valid name and not already connected.
-//! - anything else: a file from [`WebOptions::static_dir`] (`index.html` for a folder).
+//! - `GET /airlock?ticket=TOKEN` upgraded to a WebSocket: one connection is one window, whose
+//!   labels come from its [`Ticket`] (issued by the server, never named by the page: see
+//!   [`Windows`] for the model). Its `Origin` header must be one of the allowed origins (the
+//!   server's own `http://127.0.0.1:PORT` and `http://localhost:PORT`, plus
+//!   [`WebOptions::allowed_origins`]) and becomes the source origin of every message it sends. An
+//!   unknown or expired ticket is refused (403), as is a second connection with a ticket whose
+//!   page is connected (409).
+//! - anything else: a file from [`WebOptions::static_dir`] (`index.html` for a folder); an HTML
+//!   page gets a fresh window ticket in a `<meta name="airlock-ticket">` of its `<head>`
+//!   ([`WebOptions::page_tickets`]).
 //!
 //! [`serve_metrics`] serves a [`Metrics`](crate::Metrics)' text at `GET /metrics` on another
 //! listener.
@@ -47,10 +52,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use metrics::{METRICS_CONTENT_TYPE, serve_metrics};
-pub use windows::{ChannelRef, PushError, Window, Windows};
+pub use windows::{
+    ChannelRef, MAX_LABEL_BYTES, PushError, Ticket, TicketError, Window, WindowLimits, Windows,
+};
 use windows::{Frames, Outgoing};
 
-use crate::gateway::{Gateway, Reply, check_name};
+use crate::gateway::{Gateway, Reply};
 use crate::message::{Kind, Source};
 use crate::verdict::Rejection;
 
@@ -67,8 +74,8 @@ pub mod code {
 
 /// What the WebSocket gateway allows. Defaults: only the server's own origin, no static folder,
 /// 100 messages a second with bursts of 100, 32 requests in flight and an 8 MiB outgoing queue
-/// per connection, window labels of at most 64 bytes, verdicts not reported to the page, pages
-/// not cross-origin isolated.
+/// per connection, a window ticket for each HTML page served, verdicts not reported to the page,
+/// pages not cross-origin isolated.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WebOptions {
@@ -85,8 +92,10 @@ pub struct WebOptions {
     pub in_flight: usize,
     /// Bytes of frames waiting to be written to one connection.
     pub queue_bytes: usize,
-    /// Longest window label, in bytes.
-    pub max_label_bytes: usize,
+    /// Give each HTML page served from [`WebOptions::static_dir`] a window ticket (a `<meta
+    /// name="airlock-ticket">` added to its `<head>`), which `airlock.js` connects with. Off,
+    /// only tickets the app issues ([`Windows::issue`]) connect.
+    pub page_tickets: bool,
     /// Send the page a `verdict` frame (decision, code, hook digest, cost) before each reply.
     pub report_verdicts: bool,
     /// Serve the static folder and `/airlock.js` with `Cross-Origin-Opener-Policy: same-origin`
@@ -103,7 +112,7 @@ with_fields!(WebOptions {
     burst: u32 => with_burst,
     in_flight: usize => with_in_flight,
     queue_bytes: usize => with_queue_bytes,
-    max_label_bytes: usize => with_max_label_bytes,
+    page_tickets: bool => with_page_tickets,
     report_verdicts: bool => with_report_verdicts,
     cross_origin_isolated: bool => with_cross_origin_isolated,
 });
@@ -117,7 +126,7 @@ impl Default for WebOptions {
             burst: 100,
             in_flight: 32,
             queue_bytes: 8 << 20,
-            max_label_bytes: 64,
+            page_tickets: true,
             report_verdicts: false,
             cross_origin_isolated: false,
         }
@@ -231,7 +240,7 @@ async fn upgrade(
             ),
         );
     }
-    let (mut window, mut webview) = (None, None);
+    let mut token = None;
     for pair in uri
         .query()
         .unwrap_or("")
@@ -239,35 +248,43 @@ async fn upgrade(
         .filter(|p| !p.is_empty())
     {
         match pair.split_once('=') {
-            Some(("window", value)) => window = Some(value.to_owned()),
-            Some(("webview", value)) => webview = Some(value.to_owned()),
-            _ => {
+            Some(("ticket", value)) => token = Some(value.to_owned()),
+            Some(("window" | "webview", _)) => {
                 return refuse(
                     StatusCode::BAD_REQUEST,
                     format!(
-                        "unknown query parameter {pair:?}; expected window=LABEL and webview=LABEL"
+                        "{pair:?}: window labels are issued by the server; connect with the \
+                         page's ticket (/airlock?ticket=TOKEN, as airlock.js does)"
                     ),
+                );
+            }
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown query parameter {pair:?}; expected ticket=TOKEN"),
                 );
             }
         }
     }
-    let window = window.unwrap_or_else(|| "main".to_owned());
-    let webview = webview.unwrap_or_else(|| window.clone());
-    for label in [&window, &webview] {
-        if let Err(rejection) = check_name(label, shared.options.max_label_bytes) {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("window label {label:?} is invalid: {}", rejection.reason),
-            );
-        }
-    }
-    let (handle, rx) = Window::new(&window, shared.options.queue_bytes);
-    let Some(registration) = shared.windows.register(&handle) else {
+    let Some(token) = token else {
         return refuse(
-            StatusCode::CONFLICT,
-            format!("window {window:?} is already connected"),
+            StatusCode::FORBIDDEN,
+            "no window ticket: connect with /airlock?ticket=TOKEN, the ticket of the page the \
+             server served or the app issued"
+                .to_owned(),
         );
     };
+    let ticket = match shared.windows.ticket(&token) {
+        Ok(ticket) => ticket,
+        Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
+    };
+    let (handle, rx) = shared.windows.window(&ticket, shared.options.queue_bytes);
+    let registration = match shared.windows.register(&ticket, &handle) {
+        Ok(registration) => registration,
+        Err(e @ TicketError::Connected(_)) => return refuse(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
+    };
+    let (window, webview) = (ticket.window().to_owned(), ticket.webview().to_owned());
     let source = Source::new(window, webview, origin);
     let frame_limit = max_frame_bytes(shared.gateway.limits().max_message_bytes);
     ws.max_message_size(frame_limit)
@@ -322,20 +339,77 @@ async fn static_file(State(shared): State<Arc<Shared>>, uri: Uri) -> HttpRespons
         );
     };
     match read_static(dir, uri.path()).await {
-        Ok((bytes, kind)) => isolated(
-            &shared.options,
-            (
-                [
-                    (header::CONTENT_TYPE, kind),
-                    (header::CACHE_CONTROL, "no-store"),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                bytes,
+        Ok((mut bytes, kind)) => {
+            if kind.starts_with("text/html") && shared.options.page_tickets {
+                let ticket = match shared.windows.issue_page(&page_label(uri.path())) {
+                    Ok(ticket) => ticket,
+                    Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                };
+                bytes = with_ticket(bytes, &ticket);
+            }
+            isolated(
+                &shared.options,
+                (
+                    [
+                        (header::CONTENT_TYPE, kind),
+                        (header::CACHE_CONTROL, "no-store"),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    ],
+                    bytes,
+                )
+                    .into_response(),
             )
-                .into_response(),
-        ),
+        }
         Err(reason) => refuse(StatusCode::NOT_FOUND, reason),
     }
+}
+
+/// The window label of the page at `path`: `main` for the root's `index.html`, a folder's name
+/// for its `index.html`, else the file's name without `.html` (`page` if that is no valid label).
+fn page_label(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let stem = |name: &str| name.strip_suffix(".html").unwrap_or(name).to_owned();
+    let label = match segments.as_slice() {
+        [] | ["index.html"] => "main".to_owned(),
+        [.., folder, "index.html"] => stem(folder),
+        [.., last] => stem(last),
+    };
+    match crate::gateway::check_name(&label, MAX_LABEL_BYTES) {
+        Ok(()) if !label.is_empty() => label,
+        _ => "page".to_owned(),
+    }
+}
+
+/// `html` with `<meta name="airlock-ticket" content="TOKEN">` at the start of its `<head>` (or of
+/// `<html>`, or after the doctype, or at the start).
+fn with_ticket(html: Vec<u8>, ticket: &Ticket) -> Vec<u8> {
+    let meta = format!(
+        r#"<meta name="airlock-ticket" content="{}">"#,
+        ticket.token()
+    );
+    let lower = html.to_ascii_lowercase();
+    let after_tag = |tag: &[u8]| {
+        lower
+            .windows(tag.len() + 1)
+            .position(|w| {
+                w.starts_with(tag) && (w[tag.len()] == b'>' || w[tag.len()].is_ascii_whitespace())
+            })
+            .and_then(|at| {
+                lower[at..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map(|end| at + end + 1)
+            })
+    };
+    let at = after_tag(b"<head")
+        .or_else(|| after_tag(b"<html"))
+        .or_else(|| after_tag(b"<!doctype"))
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(html.len() + meta.len());
+    out.extend_from_slice(&html[..at]);
+    out.extend_from_slice(meta.as_bytes());
+    out.extend_from_slice(&html[at..]);
+    out
 }
 
 /// Reads `path` under `dir`, refusing any segment that is empty-dotted, hidden or not plain.
@@ -411,6 +485,7 @@ async fn answer(
     shared: &Shared,
     window: &Window,
     id: Option<u64>,
+    seq: u64,
     kind: Kind,
     name: &str,
     reply: Reply,
@@ -418,7 +493,7 @@ async fn answer(
     let verdict = shared
         .options
         .report_verdicts
-        .then(|| frame::verdict(id, kind, name, &reply));
+        .then(|| frame::verdict(id, seq, kind, name, &reply));
     let answer = match id {
         Some(id) => Some(frame::reply(id, &reply.outcome)),
         None => reply
@@ -440,12 +515,20 @@ async fn answer(
 /// One request on its way through the gateway to its answer.
 type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-fn job(shared: &Arc<Shared>, window: &Window, source: &Source, incoming: frame::Incoming) -> Job {
+fn job(
+    shared: &Arc<Shared>,
+    window: &Window,
+    source: &Source,
+    seq: u64,
+    incoming: frame::Incoming,
+) -> Job {
     let (shared, window, source) = (shared.clone(), window.clone(), source.clone());
     Box::pin(async move {
         let (kind, name) = (incoming.request.kind, incoming.request.name.clone());
-        let reply = shared.gateway.handle(source, incoming.request).await;
-        answer(&shared, &window, Some(incoming.id), kind, &name, reply).await;
+        // The core's handlers find the connection that sent the message with Window::current.
+        let handled = shared.gateway.handle(source, incoming.request);
+        let reply = window.clone().scope(handled).await;
+        answer(&shared, &window, Some(incoming.id), seq, kind, &name, reply).await;
     })
 }
 
@@ -454,12 +537,15 @@ fn refusal(
     shared: &Arc<Shared>,
     window: &Window,
     id: Option<u64>,
+    seq: u64,
     kind: Kind,
     name: String,
     rejection: Rejection,
 ) -> Job {
     let (shared, window) = (shared.clone(), window.clone());
-    Box::pin(async move { answer(&shared, &window, id, kind, &name, refused(rejection)).await })
+    Box::pin(
+        async move { answer(&shared, &window, id, seq, kind, &name, refused(rejection)).await },
+    )
 }
 
 /// A connection's requests in flight, driven by the connection's own task (no task per message):
@@ -500,10 +586,19 @@ async fn connection(
 ) {
     let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write(sink, rx, window.clone()));
+    if window
+        .push(frame::welcome(&source.window, &source.webview))
+        .await
+        .is_err()
+    {
+        return;
+    }
     let options = &shared.options;
     let mut bucket = Bucket::new(options.messages_per_second, options.burst);
     let limit = options.in_flight.max(1);
     let mut in_flight = InFlight::default();
+    // The connection's own count of the messages it sent, for its verdict frames.
+    let mut seq = 0u64;
     let (close_code, close_reason) = loop {
         // The next frame, once fewer than `limit` requests are in flight; meanwhile, and while
         // waiting, the requests in flight make progress.
@@ -532,6 +627,7 @@ async fn connection(
             Some(Ok(WsMessage::Close(_))) => break (1000, String::new()),
             Some(Ok(_)) => continue, // ping and pong: answered by the WebSocket layer
         };
+        seq += 1;
         let incoming = match parsed {
             Ok(incoming) => incoming,
             Err(error) => {
@@ -540,6 +636,7 @@ async fn connection(
                     &shared,
                     &window,
                     error.id,
+                    seq,
                     Kind::Command,
                     String::new(),
                     rejection,
@@ -558,12 +655,12 @@ async fn connection(
             );
             let (id, kind) = (Some(incoming.id), incoming.request.kind);
             let name = incoming.request.name;
-            let refusal = refusal(&shared, &window, id, kind, name, rejection);
+            let refusal = refusal(&shared, &window, id, seq, kind, name, rejection);
             in_flight.commands.push(refusal);
             continue;
         }
         let kind = incoming.request.kind;
-        let job = job(&shared, &window, &source, incoming);
+        let job = job(&shared, &window, &source, seq, incoming);
         match kind {
             Kind::Command => in_flight.commands.push(job),
             Kind::Event | Kind::Channel => in_flight.lane.push_back(job),
