@@ -148,8 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let digest = hook.digest().to_owned();
     let limits = args.hooks.gateway_limits();
     let gateway_for = |hook: Hook, metrics: bool| -> anyhow::Result<Arc<Gateway>> {
-        let gateway =
-            Gateway::with_config(hook, noop_router(), limits, args.hooks.seal_config()?)?;
+        let gateway = Gateway::with_config(hook, noop_router(), limits, args.hooks.seal_config()?)?;
         Ok(Arc::new(match metrics {
             true => gateway.with_metrics(Metrics::new()),
             false => gateway,
@@ -162,8 +161,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.compare_config {
         let bytes = read_hook(&args.hooks.hooks[0])?;
         let options = hook.options().clone().with_config(read_config(path)?);
-        let other = Hook::load(&engine, &bytes, options)
-            .with_context(|| format!("cannot load the hook with --compare-config {}", path.display()))?;
+        let other = Hook::load(&engine, &bytes, options).with_context(|| {
+            format!(
+                "cannot load the hook with --compare-config {}",
+                path.display()
+            )
+        })?;
         extra.push(("compare", gateway_for(other, false)?));
     }
     let gateway = gateway_for(hook, false)?;
@@ -221,12 +224,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let hooked = measure(&runtime, args.threads, duration, args.size, through(&gateway))?;
+    let hooked = measure(
+        &runtime,
+        args.threads,
+        duration,
+        args.size,
+        through(&gateway),
+    )?;
     let mut extras = Vec::new();
     for (name, gateway) in &extra {
         extras.push((
             *name,
-            measure(&runtime, args.threads, duration, args.size, through(gateway))?,
+            measure(
+                &runtime,
+                args.threads,
+                duration,
+                args.size,
+                through(gateway),
+            )?,
         ));
     }
     let extra_median = |wanted: &str| {

@@ -92,12 +92,14 @@ fn has_wit_metadata(module: &[u8]) -> bool {
 
 /// Whether a core module imports `airlock:hook/state`.
 fn imports_state(module: &[u8]) -> bool {
-    wasmparser::Parser::new(0).parse_all(module).any(|payload| match payload {
-        Ok(wasmparser::Payload::ImportSection(imports)) => imports
-            .into_imports()
-            .any(|import| import.is_ok_and(|i| i.module == crate::hook::STATE_IMPORT)),
-        _ => false,
-    })
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .any(|payload| match payload {
+            Ok(wasmparser::Payload::ImportSection(imports)) => imports
+                .into_imports()
+                .any(|import| import.is_ok_and(|i| i.module == crate::hook::STATE_IMPORT)),
+            _ => false,
+        })
 }
 
 /// The parsed `airlock:hook` package and its `hook` world.

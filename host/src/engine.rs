@@ -13,10 +13,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::state::HostState;
 use crate::bindings::Hook as HookWorld;
 use crate::cache::{self, CacheOutcome, CompiledCache};
 use crate::error::HookError;
+use crate::state::HostState;
 use crate::store::HookState;
 
 /// Engine-wide settings.

@@ -16,11 +16,11 @@ use tracing::Instrument as _;
 use crate::core::{Core, Response, Router};
 use crate::error::{HookError, chain};
 use crate::hook::{Hook, Inspection, read_signature};
-use crate::metrics::Metrics;
-use crate::trust::Signature;
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
+use crate::metrics::Metrics;
 use crate::route::Route;
 use crate::seal::{self, SealConfig, SealError, Sealer};
+use crate::trust::Signature;
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
 /// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names

@@ -427,5 +427,7 @@ pub(crate) fn read_signature(path: &Path, trust: &Trust) -> Result<Option<Signat
     if !sig.exists() {
         return Ok(None);
     }
-    Signature::read(&sig).map(Some).map_err(HookError::Signature)
+    Signature::read(&sig)
+        .map(Some)
+        .map_err(HookError::Signature)
 }

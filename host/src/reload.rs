@@ -118,12 +118,12 @@ impl Watch {
                     .and_then(|signature| gateway.reload_signed(&bytes, signature.as_ref()))
                     .map(|_| true)
                     .map_err(|e| {
-                    format!(
-                        "{} did not load, the previous hook keeps serving: {}",
-                        self.path.display(),
-                        crate::error::chain(&e)
-                    )
-                })
+                        format!(
+                            "{} did not load, the previous hook keeps serving: {}",
+                            self.path.display(),
+                            crate::error::chain(&e)
+                        )
+                    })
             });
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {

@@ -128,7 +128,9 @@ impl HostState {
         self.lock().remove(hook);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<(String, String), Entry>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<(String, String), Entry>>> {
         self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -194,18 +196,27 @@ pub(crate) struct Scope {
 impl wit::Host for HookState {
     fn add(&mut self, key: String, delta: i64) -> Result<i64, Error> {
         let scope = self.scope();
-        scope
-            .state
-            .with_entry(scope, key, || Entry::Counter(0), |entry| match entry {
+        scope.state.with_entry(
+            scope,
+            key,
+            || Entry::Counter(0),
+            |entry| match entry {
                 Entry::Counter(n) => {
                     *n = n.saturating_add(delta);
                     Ok(*n)
                 }
                 _ => Err(Error::WrongKind),
-            })
+            },
+        )
     }
 
-    fn take(&mut self, key: String, capacity: u32, per_second: u32, tokens: u32) -> Result<bool, Error> {
+    fn take(
+        &mut self,
+        key: String,
+        capacity: u32,
+        per_second: u32,
+        tokens: u32,
+    ) -> Result<bool, Error> {
         let scope = self.scope();
         let now = scope.state.now_ms();
         let full = u64::from(capacity) * 1000;
@@ -222,7 +233,9 @@ impl wit::Host for HookState {
                     at_ms,
                 } => {
                     // per_second tokens a second is per_second thousandths a millisecond.
-                    let gained = now.saturating_sub(*at_ms).saturating_mul(u64::from(per_second));
+                    let gained = now
+                        .saturating_sub(*at_ms)
+                        .saturating_mul(u64::from(per_second));
                     *milli_tokens = milli_tokens.saturating_add(gained).min(full);
                     *at_ms = (*at_ms).max(now);
                     let wanted = u64::from(tokens) * 1000;

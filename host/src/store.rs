@@ -15,8 +15,8 @@ use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use crate::bindings::airlock::hook::{log, types as wit};
 use crate::engine::HookEngine;
 use crate::options::HookLimits;
-use crate::verdict::{Rejection, code};
 use crate::state::Scope;
+use crate::verdict::{Rejection, code};
 use crate::wasi::WasiState;
 
 /// What a hook's store holds: its limiter, log budget and the current call's clock.

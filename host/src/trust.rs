@@ -169,7 +169,10 @@ impl Signature {
     pub fn parse(text: &str, what: &str) -> Result<Signature, TrustError> {
         let mut words = text.split_ascii_whitespace();
         if words.next() != Some(SIGNATURE_TAG) {
-            return Err(format_error(what, format!("does not start with {SIGNATURE_TAG}")));
+            return Err(format_error(
+                what,
+                format!("does not start with {SIGNATURE_TAG}"),
+            ));
         }
         let (Some(key), Some(signature), None) = (words.next(), words.next(), words.next()) else {
             return Err(format_error(

@@ -3,9 +3,7 @@
 
 use std::net::SocketAddr;
 
-use airlock::{
-    Decision, Gateway, Hook, HookOptions, Kind, Metrics, VerdictLabels,
-};
+use airlock::{Decision, Gateway, Hook, HookOptions, Kind, Metrics, VerdictLabels};
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_gateway, engine, send, wat_hook};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -40,14 +38,20 @@ const SECRET: &str = r#""a secret payload, long enough to trap""#;
 /// (event `load`).
 fn send_known(gateway: &Gateway) {
     for _ in 0..5 {
-        assert_eq!(send(gateway, &line("main", "save", "1")).decision, Decision::Pass);
+        assert_eq!(
+            send(gateway, &line("main", "save", "1")).decision,
+            Decision::Pass
+        );
     }
     for _ in 0..3 {
         let reply = send(gateway, &line("main", "save", SECRET));
         assert_eq!(reply.outcome.unwrap_err().code, "hook-trap");
     }
     for _ in 0..2 {
-        assert_eq!(send(gateway, &line("aux", "load", "2")).decision, Decision::Pass);
+        assert_eq!(
+            send(gateway, &line("aux", "load", "2")).decision,
+            Decision::Pass
+        );
     }
 }
 
@@ -67,15 +71,41 @@ fn metrics_count_every_hook_step_by_hook_window_name_verdict_and_code() {
             code,
         ))
     };
-    assert_eq!(count("first", &first, "main", "save", Decision::Pass, ""), 8);
-    assert_eq!(count("first", &first, "aux", "load", Decision::Pass, ""), 2);
-    assert_eq!(count("second", &second, "main", "save", Decision::Pass, ""), 5);
     assert_eq!(
-        count("second", &second, "main", "save", Decision::Reject, "hook-trap"),
+        count("first", &first, "main", "save", Decision::Pass, ""),
+        8
+    );
+    assert_eq!(count("first", &first, "aux", "load", Decision::Pass, ""), 2);
+    assert_eq!(
+        count("second", &second, "main", "save", Decision::Pass, ""),
+        5
+    );
+    assert_eq!(
+        count(
+            "second",
+            &second,
+            "main",
+            "save",
+            Decision::Reject,
+            "hook-trap"
+        ),
         3
     );
-    assert_eq!(count("second", &second, "aux", "load", Decision::Pass, ""), 2);
-    assert_eq!(count("second", &second, "aux", "load", Decision::Reject, "hook-trap"), 0);
+    assert_eq!(
+        count("second", &second, "aux", "load", Decision::Pass, ""),
+        2
+    );
+    assert_eq!(
+        count(
+            "second",
+            &second,
+            "aux",
+            "load",
+            Decision::Reject,
+            "hook-trap"
+        ),
+        0
+    );
 
     let text = metrics.encode();
     let expected = format!(
@@ -88,7 +118,10 @@ fn metrics_count_every_hook_step_by_hook_window_name_verdict_and_code() {
     assert!(text.lines().any(|l| l == count), "{text}");
     assert!(text.ends_with("# EOF\n"));
     assert!(!text.contains("secret"), "payloads never appear: {text}");
-    assert!(!text.contains("unreachable"), "reasons never appear: {text}");
+    assert!(
+        !text.contains("unreachable"),
+        "reasons never appear: {text}"
+    );
 }
 
 #[test]
@@ -101,7 +134,13 @@ fn metrics_series_limit_obeyed_every_name_keeps_its_own_series() {
     let digest = gateway.hook().digest().to_owned();
     let count = |name: &str, window: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "only", &digest, Kind::Event, name, window, Decision::Pass, "",
+            "only",
+            &digest,
+            Kind::Event,
+            name,
+            window,
+            Decision::Pass,
+            "",
         ))
     };
     assert_eq!((count("a", "main"), count("b", "main")), (2, 1));
@@ -118,7 +157,13 @@ fn metrics_series_limit_crossed_counts_new_names_as_other() {
     let digest = gateway.hook().digest().to_owned();
     let count = |name: &str, window: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "only", &digest, Kind::Event, name, window, Decision::Pass, "",
+            "only",
+            &digest,
+            Kind::Event,
+            name,
+            window,
+            Decision::Pass,
+            "",
         ))
     };
     assert_eq!((count("a", "main"), count("b", "main")), (2, 1));
@@ -131,7 +176,12 @@ fn a_quarantined_hook_is_counted_with_hook_quarantined() {
     let metrics = Metrics::new();
     let limits = airlock::HookLimits::default().with_quarantine_faults(Some(0));
     let options = HookOptions::default().with_name("trap").with_limits(limits);
-    let hook = Hook::load(engine(), &wat_hook(CONFIGURE_OK, "unreachable", ""), options).unwrap();
+    let hook = Hook::load(
+        engine(),
+        &wat_hook(CONFIGURE_OK, "unreachable", ""),
+        options,
+    )
+    .unwrap();
     let digest = hook.digest().to_owned();
     let gateway = echo_gateway(hook).with_metrics(metrics.clone());
     for _ in 0..4 {
@@ -139,7 +189,13 @@ fn a_quarantined_hook_is_counted_with_hook_quarantined() {
     }
     let count = |code: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "trap", &digest, Kind::Event, "e", "main", Decision::Reject, code,
+            "trap",
+            &digest,
+            Kind::Event,
+            "e",
+            "main",
+            Decision::Reject,
+            code,
         ))
     };
     assert_eq!((count("hook-trap"), count("hook-quarantined")), (1, 3));
@@ -164,14 +220,21 @@ async fn the_metrics_endpoint_reports_counts_that_match_the_messages_sent() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(airlock::web::serve_metrics(listener, metrics.clone()));
     let sender = gateway.clone();
-    tokio::task::spawn_blocking(move || send_known(&sender)).await.unwrap();
+    tokio::task::spawn_blocking(move || send_known(&sender))
+        .await
+        .unwrap();
     let (head, body) = scrape(addr).await;
     server.abort();
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains("content-type: application/openmetrics-text"), "{head}");
+    assert!(
+        head.contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
     let total = |hook: &str| -> u64 {
         body.lines()
-            .filter(|l| l.starts_with("airlock_verdicts_total{") && l.contains(&format!("hook=\"{hook}\"")))
+            .filter(|l| {
+                l.starts_with("airlock_verdicts_total{") && l.contains(&format!("hook=\"{hook}\""))
+            })
             .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
             .sum()
     };

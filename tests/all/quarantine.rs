@@ -46,7 +46,11 @@ fn quarantine_limit_obeyed_a_hook_with_n_faults_in_the_window_still_runs() {
         assert_eq!(code(&gateway, BAD), "hook-trap");
     }
     assert_eq!(code(&gateway, GOOD), "pass");
-    assert_eq!(code(&gateway, BAD), "hook-trap", "the 4th fault is the hook's own");
+    assert_eq!(
+        code(&gateway, BAD),
+        "hook-trap",
+        "the 4th fault is the hook's own"
+    );
 }
 
 #[test]

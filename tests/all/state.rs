@@ -92,7 +92,11 @@ fn a_counter_counts_across_fresh_instances_per_window() {
     let gateway = echo_gateway(hook("state-count", &counting(), HookLimits::default()));
     let codes: Vec<String> = (0..4).map(|_| code(&gateway, "main", "a", "1")).collect();
     assert_eq!(codes, ["pass", "pass", "pass", "over"]);
-    assert_eq!(code(&gateway, "aux", "a", "1"), "pass", "another window counts apart");
+    assert_eq!(
+        code(&gateway, "aux", "a", "1"),
+        "pass",
+        "another window counts apart"
+    );
 }
 
 #[test]
@@ -122,7 +126,11 @@ fn state_belongs_to_the_hook_s_name_and_survives_a_reload_to_a_new_digest() {
     );
     gateway.reload(&new).unwrap();
     assert_ne!(gateway.hook().digest(), before);
-    assert_eq!(code(&gateway, "main", "a", "1"), "over", "the count went on");
+    assert_eq!(
+        code(&gateway, "main", "a", "1"),
+        "over",
+        "the count went on"
+    );
 }
 
 #[test]
@@ -136,7 +144,10 @@ fn state_calls_while_configuring_fail_with_no_message() {
     let bytes = airlock_tests::wat_hook_importing(STATE, configure, INSPECT_PASS, DATA);
     let options = HookOptions::default().with_name("state-configure");
     let hook = Hook::load(engine(), &bytes, options).unwrap();
-    assert_eq!(send(&echo_gateway(hook), &line("main", "a", "1")).decision, Decision::Pass);
+    assert_eq!(
+        send(&echo_gateway(hook), &line("main", "a", "1")).decision,
+        Decision::Pass
+    );
 }
 
 #[test]
@@ -159,7 +170,11 @@ fn state_key_count_limit_obeyed() {
     let gateway = echo_gateway(hook("state-keys-ok", &counting(), limits));
     assert_eq!(code(&gateway, "main", "a", "1"), "pass");
     assert_eq!(code(&gateway, "aux", "a", "1"), "pass");
-    assert_eq!(code(&gateway, "main", "a", "1"), "pass", "a key it has is not new");
+    assert_eq!(
+        code(&gateway, "main", "a", "1"),
+        "pass",
+        "a key it has is not new"
+    );
     assert_eq!(engine().state().keys("state-keys-ok"), 2);
 }
 
@@ -170,7 +185,11 @@ fn state_key_count_limit_crossed_is_too_many_keys_in_any_window() {
     assert_eq!(code(&gateway, "main", "a", "1"), "pass");
     assert_eq!(code(&gateway, "main", "b", "1"), "pass");
     assert_eq!(code(&gateway, "main", "c", "1"), "e2");
-    assert_eq!(code(&gateway, "aux", "a", "1"), "e2", "the limit is the hook's, over windows");
+    assert_eq!(
+        code(&gateway, "aux", "a", "1"),
+        "e2",
+        "the limit is the hook's, over windows"
+    );
 }
 
 #[test]
@@ -197,7 +216,12 @@ fn a_key_holding_a_counter_is_not_a_value() {
 
 /// Sends `per_task` `fs_write`s from each of `tasks` tasks, spread over `windows` windows, and
 /// counts what passed per window.
-fn hammer(gateway: &Arc<Gateway>, tasks: usize, per_task: usize, windows: usize) -> HashMap<String, usize> {
+fn hammer(
+    gateway: &Arc<Gateway>,
+    tasks: usize,
+    per_task: usize,
+    windows: usize,
+) -> HashMap<String, usize> {
     airlock_tests::block_on(async {
         let handles: Vec<_> = (0..tasks)
             .map(|task| {

@@ -33,7 +33,11 @@ fn trusting(key: &SecretKey) -> HookOptions {
     HookOptions::default().with_trust(Trust::default().trust_key(key.public()))
 }
 
-fn load(bytes: &[u8], signature: Option<&Signature>, options: HookOptions) -> Result<Hook, HookError> {
+fn load(
+    bytes: &[u8],
+    signature: Option<&Signature>,
+    options: HookOptions,
+) -> Result<Hook, HookError> {
     Hook::load_signed(engine(), bytes, signature, options)
 }
 
@@ -47,7 +51,9 @@ fn tampered(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn a_hook_matching_its_pin_loads() {
     let bytes = passing();
-    let trust = Trust::default().pin(&digest(&bytes).to_uppercase()).unwrap();
+    let trust = Trust::default()
+        .pin(&digest(&bytes).to_uppercase())
+        .unwrap();
     let hook = load(&bytes, None, HookOptions::default().with_trust(trust)).unwrap();
     assert_eq!(send(&echo_gateway(hook), GOOD).decision, Decision::Pass);
 }
@@ -59,7 +65,10 @@ fn a_hook_with_a_wrong_pin_is_refused_naming_both_digests() {
     let error = load(&bytes, None, HookOptions::default().with_trust(trust)).unwrap_err();
     assert!(matches!(error, HookError::PinMismatch { .. }), "{error}");
     let text = error.to_string();
-    assert!(text.contains(&pinned) && text.contains(&digest(&bytes)), "{text}");
+    assert!(
+        text.contains(&pinned) && text.contains(&digest(&bytes)),
+        "{text}"
+    );
 }
 
 #[test]
@@ -82,7 +91,10 @@ fn a_hook_signed_by_a_trusted_key_loads() {
 fn an_unsigned_hook_is_refused_when_a_signature_is_required() {
     let key = SecretKey::generate().unwrap();
     let error = load(&passing(), None, trusting(&key)).unwrap_err();
-    assert!(matches!(error, HookError::Unsigned { trusted: 1, .. }), "{error}");
+    assert!(
+        matches!(error, HookError::Unsigned { trusted: 1, .. }),
+        "{error}"
+    );
     // Hook::load has no signature to give, so it is refused too.
     let error = Hook::load(engine(), &passing(), trusting(&key)).unwrap_err();
     assert!(matches!(error, HookError::Unsigned { .. }), "{error}");
@@ -95,21 +107,36 @@ fn a_hook_with_a_tampered_byte_is_refused() {
     let signature = key.sign(&bytes);
     let error = load(&tampered(&bytes), Some(&signature), trusting(&key)).unwrap_err();
     assert!(matches!(error, HookError::BadSignature { .. }), "{error}");
-    assert!(error.to_string().contains(&key.public().to_string()), "{error}");
+    assert!(
+        error.to_string().contains(&key.public().to_string()),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_hook_signed_by_an_untrusted_key_is_refused_naming_the_key() {
-    let (trusted, stranger) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+    let (trusted, stranger) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
     let bytes = passing();
     let error = load(&bytes, Some(&stranger.sign(&bytes)), trusting(&trusted)).unwrap_err();
-    assert!(matches!(error, HookError::UntrustedKey { trusted: 1, .. }), "{error}");
-    assert!(error.to_string().contains(&stranger.public().to_string()), "{error}");
+    assert!(
+        matches!(error, HookError::UntrustedKey { trusted: 1, .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains(&stranger.public().to_string()),
+        "{error}"
+    );
 }
 
 #[test]
 fn any_of_several_trusted_keys_may_sign() {
-    let (a, b) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+    let (a, b) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
     let trust = Trust::default().trust_key(a.public()).trust_key(b.public());
     let bytes = passing();
     let options = HookOptions::default().with_trust(trust);
@@ -124,7 +151,10 @@ fn keys_and_signatures_round_trip_through_their_text_and_bad_text_is_named() {
     let public = PublicKey::parse(&key.public().to_text(), "p").unwrap();
     assert_eq!(public, key.public());
     let signature = key.sign(b"bytes");
-    assert_eq!(Signature::parse(&signature.to_text(), "s").unwrap(), signature);
+    assert_eq!(
+        Signature::parse(&signature.to_text(), "s").unwrap(),
+        signature
+    );
 
     let error = PublicKey::parse(&key.to_text(), "my.pub").unwrap_err();
     assert!(error.to_string().contains("my.pub"), "{error}");
@@ -137,7 +167,10 @@ fn keys_and_signatures_round_trip_through_their_text_and_bad_text_is_named() {
 
 #[test]
 fn a_reload_that_fails_its_trust_keeps_the_old_hook_serving_and_says_why() {
-    let (key, stranger) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+    let (key, stranger) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
     let bytes = passing();
     let gateway = echo_gateway(load(&bytes, Some(&key.sign(&bytes)), trusting(&key)).unwrap());
     let serving = gateway.hook().digest().to_owned();
@@ -148,11 +181,17 @@ fn a_reload_that_fails_its_trust_keeps_the_old_hook_serving_and_says_why() {
     let tampered = gateway
         .reload_signed(&tampered(&new), Some(&key.sign(&new)))
         .unwrap_err();
-    assert!(matches!(tampered, HookError::BadSignature { .. }), "{tampered}");
+    assert!(
+        matches!(tampered, HookError::BadSignature { .. }),
+        "{tampered}"
+    );
     let untrusted = gateway
         .reload_signed(&new, Some(&stranger.sign(&new)))
         .unwrap_err();
-    assert!(matches!(untrusted, HookError::UntrustedKey { .. }), "{untrusted}");
+    assert!(
+        matches!(untrusted, HookError::UntrustedKey { .. }),
+        "{untrusted}"
+    );
     assert_eq!(gateway.hook().digest(), serving);
     assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
 
@@ -165,7 +204,8 @@ fn a_reload_that_fails_its_trust_keeps_the_old_hook_serving_and_says_why() {
 fn a_pinned_hook_is_never_reloaded_to_other_bytes() {
     let bytes = passing();
     let trust = Trust::default().pin(&digest(&bytes)).unwrap();
-    let gateway = echo_gateway(load(&bytes, None, HookOptions::default().with_trust(trust)).unwrap());
+    let gateway =
+        echo_gateway(load(&bytes, None, HookOptions::default().with_trust(trust)).unwrap());
     let error = gateway.reload(&other()).unwrap_err();
     assert!(matches!(error, HookError::PinMismatch { .. }), "{error}");
     assert_eq!(send(&gateway, GOOD).decision, Decision::Pass);
@@ -176,7 +216,10 @@ fn a_watched_signed_hook_reloads_only_with_a_valid_signature_from_a_trusted_key(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hook.wasm");
     let sig = Signature::path_for(&path);
-    let (key, stranger) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+    let (key, stranger) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
     let bytes = passing();
     std::fs::write(&path, &bytes).unwrap();
     std::fs::write(&sig, key.sign(&bytes).to_text()).unwrap();
@@ -192,7 +235,10 @@ fn a_watched_signed_hook_reloads_only_with_a_valid_signature_from_a_trusted_key(
             {
                 return error;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "never saw {needle}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "never saw {needle}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -233,7 +279,10 @@ fn keygen_sign_and_trust_from_the_command_line() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(at("me.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(at("me.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = run_airlock(&["keygen", "-o", &at("me")], &root(), "");
@@ -258,7 +307,10 @@ fn keygen_sign_and_trust_from_the_command_line() {
     let pinned = inspect(&["--pin", &wrong]);
     assert!(!pinned.status.success());
     let stderr = String::from_utf8_lossy(&pinned.stderr);
-    assert!(stderr.contains(&wrong) && stderr.contains(&digest(&passing())), "{stderr}");
+    assert!(
+        stderr.contains(&wrong) && stderr.contains(&digest(&passing())),
+        "{stderr}"
+    );
 
     std::fs::write(at("hook.wasm"), tampered(&passing())).unwrap();
     let tampered = inspect(&["--trust", &at("me.pub")]);
