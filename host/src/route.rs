@@ -79,7 +79,7 @@ impl Route {
                 .webview
                 .as_ref()
                 .is_none_or(|g| g.matches(&source.webview))
-            && (self.origins.is_empty() || self.origins.iter().any(|o| *o == source.origin))
+            && (self.origins.is_empty() || self.origins.contains(&source.origin))
             && (self.prefixes.is_empty() || self.prefixes.iter().any(|p| name.starts_with(&**p)))
     }
 }

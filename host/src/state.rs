@@ -78,8 +78,11 @@ pub struct HostState {
 #[derive(Debug)]
 struct Inner {
     clock: RwLock<Arc<dyn Clock>>,
-    hooks: Mutex<HashMap<Arc<str>, HashMap<(String, String), Entry>>>,
+    hooks: Mutex<Hooks>,
 }
+
+/// Every hook's entries, by hook name, then by (window, key).
+type Hooks = HashMap<Arc<str>, HashMap<(String, String), Entry>>;
 
 #[derive(Debug)]
 enum Entry {
@@ -128,9 +131,7 @@ impl HostState {
         self.lock().remove(hook);
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<(String, String), Entry>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Hooks> {
         self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner())
     }
 

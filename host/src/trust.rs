@@ -6,6 +6,8 @@
 //! `ed25519-dalek`), made by one of a set of trusted public keys. Both are checked before the
 //! bytes are compiled, at load and on every reload ([`Gateway::reload`](crate::Gateway::reload),
 //! [`HookWatcher`](crate::HookWatcher)): a reload that fails them leaves the old hook serving.
+//! A reload keeps the hook's options, so a pinned hook reloads only to the same bytes: to move a
+//! pin, load the new hook with new options and [`Gateway::swap_hook`](crate::Gateway::swap_hook).
 //! A default `Trust` pins nothing and requires no signature.
 //!
 //! Keys and signatures are one-line text files (what `airlock keygen` and `airlock sign`

@@ -246,3 +246,61 @@ async fn the_metrics_endpoint_reports_counts_that_match_the_messages_sent() {
         .sum();
     assert_eq!(traps, 3, "{body}");
 }
+
+#[test]
+fn airlock_serve_serves_metrics_on_the_address_given() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(airlock_tests::airlock_bin())
+        .current_dir(airlock_tests::root())
+        .args(["serve", "--hook", "target/hooks/path-guard.rust.wasm"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--root",
+        ])
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start airlock serve");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // Stopped however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Stop(child);
+    let mut at = None;
+    let mut line = String::new();
+    while at.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+        at = line
+            .trim()
+            .strip_prefix("airlock serve: metrics at http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .map(str::to_owned);
+        line.clear();
+    }
+    let addr = at.expect("airlock serve names its metrics address");
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("content-type: application/openmetrics-text"),
+        "{response}"
+    );
+    // Nothing was sent yet: no series, only the end marker (counts: the tests above).
+    assert!(response.ends_with("\r\n\r\n# EOF\n"), "{response}");
+}
