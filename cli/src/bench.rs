@@ -1,6 +1,7 @@
 //! `airlock bench`: per-message cost of the full pipeline with a hook, against a no-hook baseline
 //! measured in the same run.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,10 +11,11 @@ use clap::Args;
 use serde::Serialize;
 
 use airlock::{
-    Body, CacheOutcome, Gateway, InstanceMode, Request, Response, Router, Source, jsonl,
+    Body, CacheOutcome, Gateway, Hook, InstanceMode, Metrics, Request, Response, Router, Source,
+    jsonl,
 };
 
-use crate::flags::{HookFlags, Mode};
+use crate::flags::{HookFlags, Mode, read_config, read_hook};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -35,6 +37,13 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also measure the hook with metrics counted (`Gateway::with_metrics`), in the same run.
+    #[arg(long)]
+    with_metrics: bool,
+    /// Also measure the same hook loaded with this config instead, in the same run (say, one
+    /// that makes it skip a host state call).
+    #[arg(long, value_name = "FILE.json")]
+    compare_config: Option<PathBuf>,
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -72,6 +81,17 @@ struct Report {
     loaded_from: &'static str,
     component_bytes: usize,
     hook: String,
+    /// With `--with-metrics`: the hook with metrics counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_median_ns: Option<u64>,
+    /// With `--compare-config`: the hook with the other config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compare_median_ns: Option<u64>,
+}
+
+/// A no-op core: every message is answered without looking at it.
+fn noop_router() -> Router {
+    Router::new().fallback(|_| async { Ok(Response::Delivered { receivers: 1 }) })
 }
 
 /// The message line with its object payload padded to `size` bytes of JSON.
@@ -126,21 +146,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         CacheOutcome::Compiled | CacheOutcome::Stored => "compiled",
     };
     let digest = hook.digest().to_owned();
-    // A no-op core: every message is answered without looking at it.
-    let router = Router::new().fallback(|_| async { Ok(Response::Delivered { receivers: 1 }) });
     let limits = args.hooks.gateway_limits();
-    let gateway = Arc::new(Gateway::with_config(
-        hook,
-        router,
-        limits,
-        args.hooks.seal_config()?,
-    )?);
+    let gateway_for = |hook: Hook, metrics: bool| -> anyhow::Result<Arc<Gateway>> {
+        let gateway = Gateway::with_config(hook, noop_router(), limits, args.hooks.seal_config()?)?;
+        Ok(Arc::new(match metrics {
+            true => gateway.with_metrics(Metrics::new()),
+            false => gateway,
+        }))
+    };
+    let mut extra = Vec::new();
+    if args.with_metrics {
+        extra.push(("metrics", gateway_for(hook.clone(), true)?));
+    }
+    if let Some(path) = &args.compare_config {
+        let bytes = read_hook(&args.hooks.hooks[0])?;
+        let options = hook.options().clone().with_config(read_config(path)?);
+        let other = Hook::load(&engine, &bytes, options).with_context(|| {
+            format!(
+                "cannot load the hook with --compare-config {}",
+                path.display()
+            )
+        })?;
+        extra.push(("compare", gateway_for(other, false)?));
+    }
+    let gateway = gateway_for(hook, false)?;
     let (source, message) = request(&args.message, args.size)?;
     let reply = futures_block(gateway.handle(source.clone(), message.clone()));
     if let Err(rejection) = &reply.outcome {
         anyhow::bail!(
             "the benchmark message is refused ({rejection}); measure a message the hook passes or replaces (--message)"
         );
+    }
+    for (name, gateway) in &extra {
+        let reply = futures_block(gateway.handle(source.clone(), message.clone()));
+        if let Err(rejection) = &reply.outcome {
+            anyhow::bail!("the benchmark message is refused by the {name} run ({rejection})");
+        }
     }
     let verdict = reply.decision.as_str();
 
@@ -172,8 +213,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     })?;
-    let hooked = measure(&runtime, args.threads, duration, args.size, {
-        let gateway = gateway.clone();
+    let through = |gateway: &Arc<Gateway>| {
+        let (gateway, source, message) = (gateway.clone(), source.clone(), message.clone());
         move || {
             let gateway = gateway.clone();
             let (source, message) = (source.clone(), message.clone());
@@ -182,7 +223,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 reply.outcome.map(drop).map_err(|r| r.to_string())
             }
         }
-    })?;
+    };
+    let hooked = measure(
+        &runtime,
+        args.threads,
+        duration,
+        args.size,
+        through(&gateway),
+    )?;
+    let mut extras = Vec::new();
+    for (name, gateway) in &extra {
+        extras.push((
+            *name,
+            measure(
+                &runtime,
+                args.threads,
+                duration,
+                args.size,
+                through(gateway),
+            )?,
+        ));
+    }
+    let extra_median = |wanted: &str| {
+        extras
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, m)| m.median_ns)
+    };
     let report = Report {
         median_ns: hooked.median_ns,
         p99_ns: hooked.p99_ns,
@@ -200,6 +267,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         loaded_from: compiled,
         component_bytes,
         hook: digest,
+        metrics_median_ns: extra_median("metrics"),
+        compare_median_ns: extra_median("compare"),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -208,7 +277,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "{:<10} {:>12} {:>12} {:>14} {:>10}",
             "", "median", "p99", "msgs/s", "MB/s"
         );
-        for (name, m) in [("baseline", &baseline), ("hook", &hooked)] {
+        let rows = [("baseline", &baseline), ("hook", &hooked)]
+            .into_iter()
+            .chain(extras.iter().map(|(name, m)| (*name, m)));
+        for (name, m) in rows {
             println!(
                 "{name:<10} {:>9.2} µs {:>9.2} µs {:>14.0} {:>10.1}",
                 m.median_ns as f64 / 1000.0,
@@ -218,6 +290,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
         println!("ratio (hook median / baseline median): {:.1}", report.ratio);
+        for (name, m) in &extras {
+            println!(
+                "{name}: {:+.2} µs median against the hook ({:.2}x)",
+                (m.median_ns as f64 - hooked.median_ns as f64) / 1000.0,
+                m.median_ns as f64 / hooked.median_ns.max(1) as f64
+            );
+        }
         println!(
             "hook: {} bytes, loaded in {:.1} ms ({})",
             report.component_bytes, report.load_ms, report.loaded_from

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use airlock::seal::Provider;
+use airlock::trust::{PublicKey, Signature, Trust};
 use airlock::{
     EngineConfig, GatewayLimits, Hook, HookEngine, HookLimits, HookOptions, InstanceMode,
     SealConfig,
@@ -61,6 +62,15 @@ pub struct HookFlags {
     /// `monitored`).
     #[arg(long = "monitor", value_name = "HOOK.wasm")]
     pub monitor: Vec<PathBuf>,
+    /// The SHA-256 a hook's bytes must have (64 hex digits): none, or one per `--hook` in the
+    /// same order (`-` for a hook left unpinned). A mismatch refuses to load, naming both.
+    #[arg(long = "pin", value_name = "SHA256")]
+    pub pins: Vec<String>,
+    /// A public key (`airlock keygen`'s NAME.pub) trusted to sign hooks (repeatable). With any,
+    /// every hook must carry a valid signature from one of them in HOOK.wasm.sig (`airlock
+    /// sign`), at start and on every reload.
+    #[arg(long = "trust", value_name = "KEY.pub")]
+    pub trusted: Vec<PathBuf>,
     /// Chains of their own for some windows, webviews, origins or name prefixes: a JSON array of
     /// routes, tried in order before the default chain of `--hook`, each `{"window": GLOB,
     /// "webview": GLOB, "origin": O or [O…], "prefix": P or [P…], "hooks": [PATH or {"hook":
@@ -101,6 +111,27 @@ pub struct HookFlags {
     /// Log lines a hook may write per message (empty ones count).
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub log_lines: usize,
+    /// Faults (trap, timeout, memory…) a hook may have inside the quarantine window; one more
+    /// and it is quarantined: every message is rejected with `hook-quarantined` until the window
+    /// passes or the hook is reloaded (0: quarantine at the first fault).
+    #[arg(long, value_name = "COUNT", default_value_t = 20)]
+    pub quarantine_faults: usize,
+    /// The sliding window the quarantine counts faults in, and how long a quarantine lasts, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub quarantine_window_ms: u64,
+    /// Never quarantine a hook, however often it faults.
+    #[arg(long, conflicts_with = "quarantine_faults")]
+    pub no_quarantine: bool,
+    /// Keys a hook may hold in host-owned state (airlock:hook/state), over all windows.
+    #[arg(long, value_name = "COUNT", default_value_t = 1024)]
+    pub state_keys: usize,
+    /// Longest host-owned state key, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256)]
+    pub state_key_bytes: usize,
+    /// Largest host-owned state value, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub state_value_bytes: usize,
     /// Largest message (name, headers and body), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
@@ -218,6 +249,9 @@ impl HookFlags {
         if self.timeout_ms == 0 {
             bail!("--timeout-ms 0: the time limit must be at least 1 ms");
         }
+        if self.quarantine_window_ms == 0 {
+            bail!("--quarantine-window-ms 0: the quarantine window must be at least 1 ms");
+        }
         Ok(HookLimits::default()
             .with_timeout(Duration::from_millis(self.timeout_ms))
             .with_fuel(self.fuel)
@@ -225,7 +259,12 @@ impl HookFlags {
             .with_table_elements(self.table_elements)
             .with_instances(self.instances)
             .with_log_bytes(self.log_bytes)
-            .with_log_lines(self.log_lines))
+            .with_log_lines(self.log_lines)
+            .with_quarantine_faults((!self.no_quarantine).then_some(self.quarantine_faults))
+            .with_quarantine_window(Duration::from_millis(self.quarantine_window_ms))
+            .with_state_keys(self.state_keys)
+            .with_state_key_bytes(self.state_key_bytes)
+            .with_state_value_bytes(self.state_value_bytes))
     }
 
     /// The gateway's limits these flags set.
@@ -263,6 +302,33 @@ impl HookFlags {
         self.configs.iter().map(|path| read_config(path)).collect()
     }
 
+    /// The `--trust` keys, no pin: what every hook, routed ones included, must be signed by.
+    pub fn key_trust(&self) -> anyhow::Result<Trust> {
+        let mut trust = Trust::default();
+        for path in &self.trusted {
+            trust = trust.trust_key(PublicKey::read(path)?);
+        }
+        Ok(trust)
+    }
+
+    /// The trust of each hook, in `--hook` order: its `--pin` and the `--trust` keys.
+    pub fn trusts(&self) -> anyhow::Result<Vec<Trust>> {
+        if !self.pins.is_empty() && self.pins.len() != self.hooks.len() {
+            bail!(
+                "{} --pin for {} --hook: give none, or one per hook in the same order (- for none)",
+                self.pins.len(),
+                self.hooks.len()
+            );
+        }
+        let trust = self.key_trust()?;
+        (0..self.hooks.len())
+            .map(|i| match self.pins.get(i).map(String::as_str) {
+                None | Some("-") => Ok(trust.clone()),
+                Some(pin) => Ok(trust.clone().pin(pin)?),
+            })
+            .collect()
+    }
+
     /// Loads every `--hook` with its config on `engine`, in `mode` (or `default_mode`), keeping
     /// at most `max_idle` warm instances of a reused hook; `adjust` may change each hook's
     /// limits (a command that always meters fuel, say).
@@ -287,17 +353,22 @@ impl HookFlags {
                     .join(", ")
             );
         }
+        let trusts = self.trusts()?;
         self.hooks
             .iter()
             .zip(configs)
-            .map(|(path, config)| {
+            .zip(trusts)
+            .map(|((path, config), trust)| {
                 let bytes = read_hook(path)?;
+                let signature = read_signature(path, &trust)?;
                 let options = HookOptions::default()
+                    .with_name(hook_name(path))
                     .with_config(config)
                     .with_limits(limits)
                     .with_mode(mode.resolve(&bytes, max_idle))
-                    .with_monitor(self.monitor.contains(path));
-                let hook = Hook::load(engine, &bytes, options)
+                    .with_monitor(self.monitor.contains(path))
+                    .with_trust(trust);
+                let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?;
                 Ok(Loaded {
                     path: path.clone(),
@@ -323,11 +394,29 @@ impl HookFlags {
                 path,
                 engine,
                 self.limits()?,
+                &self.key_trust()?,
                 self.mode.unwrap_or(default_mode),
                 max_idle,
             ),
         }
     }
+}
+
+/// A hook's name, from its file: `path-guard.rust` for `path-guard.rust.wasm`.
+pub fn hook_name(path: &Path) -> String {
+    path.file_stem()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The signature beside a hook file (`HOOK.wasm.sig`) when `trust` requires one and it exists.
+pub fn read_signature(path: &Path, trust: &Trust) -> anyhow::Result<Option<Signature>> {
+    let sig = Signature::path_for(path);
+    Ok(match trust.requires_signature() && sig.exists() {
+        true => Some(Signature::read(&sig)?),
+        false => None,
+    })
 }
 
 /// Reads a hook file, naming it when it cannot be read.

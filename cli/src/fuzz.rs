@@ -97,7 +97,12 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
     let hook_path = args.hooks.single("fuzz")?.to_path_buf();
     // Fuel is always metered: its order of magnitude is part of what the fuzzer calls new.
     let engine = args.hooks.engine(true)?;
-    let meter = |limits: HookLimits| limits.with_fuel(limits.fuel.or(Some(u64::MAX / 2)));
+    // Never quarantined: every message must reach the hook for its faults to be found.
+    let meter = |limits: HookLimits| {
+        limits
+            .with_fuel(limits.fuel.or(Some(u64::MAX / 2)))
+            .with_quarantine_faults(None)
+    };
     let hook = args
         .hooks
         .load(&engine, Mode::Fresh, 1, meter)?
@@ -108,7 +113,11 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         None => None,
         Some(path) => {
             let bytes = read_hook(path)?;
-            let options = hook.options().clone();
+            // Pin and signatures are about the hook under test, not the comparison.
+            let options = hook
+                .options()
+                .clone()
+                .with_trust(airlock::trust::Trust::default());
             Some(
                 Hook::load(&engine, &bytes, options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?,

@@ -1,9 +1,9 @@
 //! The `airlock` command-line tool: try hooks without writing a host.
 //!
-//! `airlock inspect | bench | fuzz | serve | component | new | test | replay | policy`, built on
-//! the `airlock` library. The fuzzing engine behind `airlock fuzz` is [`fuzzer`]; the cases
-//! runner behind `airlock test` (and the project's conformance suite) is [`cases`]; the attack
-//! corpus is [`corpus`]; the rest are the subcommands.
+//! `airlock inspect | bench | fuzz | serve | component | new | test | replay | policy | keygen |
+//! sign`, built on the `airlock` library. The fuzzing engine behind `airlock fuzz` is
+//! [`fuzzer`]; the cases runner behind `airlock test` (and the project's conformance suite) is
+//! [`cases`]; the attack corpus is [`corpus`]; the rest are the subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +23,7 @@ pub mod routes;
 mod policy;
 mod serve;
 mod testing;
+mod sign;
 
 pub use flags::{HookFlags, Mode};
 
@@ -46,6 +47,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Make a hook component from a core wasm module (wit-bindgen output or bare) or WAT text.
     Component(ComponentArgs),
+    /// Make an Ed25519 key pair for signing hooks: NAME.key (secret) and NAME.pub.
+    Keygen(sign::KeygenArgs),
+    /// Sign a hook component: writes a detached signature (HOOK.wasm.sig) hosts check with
+    /// `--trust KEY.pub`.
+    Sign(sign::SignArgs),
     /// Make a new hook project (rust, python, js or c) from a template, ready to `./build`.
     New(new::NewArgs),
     /// Run tables of cases (message and expected verdict) against a hook; exits 1 on a failure.
@@ -90,6 +96,8 @@ pub fn main() -> ExitCode {
         Command::Test(args) => testing::run(args).map(failed),
         Command::Replay(args) => replay::run(args).map(failed),
         Command::Policy(args) => policy::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Keygen(args) => sign::keygen(args).map(|()| ExitCode::SUCCESS),
+        Command::Sign(args) => sign::sign(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

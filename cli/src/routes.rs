@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use airlock::trust::Trust;
 use airlock::{Gateway, Hook, HookEngine, HookLimits, HookOptions, Route};
 
-use crate::flags::{Mode, read_config, read_hook};
+use crate::flags::{Mode, hook_name, read_config, read_hook, read_signature};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +83,7 @@ pub fn load(
     path: &Path,
     engine: &HookEngine,
     limits: HookLimits,
+    trust: &Trust,
     mode: Mode,
     max_idle: usize,
 ) -> anyhow::Result<Vec<LoadedRoute>> {
@@ -136,11 +138,15 @@ pub fn load(
                         }
                     };
                     let bytes = read_hook(&file)?;
+                    // Routed hooks are signed by the same trusted keys as the default chain.
+                    let signature = read_signature(&file, trust)?;
                     let options = HookOptions::default()
+                        .with_name(hook_name(&file))
                         .with_config(config)
                         .with_limits(limits)
-                        .with_mode(mode.resolve(&bytes, max_idle));
-                    let hook = Hook::load(engine, &bytes, options)
+                        .with_mode(mode.resolve(&bytes, max_idle))
+                        .with_trust(trust.clone());
+                    let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
                         .with_context(|| format!("cannot load hook {}", file.display()))?;
                     Ok((file, hook))
                 })

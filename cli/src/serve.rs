@@ -16,8 +16,8 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::json;
 
-use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows};
-use airlock::{Body, Gateway, Router};
+use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows, serve_metrics};
+use airlock::{Body, Gateway, Metrics, Router};
 
 use crate::flags::{HookFlags, Mode};
 
@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// values) or `none`; rejection reasons only with `all`.
     #[arg(long, value_name = "WHAT", default_value = "all", requires = "record")]
     record_payloads: airlock::Payloads,
+    /// Serve metrics (verdict counts and hook latencies, Prometheus/OpenMetrics text) at
+    /// `http://ADDR/metrics`; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -96,6 +100,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--record {}: cannot open it", path.display()))?;
         gateway = gateway.with_recorder(Arc::new(recorder));
     }
+    let metrics = args.metrics.map(|addr| (addr, Metrics::new()));
+    if let Some((_, metrics)) = &metrics {
+        gateway = gateway.with_metrics(metrics.clone());
+    }
     let options = WebOptions::default()
         .with_allowed_origins(args.allow_origin.clone())
         .with_static_dir(args.static_dir.clone())
@@ -114,6 +122,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let addr = listener.local_addr()?;
+        if let Some((metrics_addr, metrics)) = metrics {
+            let listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} for --metrics"))?;
+            let at = listener.local_addr()?;
+            eprintln!("airlock serve: metrics at http://{at}/metrics");
+            tokio::spawn(async move {
+                if let Err(e) = serve_metrics(listener, metrics).await {
+                    tracing::error!("metrics server stopped: {e}");
+                }
+            });
+        }
         eprintln!("airlock serve: hooks, in order:");
         for line in &described {
             eprintln!("  {line}");

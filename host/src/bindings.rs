@@ -5,9 +5,15 @@
 
 wasmtime::component::bindgen!({
     path: "wit",
-    world: "hook",
+    world: "stateful-hook",
     exports: { default: async },
 });
+
+/// The world Airlock links: `hook` and the optional `state` import. A hook that imports only the
+/// log (or nothing) instantiates against it unchanged.
+pub(crate) type Hook = StatefulHook;
+/// See [`Hook`].
+pub(crate) type HookPre<T> = StatefulHookPre<T>;
 
 use self::airlock::hook::types as wit;
 

@@ -12,11 +12,12 @@ use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::{Resolve, SourceMap};
 
 /// The `airlock:hook@0.1.0` WIT package, as built into this binary.
-pub const WIT_FILES: [(&str, &str); 4] = [
+pub const WIT_FILES: [(&str, &str); 5] = [
     ("types.wit", include_str!("../wit/types.wit")),
     ("log.wit", include_str!("../wit/log.wit")),
     ("policy.wit", include_str!("../wit/policy.wit")),
     ("world.wit", include_str!("../wit/world.wit")),
+    ("state.wit", include_str!("../wit/state.wit")),
 ];
 
 /// A hook in WAT that passes every message and accepts any config: the smallest valid hook,
@@ -66,7 +67,12 @@ pub fn from_bytes(bytes: Vec<u8>) -> Result<Vec<u8>, ComponentError> {
 
 fn from_module(mut module: Vec<u8>) -> Result<Vec<u8>, ComponentError> {
     if !has_wit_metadata(&module) {
-        let (resolve, world) = airlock_world()?;
+        // A module that imports host-owned state is a `stateful-hook`; any other a `hook`.
+        let name = match imports_state(&module) {
+            true => "stateful-hook",
+            false => "hook",
+        };
+        let (resolve, world) = world_named(name)?;
         wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
             .map_err(|e| ComponentError::Encode(format!("{e:#}")))?;
     }
@@ -84,11 +90,28 @@ fn has_wit_metadata(module: &[u8]) -> bool {
     })
 }
 
+/// Whether a core module imports `airlock:hook/state`.
+fn imports_state(module: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .any(|payload| match payload {
+            Ok(wasmparser::Payload::ImportSection(imports)) => imports
+                .into_imports()
+                .any(|import| import.is_ok_and(|i| i.module == crate::hook::STATE_IMPORT)),
+            _ => false,
+        })
+}
+
 /// The parsed `airlock:hook` package and its `hook` world.
 pub fn airlock_world() -> Result<(Resolve, wit_parser::WorldId), ComponentError> {
+    world_named("hook")
+}
+
+/// The parsed `airlock:hook` package and its world `name`.
+fn world_named(name: &str) -> Result<(Resolve, wit_parser::WorldId), ComponentError> {
     let mut sources = SourceMap::new();
-    for (name, text) in WIT_FILES {
-        sources.push_str(name, text);
+    for (file, text) in WIT_FILES {
+        sources.push_str(file, text);
     }
     let group = sources
         .parse()
@@ -98,7 +121,7 @@ pub fn airlock_world() -> Result<(Resolve, wit_parser::WorldId), ComponentError>
         .push_group(group)
         .map_err(|e| ComponentError::Wit(format!("{e:#}")))?;
     let world = resolve
-        .select_world(&[package], Some("hook"))
+        .select_world(&[package], Some(name))
         .map_err(|e| ComponentError::Wit(format!("{e:#}")))?;
     Ok((resolve, world))
 }

@@ -16,6 +16,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 use crate::bindings::Hook as HookWorld;
 use crate::cache::{self, CacheOutcome, CompiledCache};
 use crate::error::HookError;
+use crate::state::HostState;
 use crate::store::HookState;
 
 /// Engine-wide settings.
@@ -95,6 +96,7 @@ struct EngineInner {
     config: EngineConfig,
     cache: Option<CompiledCache>,
     stop_ticker: Arc<AtomicBool>,
+    state: HostState,
 }
 
 impl std::fmt::Debug for EngineInner {
@@ -189,6 +191,7 @@ impl HookEngine {
                 config,
                 cache,
                 stop_ticker,
+                state: HostState::default(),
             }),
         })
     }
@@ -196,6 +199,12 @@ impl HookEngine {
     /// The settings this engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The host-owned state of every hook loaded with this engine (`airlock:hook/state`), keyed
+    /// by hook name and window; see [`HostState`].
+    pub fn state(&self) -> &HostState {
+        &self.inner.state
     }
 
     /// The folder compiled hooks are kept in, if any.

@@ -45,7 +45,7 @@ pub enum HookError {
     #[error("not a valid wasm component")]
     Compile(#[source] BoxError),
     /// The hook imports something Airlock does not provide.
-    #[error("hook imports what Airlock does not provide: {} (Airlock provides {}, the types of {}, and deny-by-default WASI 0.2 stubs)", .0.join(", "), crate::hook::LOG_IMPORT, crate::hook::TYPES_IMPORT)]
+    #[error("hook imports what Airlock does not provide: {} (Airlock provides {}, {}, the types of {}, and deny-by-default WASI 0.2 stubs)", .0.join(", "), crate::hook::LOG_IMPORT, crate::hook::STATE_IMPORT, crate::hook::TYPES_IMPORT)]
     UnsupportedImports(Vec<String>),
     /// An import or export has the right name but the wrong shape, or an export is missing.
     #[error("hook does not match the airlock:hook world: {0}")]
@@ -56,6 +56,45 @@ pub enum HookError {
     /// The hook faulted while configuring (trap, timeout, memory…).
     #[error("hook failed while configuring: {0}")]
     ConfigFault(Rejection),
+    /// The hook's bytes are not the ones its pin names.
+    #[error("hook digest {actual} does not match its pin {pinned}: refusing to load it")]
+    PinMismatch {
+        /// The SHA-256 the hook is pinned to.
+        pinned: String,
+        /// The SHA-256 of the bytes given.
+        actual: String,
+    },
+    /// A signature is required and the hook has none.
+    #[error(
+        "hook {digest} is not signed, and a signature from one of the {trusted} trusted keys is required"
+    )]
+    Unsigned {
+        /// The SHA-256 of the hook's bytes.
+        digest: String,
+        /// How many keys are trusted.
+        trusted: usize,
+    },
+    /// The hook is signed by a key the host does not trust.
+    #[error("hook is signed by key {key}, which is not one of the {trusted} trusted keys")]
+    UntrustedKey {
+        /// The signer's public key (base64).
+        key: String,
+        /// How many keys are trusted.
+        trusted: usize,
+    },
+    /// The signature does not verify over the hook's bytes.
+    #[error(
+        "the signature by key {key} does not match hook {digest}: the hook changed after it was signed, or the signature is another hook's"
+    )]
+    BadSignature {
+        /// The signer's public key (base64).
+        key: String,
+        /// The SHA-256 of the hook's bytes.
+        digest: String,
+    },
+    /// The hook's signature file could not be read.
+    #[error("cannot read the hook's signature")]
+    Signature(#[source] crate::trust::TrustError),
     /// A limit is out of range.
     #[error("invalid hook limit: {0}")]
     Limit(String),

@@ -15,12 +15,14 @@ use tracing::Instrument as _;
 
 use crate::core::{Core, Response, Router};
 use crate::error::{HookError, chain};
-use crate::hook::{Hook, Inspection};
+use crate::hook::{Hook, Inspection, read_signature};
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
 use crate::monitor::{self, Monitored};
 use crate::record::Recorder;
+use crate::metrics::Metrics;
 use crate::route::Route;
 use crate::seal::{self, SealConfig, SealError, Sealer};
+use crate::trust::Signature;
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
 /// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names
@@ -103,6 +105,7 @@ pub struct Gateway {
     limits: GatewayLimits,
     next_id: AtomicU64,
     recorder: Option<Arc<dyn Recorder>>,
+    metrics: Option<Metrics>,
 }
 
 impl Gateway {
@@ -140,6 +143,7 @@ impl Gateway {
             limits,
             next_id: AtomicU64::new(1),
             recorder: None,
+            metrics: None,
         }
     }
 
@@ -158,6 +162,12 @@ impl Gateway {
     /// recorder is set.
     pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
         self.recorder = Some(recorder);
+        self
+    }
+
+    /// Counts every hook step's verdict and time in `metrics` (see [`Metrics`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -203,11 +213,23 @@ impl Gateway {
     }
 
     /// Loads `bytes` as the new hook, with the current hook's engine and options, and swaps it
-    /// in. If it fails to load or configure, the current hook keeps serving and the error says
-    /// why. Returns the new digest.
+    /// in. If it fails to load or configure — or to match the options' pin or trusted keys (see
+    /// [`Gateway::reload_signed`]) — the current hook keeps serving and the error says why.
+    /// Returns the new digest.
     pub fn reload(&self, bytes: &[u8]) -> Result<Arc<str>, HookError> {
+        self.reload_signed(bytes, None)
+    }
+
+    /// [`Gateway::reload`] with the new hook's detached signature, checked against the current
+    /// hook's [`Trust`](crate::trust::Trust) before anything is compiled.
+    pub fn reload_signed(
+        &self,
+        bytes: &[u8],
+        signature: Option<&Signature>,
+    ) -> Result<Arc<str>, HookError> {
         let current = self.hook();
-        let hook = Hook::load(current.engine(), bytes, current.options().clone()).inspect_err(
+        let options = current.options().clone();
+        let hook = Hook::load_signed(current.engine(), bytes, signature, options).inspect_err(
             |e| tracing::error!(hook = %current.digest(), error = %chain(e), "hook reload failed"),
         )?;
         let digest = hook.digest_arc();
@@ -215,14 +237,15 @@ impl Gateway {
         Ok(digest)
     }
 
-    /// [`Gateway::reload`] from a file.
+    /// [`Gateway::reload`] from a file (and its signature, `PATH.sig`, when one is required).
     pub fn reload_file(&self, path: impl AsRef<Path>) -> Result<Arc<str>, HookError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| HookError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        self.reload(&bytes)
+        let signature = read_signature(path, &self.hook().options().trust)?;
+        self.reload_signed(&bytes, signature.as_ref())
     }
 
     /// The limits in force.
@@ -280,6 +303,9 @@ impl Gateway {
         let outcome = 'chain: {
             for hook in std::iter::once(&first).chain(rest) {
                 let inspection = hook.inspect(message).await;
+                if let Some(metrics) = &self.metrics {
+                    metrics.observe(hook, &inspection);
+                }
                 hook_time += inspection.elapsed;
                 hook_fuel = match (hook_fuel, inspection.fuel) {
                     (Some(a), Some(b)) => Some(a + b),

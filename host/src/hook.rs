@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Store;
 
 use crate::bindings::{self, Hook as HookWorld, HookPre};
@@ -34,11 +33,15 @@ use crate::engine::HookEngine;
 use crate::error::HookError;
 use crate::message::Message;
 use crate::options::{HookLimits, HookOptions, InstanceMode};
+use crate::quarantine::Quarantine;
 use crate::store::{self, HookState};
+use crate::trust::{self, Signature, Trust};
 use crate::verdict::{Rejection, Verdict, clip_reason, code};
 
 /// The only import with functions a hook may have.
 pub(crate) const LOG_IMPORT: &str = "airlock:hook/log@0.1.0";
+/// Host-owned state, which a hook may import (see `state.rs`).
+pub(crate) const STATE_IMPORT: &str = "airlock:hook/state@0.1.0";
 /// The interface of shared types; a hook imports it for its types only (it has no functions).
 pub(crate) const TYPES_IMPORT: &str = "airlock:hook/types@0.1.0";
 
@@ -49,14 +52,17 @@ pub struct Hook {
     engine: HookEngine,
     pre: HookPre<HookState>,
     digest: Arc<str>,
+    name: Arc<str>,
     options: Arc<HookOptions>,
     compiled: CacheOutcome,
     warm: Arc<Mutex<Vec<Warm>>>,
+    quarantine: Arc<Quarantine>,
 }
 
 impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hook")
+            .field("name", &self.name)
             .field("digest", &self.digest)
             .field("limits", &self.options.limits)
             .field("mode", &self.options.mode)
@@ -84,7 +90,8 @@ struct Warm {
 }
 
 impl Hook {
-    /// Reads and loads a hook component from a file.
+    /// Reads and loads a hook component from a file; when its options require a signature, it
+    /// is read from `PATH.sig` beside it ([`Signature::path_for`]).
     pub fn load_file(
         engine: &HookEngine,
         path: impl AsRef<Path>,
@@ -95,21 +102,36 @@ impl Hook {
             path: path.to_path_buf(),
             source,
         })?;
-        Hook::load(engine, &bytes, options)
+        let signature = read_signature(path, &options.trust)?;
+        Hook::load_signed(engine, &bytes, signature.as_ref(), options)
     }
 
     /// Compiles and checks a hook component, then configures a trial instance (kept as the first
-    /// warm instance in reuse mode).
+    /// warm instance in reuse mode). With a pin or trusted keys in its options, use
+    /// [`Hook::load_signed`].
     pub fn load(
         engine: &HookEngine,
         bytes: &[u8],
         options: HookOptions,
     ) -> Result<Hook, HookError> {
+        Hook::load_signed(engine, bytes, None, options)
+    }
+
+    /// [`Hook::load`], checking the bytes against the options' [`Trust`] first: its pin, and a
+    /// valid `signature` from one of its trusted keys when it has any. Nothing is compiled
+    /// before the check passes.
+    pub fn load_signed(
+        engine: &HookEngine,
+        bytes: &[u8],
+        signature: Option<&Signature>,
+        options: HookOptions,
+    ) -> Result<Hook, HookError> {
         check_limits(engine, &options.limits)?;
+        let digest: Arc<str> = trust::digest(bytes).into();
+        options.trust.check(bytes, &digest, signature)?;
         if bytes.starts_with(b"\0asm\x01\0\0\0") {
             return Err(HookError::CoreModule);
         }
-        let digest: Arc<str> = format!("{:x}", Sha256::digest(bytes)).into();
         let (component, compiled) = engine.compile(bytes, &digest)?;
 
         let unsupported: Vec<String> = component
@@ -138,6 +160,8 @@ impl Hook {
             engine: engine.clone(),
             pre,
             digest,
+            quarantine: Arc::new(Quarantine::new(&options.limits)),
+            name: options.name.as_str().into(),
             options: Arc::new(options),
             compiled,
             warm: Arc::new(Mutex::new(Vec::new())),
@@ -165,6 +189,16 @@ impl Hook {
         self.digest.clone()
     }
 
+    /// The hook's name ([`HookOptions::name`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, shared.
+    pub fn name_arc(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     /// Whether loading compiled the component or found it in the engine's cache.
     pub fn compiled(&self) -> CacheOutcome {
         self.compiled
@@ -181,9 +215,29 @@ impl Hook {
     }
 
     /// Runs the hook on one message. Faults are `hook-*` rejections; the message comes back as it
-    /// went in.
+    /// went in. A quarantined hook (see [`HookLimits::quarantine_faults`]) rejects with
+    /// `hook-quarantined` without starting an instance.
     pub async fn inspect(&self, message: Message) -> Inspection {
         let start = Instant::now();
+        if let Some(rejection) = self.quarantine.check(&self.digest) {
+            return Inspection {
+                message,
+                verdict: Verdict::Reject(rejection),
+                elapsed: start.elapsed(),
+                fuel: None,
+            };
+        }
+        let inspection = self.run(message, start).await;
+        if let Verdict::Reject(rejection) = &inspection.verdict
+            && rejection.code.starts_with("hook-")
+        {
+            self.quarantine.record(&self.digest, rejection);
+        }
+        inspection
+    }
+
+    /// [`Hook::inspect`] past the quarantine check.
+    async fn run(&self, message: Message, start: Instant) -> Inspection {
         let reused = match self.options.mode {
             InstanceMode::Reuse { .. } => self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop(),
             InstanceMode::Fresh => None,
@@ -202,7 +256,7 @@ impl Hook {
                 }
             },
         };
-        store::begin_message(&mut warm.store);
+        store::begin_message(&mut warm.store, &message.source.window);
         let (message, outcome, fuel) = self.call_inspect(&mut warm, message).await;
         let verdict = match outcome {
             Ok(verdict) => {
@@ -236,7 +290,12 @@ impl Hook {
 
     /// A new instance, configured.
     async fn instance(&self) -> Result<Warm, Rejection> {
-        let mut store = store::new_store(&self.engine, self.digest.clone(), self.options.limits);
+        let mut store = store::new_store(
+            &self.engine,
+            self.digest.clone(),
+            self.name.clone(),
+            self.options.limits,
+        );
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(e) => return Err(store::fault(&store, &e, "instantiating")),
@@ -311,7 +370,7 @@ const WASI_INTERFACES: &[&str] = &[
 
 /// Whether Airlock links an import of this name.
 fn provided(name: &str) -> bool {
-    if [LOG_IMPORT, TYPES_IMPORT].contains(&name) {
+    if [LOG_IMPORT, STATE_IMPORT, TYPES_IMPORT].contains(&name) {
         return true;
     }
     match name.split_once('@') {
@@ -337,6 +396,8 @@ fn check_limits(engine: &HookEngine, limits: &HookLimits) -> Result<(), HookErro
         )
     } else if limits.timeout.is_zero() {
         "time limit must be above zero".to_owned()
+    } else if limits.quarantine_window.is_zero() {
+        "quarantine window must be above zero".to_owned()
     } else if limits.fuel.is_some() && !engine.config().fuel {
         "a fuel budget needs an engine that meters fuel (EngineConfig::fuel)".to_owned()
     } else {
@@ -355,4 +416,18 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
     }
+}
+
+/// The signature beside a hook file, when `trust` requires one (`None` when it does not).
+pub(crate) fn read_signature(path: &Path, trust: &Trust) -> Result<Option<Signature>, HookError> {
+    if !trust.requires_signature() {
+        return Ok(None);
+    }
+    let sig = Signature::path_for(path);
+    if !sig.exists() {
+        return Ok(None);
+    }
+    Signature::read(&sig)
+        .map(Some)
+        .map_err(HookError::Signature)
 }

@@ -56,6 +56,11 @@
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
 //!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
+//! - [`trust`]: pinning hooks by SHA-256 and requiring Ed25519 signatures from trusted keys.
+//! - [`HostState`]: counters, token buckets and values a hook keeps in the host
+//!   (`airlock:hook/state`), scoped to the hook's name and the message's window.
+//! - [`Metrics`]: verdict counters and hook latencies in the Prometheus text format
+//!   ([`Gateway::with_metrics`]).
 //! - [`jsonl`]: the JSON Lines message form used by the command-line tool.
 //! - [`Recorder`] / [`JsonlRecorder`]: recorded traffic for `airlock replay`; hooks in monitor
 //!   mode ([`HookOptions::monitor`], [`Monitored`]) for dry runs.
@@ -100,13 +105,17 @@ mod gateway;
 mod hook;
 pub mod jsonl;
 mod message;
+mod metrics;
 mod monitor;
 mod options;
+mod quarantine;
 mod record;
 mod reload;
 mod route;
 pub mod seal;
+mod state;
 mod store;
+pub mod trust;
 mod verdict;
 mod wasi;
 #[cfg(feature = "web")]
@@ -120,9 +129,11 @@ pub use gateway::{Gateway, GatewayLimits, Reply};
 pub use hook::{Hook, Inspection};
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use monitor::Monitored;
+pub use metrics::{LatencyLabels, Metrics, VerdictLabels};
 pub use options::{HeavyRuntime, HookLimits, HookOptions, InstanceMode};
 pub use record::{JsonlRecorder, Payloads, Recorder};
 pub use reload::{HookWatcher, WatchStatus};
 pub use route::Route;
 pub use seal::{Envelope, SealConfig, SealError};
+pub use state::{Clock, HostState, ManualClock, SystemClock};
 pub use verdict::{Decision, Rejection, Replacement, Verdict, code};

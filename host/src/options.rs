@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
+use crate::trust::Trust;
+
 /// Limits on each hook call (`configure` and `inspect` each get the full time and fuel budget).
 ///
 /// Defaults: 100 ms, no fuel budget, 64 MiB of linear memory, tables of at most 100 000
 /// elements, at most 64 core instances (and as many memories and tables) per hook instance,
-/// 64 KiB of log text and 1000 log lines per message.
+/// 64 KiB of log text and 1000 log lines per message; quarantined after more than 20 faults in
+/// 10 seconds; host-owned state of at most 1024 keys of at most 256 bytes, values of at most
+/// 4 KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookLimits {
@@ -26,6 +30,20 @@ pub struct HookLimits {
     /// Log lines per message (empty ones included: each costs the host a log record); past it,
     /// `hook-log`.
     pub log_lines: usize,
+    /// Faults (trap, timeout, memory, stack, limit, log, output, config) a hook may have inside
+    /// [`quarantine_window`](Self::quarantine_window); one more and the hook is quarantined:
+    /// every message is rejected with `hook-quarantined`, without starting an instance, until
+    /// the hook is reloaded or the window has passed. `None`: never quarantine.
+    pub quarantine_faults: Option<usize>,
+    /// The sliding window faults are counted in, and how long a quarantine lasts.
+    pub quarantine_window: Duration,
+    /// Keys the hook may hold in host-owned state (`airlock:hook/state`), over all windows;
+    /// a new key past it gets `too-many-keys`.
+    pub state_keys: usize,
+    /// Longest state key, in bytes; past it, `key-too-long`.
+    pub state_key_bytes: usize,
+    /// Largest state value, in bytes; past it, `value-too-large`.
+    pub state_value_bytes: usize,
 }
 
 impl Default for HookLimits {
@@ -38,6 +56,11 @@ impl Default for HookLimits {
             instances: 64,
             log_bytes: 64 << 10,
             log_lines: 1000,
+            quarantine_faults: Some(20),
+            quarantine_window: Duration::from_secs(10),
+            state_keys: 1024,
+            state_key_bytes: 256,
+            state_value_bytes: 4096,
         }
     }
 }
@@ -112,11 +135,14 @@ impl HeavyRuntime {
     }
 }
 
-/// How to load a hook. Default: config `{}`, default limits, a fresh instance per message,
-/// enforced (not in monitor mode).
+/// How to load a hook. Default: name `hook`, config `{}`, default limits, a fresh instance per
+/// message, enforced (not in monitor mode), no pin and no signature required.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookOptions {
+    /// The hook's name: its label in metrics. It stays with the hook across reloads (a reload
+    /// keeps the options); give each hook of a gateway its own.
+    pub name: String,
     /// The app's JSON configuration, passed to `configure` on every instance.
     pub config: String,
     /// Per-call limits.
@@ -128,15 +154,20 @@ pub struct HookOptions {
     /// hook had passed it, unchanged. Its faults are logged the same way, never enforced either.
     /// For trying a stricter hook, alone or as one hook of a chain, on live traffic.
     pub monitor: bool,
+    /// The pin and trusted signing keys the hook's bytes are checked against, at load and on
+    /// every reload.
+    pub trust: Trust,
 }
 
 impl Default for HookOptions {
     fn default() -> Self {
         HookOptions {
+            name: "hook".to_owned(),
             config: "{}".to_owned(),
             limits: HookLimits::default(),
             mode: InstanceMode::Fresh,
             monitor: false,
+            trust: Trust::default(),
         }
     }
 }
@@ -149,12 +180,18 @@ with_fields!(HookLimits {
     instances: usize => with_instances,
     log_bytes: usize => with_log_bytes,
     log_lines: usize => with_log_lines,
+    quarantine_faults: Option<usize> => with_quarantine_faults,
+    quarantine_window: Duration => with_quarantine_window,
+    state_keys: usize => with_state_keys,
+    state_key_bytes: usize => with_state_key_bytes,
+    state_value_bytes: usize => with_state_value_bytes,
 });
 
 with_fields!(HookOptions {
     limits: HookLimits => with_limits,
     mode: InstanceMode => with_mode,
     monitor: bool => with_monitor,
+    trust: Trust => with_trust,
 });
 
 impl HookOptions {
@@ -162,6 +199,13 @@ impl HookOptions {
     #[must_use]
     pub fn with_config(mut self, config: impl Into<String>) -> Self {
         self.config = config.into();
+        self
+    }
+
+    /// These options with `name` as the hook's name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
         self
     }
 }

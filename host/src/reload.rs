@@ -4,7 +4,9 @@
 //! file and, if its digest differs from the hook in use, loads it with the gateway's current
 //! engine and options. In-flight messages finish on the old hook; new ones go to the new one. A
 //! file that fails to load or configure leaves the old hook serving, and the error is kept in
-//! [`WatchStatus::last_error`] (and logged).
+//! [`WatchStatus::last_error`] (and logged). When the hook's options require a signature, the
+//! signature file beside it (`PATH.sig`) is watched and read too, and checked before the new
+//! bytes are compiled: an unsigned, wrongly signed or tampered file never replaces the hook.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,11 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::gateway::Gateway;
+use crate::hook::read_signature;
+use crate::trust::Signature;
+
+/// A file's size and modification time.
+type Stamp = (u64, SystemTime);
 
 /// What a watcher has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,8 +79,8 @@ struct Watch {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     status: Arc<Mutex<WatchStatus>>,
-    /// Size and modification time last looked at.
-    seen: Option<(u64, SystemTime)>,
+    /// Size and modification time of the hook, and of its signature, last looked at.
+    seen: Option<(Stamp, Option<Stamp>)>,
 }
 
 impl Watch {
@@ -91,25 +98,32 @@ impl Watch {
         }
     }
 
-    fn stamp(&self) -> Option<(u64, SystemTime)> {
-        let metadata = std::fs::metadata(&self.path).ok()?;
-        Some((metadata.len(), metadata.modified().ok()?))
+    fn stamp(&self) -> Option<(Stamp, Option<Stamp>)> {
+        let stamp = |path: &std::path::Path| {
+            let metadata = std::fs::metadata(path).ok()?;
+            Some((metadata.len(), metadata.modified().ok()?))
+        };
+        Some((stamp(&self.path)?, stamp(&Signature::path_for(&self.path))))
     }
 
     fn check(&self, gateway: &Gateway) {
         let outcome = std::fs::read(&self.path)
             .map_err(|e| format!("cannot read {}: {e}", self.path.display()))
             .and_then(|bytes| {
-                if format!("{:x}", Sha256::digest(&bytes)) == gateway.hook().digest() {
+                let current = gateway.hook();
+                if format!("{:x}", Sha256::digest(&bytes)) == current.digest() {
                     return Ok(false);
                 }
-                gateway.reload(&bytes).map(|_| true).map_err(|e| {
-                    format!(
-                        "{} did not load, the previous hook keeps serving: {}",
-                        self.path.display(),
-                        crate::error::chain(&e)
-                    )
-                })
+                read_signature(&self.path, &current.options().trust)
+                    .and_then(|signature| gateway.reload_signed(&bytes, signature.as_ref()))
+                    .map(|_| true)
+                    .map_err(|e| {
+                        format!(
+                            "{} did not load, the previous hook keeps serving: {}",
+                            self.path.display(),
+                            crate::error::chain(&e)
+                        )
+                    })
             });
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {

@@ -15,6 +15,7 @@ use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use crate::bindings::airlock::hook::{log, types as wit};
 use crate::engine::HookEngine;
 use crate::options::HookLimits;
+use crate::state::Scope;
 use crate::verdict::{Rejection, code};
 use crate::wasi::WasiState;
 
@@ -30,6 +31,8 @@ pub(crate) struct HookState {
     stack_bytes: usize,
     /// Built on first use, for hooks that import WASI.
     wasi: Option<WasiState>,
+    /// What `airlock:hook/state` calls reach.
+    scope: Scope,
 }
 
 /// A store for one instance of the hook `digest`, under `limits`, its first call (instantiation,
@@ -37,6 +40,7 @@ pub(crate) struct HookState {
 pub(crate) fn new_store(
     engine: &HookEngine,
     digest: Arc<str>,
+    name: Arc<str>,
     limits: HookLimits,
 ) -> Store<HookState> {
     let mut store = Store::new(
@@ -52,6 +56,12 @@ pub(crate) fn new_store(
             metered: engine.config().fuel,
             stack_bytes: engine.config().max_wasm_stack,
             wasi: None,
+            scope: Scope {
+                state: engine.state().clone(),
+                hook: name,
+                limits,
+                window: None,
+            },
         },
     );
     store.limiter(|state| &mut state.limiter);
@@ -81,9 +91,11 @@ pub(crate) fn begin_call(store: &mut Store<HookState>) -> Option<u64> {
     Some(budget)
 }
 
-/// Resets the per-message budgets (log, and the record of a refused grow) of a reused instance.
-pub(crate) fn begin_message(store: &mut Store<HookState>) {
+/// Resets the per-message budgets (log, and the record of a refused grow) of a reused instance,
+/// and scopes its state calls to the message's `window`.
+pub(crate) fn begin_message(store: &mut Store<HookState>, window: &str) {
     let state = store.data_mut();
+    state.scope.window = Some(window.to_owned());
     state.log = LogBudget::new(&state.limiter.limits);
     state.limiter.denied = None;
 }
@@ -179,6 +191,11 @@ pub(crate) fn fault(store: &Store<HookState>, error: &wasmtime::Error, doing: &s
 }
 
 impl HookState {
+    /// What this instance's state calls reach.
+    pub(crate) fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// The WASI side of this instance, built on first use.
     pub(crate) fn wasi(&mut self) -> &mut WasiState {
         self.wasi.get_or_insert_with(WasiState::new)

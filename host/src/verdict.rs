@@ -27,6 +27,9 @@ pub mod code {
     pub const HOOK_CONFIG: &str = "hook-config";
     /// No instance of the hook could be made (for example, the instance pool is exhausted).
     pub const HOOK_UNAVAILABLE: &str = "hook-unavailable";
+    /// The hook faulted more than its quarantine limit allows in the quarantine window: it is not
+    /// run until it is reloaded or the window passes (see [`crate::HookLimits::quarantine_faults`]).
+    pub const HOOK_QUARANTINED: &str = "hook-quarantined";
     /// The request is larger than the gateway's message size limit.
     pub const TOO_LARGE: &str = "too-large";
     /// The name is empty, too long, or has a character outside `A-Za-z0-9-/:_`.

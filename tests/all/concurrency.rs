@@ -188,8 +188,12 @@ fn tens_of_thousands_of_messages_from_many_tasks_each_get_exactly_one_right_answ
         let name = message.name.clone();
         async move { Response::json(&name) }
     });
-    let options = HookOptions::default()
-        .with_limits(HookLimits::default().with_timeout(Duration::from_millis(50)));
+    // Faults are part of the mix on purpose: no quarantine, every message gets the hook's answer.
+    let options = HookOptions::default().with_limits(
+        HookLimits::default()
+            .with_timeout(Duration::from_millis(50))
+            .with_quarantine_faults(None),
+    );
     let hook = Hook::load(engine(), &mixed_hook(), options).unwrap();
     let gateway = Arc::new(
         Gateway::with_config(

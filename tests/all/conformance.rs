@@ -14,6 +14,7 @@ const LANGUAGES: &[(&str, &[&str])] = &[
     ("redact", &["rust", "python", "js", "c"]),
     ("origin-allow", &["rust", "wat"]),
     ("allowlist", &["rust"]),
+    ("rate-limit", &["rust"]),
 ];
 
 fn table(policy: &str) -> CaseFile {
@@ -61,6 +62,8 @@ fn check(policy: &str, lang: &str) {
                 .retain(|c| !matches!(c.expect, Expect::ConfigRefused));
         }
         let options = HookOptions::default().with_mode(mode);
+        // Stateful policies (rate-limit) start each mode with no state.
+        engine().state().clear(&options.name);
         let results = cases::run(
             engine(),
             &bytes,
@@ -168,4 +171,9 @@ fn every_language_in_the_list_has_a_test() {
             assert!(source.contains(&name), "no test `{name}`");
         }
     }
+}
+
+#[test]
+fn rate_limit_in_rust_gives_the_table_s_verdicts() {
+    check("rate-limit", "rust");
 }

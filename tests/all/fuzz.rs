@@ -31,7 +31,8 @@ fn load(bytes: &[u8], mode: InstanceMode) -> Hook {
         .with_limits(
             HookLimits::default()
                 .with_fuel(Some(u64::MAX / 2))
-                .with_timeout(Duration::from_secs(1)),
+                .with_timeout(Duration::from_secs(1))
+                .with_quarantine_faults(None),
         )
         .with_mode(mode);
     Hook::load(fuel_engine(), bytes, options).unwrap()

@@ -144,9 +144,15 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// use `$log`, the imported logger, and the inspect parameters by name (`$name_len`,
 /// `$body_len`, …). Offset 16 is the verdict's return area; data may go from offset 256.
 pub fn wat_hook(configure: &str, inspect: &str, extra: &str) -> Vec<u8> {
+    wat_hook_importing("", configure, inspect, extra)
+}
+
+/// [`wat_hook`] with more imports (they must come before the module's own definitions).
+pub fn wat_hook_importing(imports: &str, configure: &str, inspect: &str, extra: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
   (import "airlock:hook/log@0.1.0" "log" (func $log (param i32 i32 i32)))
+  {imports}
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 4096))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)

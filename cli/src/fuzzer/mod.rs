@@ -39,7 +39,8 @@ pub enum Budget {
 /// What to fuzz, and how.
 #[derive(Debug)]
 pub struct FuzzOptions {
-    /// The hook under test.
+    /// The hook under test, loaded with the quarantine off
+    /// (`HookLimits::with_quarantine_faults(None)`): a quarantined hook's faults go unseen.
     pub hook: Hook,
     /// A second implementation of the same policy to compare against.
     pub reference: Option<Hook>,

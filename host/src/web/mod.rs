@@ -14,6 +14,9 @@
 //!   page gets a fresh window ticket in a `<meta name="airlock-ticket">` of its `<head>`
 //!   ([`WebOptions::page_tickets`]).
 //!
+//! [`serve_metrics`] serves a [`Metrics`](crate::Metrics)' text at `GET /metrics` on another
+//! listener.
+//!
 //! Every request frame goes through the [`Gateway`] (validation, hooks, seal, core) and gets
 //! exactly one reply. Commands run concurrently; events and channel messages from one window
 //! reach the core in the order they were sent. Limits, per connection: a message rate (a token
@@ -26,6 +29,7 @@
 //! The wire format is described in `frame.rs`; `airlock.js` is its only client.
 
 mod frame;
+mod metrics;
 mod windows;
 
 use std::collections::VecDeque;
@@ -46,6 +50,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+pub use metrics::{METRICS_CONTENT_TYPE, serve_metrics};
 pub use windows::{
     ChannelRef, MAX_LABEL_BYTES, PushError, Ticket, TicketError, Window, WindowLimits, Windows,
 };
