@@ -18,12 +18,12 @@ mod fuzz;
 pub mod fuzzer;
 mod inspect;
 mod new;
+mod policy;
 mod replay;
 pub mod routes;
-mod policy;
 mod serve;
-mod testing;
 mod sign;
+mod testing;
 
 pub use flags::{HookFlags, Mode};
 
