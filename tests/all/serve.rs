@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use airlock::web::{ChannelRef, PushError, Ticket, WebGateway, WebOptions, Windows};
 use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
-use airlock_tests::Ws;
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_router, engine, load_built, wat_hook};
+use airlock_tests::{Ws, http_get};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -75,6 +75,35 @@ fn own_origin(addr: SocketAddr) -> String {
 
 async fn connect_as(addr: SocketAddr, query: &str, origin: Option<&str>) -> Result<Ws, WsError> {
     airlock_tests::ws_connect(addr, query, origin).await
+}
+
+/// A WebSocket handshake with `ticket` written by hand on a raw TCP connection, its `101` read:
+/// for tests that must send broken frames or never answer.
+async fn raw_window(server: &Server, ticket: &Ticket) -> TcpStream {
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let handshake = format!(
+        "GET /airlock?ticket={token} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        addr = server.addr,
+        origin = own_origin(server.addr),
+        token = ticket.token(),
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut response = vec![0; 4096];
+    let n = tcp.read(&mut response).await.unwrap();
+    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 101"));
+    tcp
+}
+
+/// A server with the pass-all hook and the echo core, whose windows have these limits.
+async fn start_windows(limits: airlock::web::WindowLimits) -> Server {
+    start_with(
+        vec![pass_all()],
+        echo_router(),
+        GatewayLimits::default(),
+        WebOptions::default(),
+        Windows::with_limits(limits),
+    )
+    .await
 }
 
 /// A new window labelled `label`: a ticket from the app's API, a connection with it from the
@@ -746,17 +775,7 @@ async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_the_page_can
     )
     .await;
     let ticket = server.windows.issue("main", "main").unwrap();
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    let handshake = format!(
-        "GET /airlock?ticket={token} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        addr = server.addr,
-        origin = own_origin(server.addr),
-        token = ticket.token(),
-    );
-    tcp.write_all(handshake.as_bytes()).await.unwrap();
-    let mut response = vec![0; 4096];
-    let n = tcp.read(&mut response).await.unwrap();
-    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 101"));
+    let mut tcp = raw_window(&server, &ticket).await;
     // A masked text frame announcing 200 bytes, of which 20 arrive.
     let whole = json!({"id": 1, "kind": "event", "name": "tick", "payload": {"n": 1, "pad": "x".repeat(150)}}).to_string();
     let mut frame = vec![0x81, 0x80 | 126];
@@ -765,16 +784,7 @@ async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_the_page_can
     frame.extend_from_slice(&whole.as_bytes()[..20]);
     tcp.write_all(&frame).await.unwrap();
     drop(tcp);
-    for _ in 0..200 {
-        if server.windows.get("main").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        server.windows.get("main").is_none(),
-        "the connection is gone"
-    );
+    wait_until(|| server.windows.get("main").is_none()).await;
     // The page comes back with its ticket, as a reload does.
     let mut ws = connect_ticket(&server, &ticket).await;
     send_json(
@@ -788,18 +798,6 @@ async fn a_frame_cut_off_by_a_closed_connection_reaches_nothing_and_the_page_can
         vec![2],
         "only the whole message was delivered"
     );
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tcp.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head[9..12].parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 #[tokio::test]
@@ -896,15 +894,7 @@ async fn a_window_connects_only_with_a_live_ticket_and_gets_the_tickets_labels()
 async fn a_label_is_held_by_its_ticket_while_connected_and_through_a_reload_then_freed() {
     let limits =
         airlock::web::WindowLimits::default().with_reconnect_grace(Duration::from_millis(300));
-    let windows = Windows::with_limits(limits);
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        GatewayLimits::default(),
-        WebOptions::default(),
-        windows,
-    )
-    .await;
+    let server = start_windows(limits).await;
     let ticket = server.windows.issue("main", "main").unwrap();
     let ws = connect_ticket(&server, &ticket).await;
     let taken = server.windows.issue("main", "main").unwrap_err();
@@ -952,14 +942,7 @@ async fn wait_until(done: impl Fn() -> bool) {
 #[tokio::test]
 async fn an_unused_ticket_within_its_time_connects() {
     let limits = airlock::web::WindowLimits::default().with_unused_ttl(Duration::from_secs(60));
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        GatewayLimits::default(),
-        WebOptions::default(),
-        Windows::with_limits(limits),
-    )
-    .await;
+    let server = start_windows(limits).await;
     let ticket = server.windows.issue("w", "w").unwrap();
     connect_ticket(&server, &ticket).await;
 }
@@ -967,14 +950,7 @@ async fn an_unused_ticket_within_its_time_connects() {
 #[tokio::test]
 async fn an_unused_ticket_past_its_time_is_refused_and_frees_its_label() {
     let limits = airlock::web::WindowLimits::default().with_unused_ttl(Duration::from_millis(100));
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        GatewayLimits::default(),
-        WebOptions::default(),
-        Windows::with_limits(limits),
-    )
-    .await;
+    let server = start_windows(limits).await;
     let ticket = server.windows.issue("w", "w").unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     refused_with(
@@ -1300,14 +1276,7 @@ async fn a_connection_that_answers_no_ping_is_closed() {
     let options = WebOptions::default().with_ping_interval(Duration::from_millis(100));
     let server = start_opts(options, echo_router()).await;
     let ticket = server.windows.issue("mute", "mute").unwrap();
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    let handshake = format!(
-        "GET /airlock?ticket={} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        ticket.token(),
-        server.addr,
-        own_origin(server.addr)
-    );
-    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut tcp = raw_window(&server, &ticket).await;
     // Reads (and ignores) what comes, never answering: the pings go unanswered.
     assert!(
         closed_by_peer(&mut tcp).await,

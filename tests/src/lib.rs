@@ -191,9 +191,9 @@ pub const INSPECT_PASS: &str = "(i32.store8 (i32.const 16) (i32.const 0)) (i32.c
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Fetches `path` from the web gateway at `addr` (plain HTTP/1.1) and returns the window ticket
-/// the gateway put in the page.
-pub async fn page_ticket(addr: std::net::SocketAddr, path: &str) -> String {
+/// `GET path` from the web gateway at `addr` on a connection of its own (plain HTTP/1.1):
+/// status, head (lower-cased) and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut tcp = tokio::net::TcpStream::connect(addr)
         .await
@@ -204,13 +204,22 @@ pub async fn page_ticket(addr: std::net::SocketAddr, path: &str) -> String {
         .expect("request sent");
     let mut response = Vec::new();
     tcp.read_to_end(&mut response).await.expect("response read");
-    let text = String::from_utf8_lossy(&response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head[9..12].parse().expect("an HTTP status");
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// Fetches `path` from the web gateway at `addr` and returns the window ticket the gateway put
+/// in the page.
+pub async fn page_ticket(addr: std::net::SocketAddr, path: &str) -> String {
+    let (_, _, body) = http_get(addr, path).await;
     let start = r#"<meta name="airlock-ticket" content=""#;
-    let at = text
+    let at = body
         .find(start)
-        .unwrap_or_else(|| panic!("no window ticket in GET {path}: {text}"))
+        .unwrap_or_else(|| panic!("no window ticket in GET {path}: {body}"))
         + start.len();
-    text[at..]
+    body[at..]
         .split('"')
         .next()
         .expect("a closing quote")

@@ -834,6 +834,15 @@ async fn connection(
     }
 }
 
+/// Whether `write` finished, without error, within `stall`: a write that makes no progress that
+/// long (the page does not read) ends the connection.
+async fn written_within(
+    stall: Duration,
+    write: impl Future<Output = Result<(), axum::Error>>,
+) -> bool {
+    matches!(tokio::time::timeout(stall, write).await, Ok(Ok(())))
+}
+
 /// Writes what is queued for the connection: everything waiting is written together, with one
 /// flush (mostly one write to the socket), and its room in the queue is released after it.
 async fn write(
@@ -842,30 +851,20 @@ async fn write(
     window: Window,
     stall: Duration,
 ) {
-    // A write that makes no progress for `stall` (the page does not read) ends the connection.
-    let stalled = |sent: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>| {
-        sent.map_err(|_| ()).and_then(|r| r.map_err(|_| ()))
-    };
     let mut written = Vec::new();
     'connection: while let Some(mut out) = rx.recv().await {
         loop {
             match out {
                 Outgoing::Frames(frames, permit) => {
                     let sent = match frames {
-                        Frames::One(frame) => {
-                            stalled(tokio::time::timeout(stall, sink.feed(frame)).await)
-                        }
+                        Frames::One(frame) => written_within(stall, sink.feed(frame)).await,
                         Frames::Two(first, second) => {
-                            match stalled(tokio::time::timeout(stall, sink.feed(first)).await) {
-                                Ok(()) => {
-                                    stalled(tokio::time::timeout(stall, sink.feed(second)).await)
-                                }
-                                Err(()) => Err(()),
-                            }
+                            written_within(stall, sink.feed(first)).await
+                                && written_within(stall, sink.feed(second)).await
                         }
                     };
                     written.push(permit);
-                    if sent.is_err() {
+                    if !sent {
                         break 'connection;
                     }
                 }
@@ -891,7 +890,7 @@ async fn write(
                 Err(_) => break,
             }
         }
-        if stalled(tokio::time::timeout(stall, sink.flush()).await).is_err() {
+        if !written_within(stall, sink.flush()).await {
             tracing::info!(window = %window.label(), "connection closed: writing stalled or failed");
             break;
         }
