@@ -3,8 +3,9 @@
 //! runner of `airlock test` (`airlock_cli::cases`, which documents the format).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use airlock::{GatewayLimits, HookOptions, InstanceMode};
+use airlock::{GatewayLimits, HookLimits, HookOptions, InstanceMode};
 use airlock_cli::cases::{self, CaseFile, Expect};
 use airlock_tests::{engine, root};
 
@@ -61,7 +62,11 @@ fn check(policy: &str, lang: &str) {
             file.cases
                 .retain(|c| !matches!(c.expect, Expect::ConfigRefused));
         }
-        let options = HookOptions::default().with_mode(mode);
+        // The tables check verdicts, not speed: the Python and JavaScript runtimes take tens of
+        // milliseconds to instantiate, over the default 100 ms limit when the suite loads
+        // both cores, so every build gets a generous limit here.
+        let limits = HookLimits::default().with_timeout(Duration::from_secs(5));
+        let options = HookOptions::default().with_mode(mode).with_limits(limits);
         // Stateful policies (rate-limit) start each mode with no state.
         engine().state().clear(&options.name);
         let results = cases::run(

@@ -2,6 +2,10 @@
 //! were swapped out before the pool slot was reset (wasmtime's page-map scan skips pages that
 //! are not present, so with it a swapped page survives the reset: wasmtime#14357).
 //!
+//! The writer stores a secret and spins; the test finds the page holding it (by its content,
+//! through `/proc/self/mem`), pages it out with `MADV_PAGEOUT` until `/proc/self/pagemap` says
+//! it is in swap, and only then lets the writer's time limit end the instance.
+//!
 //! The test needs swap: it uses what is on, or (as root, as in CI) turns on a swap file of its
 //! own for its duration. Without either it fails and says so, rather than pass without having
 //! looked.
@@ -14,15 +18,17 @@ use std::time::Duration;
 use airlock::{EngineConfig, Hook, HookEngine, HookLimits, HookOptions, InstanceMode};
 use airlock_tests::{CONFIGURE_OK, block_on, wat_hook};
 
-/// Where the writer leaves its secret: inside the first page, past the allocator's start.
+/// Where the writer leaves its secret: at the start of the first wasm page's last 4 KiB page.
 const SECRET_AT: u32 = 0xF000;
+/// The secret ("SECRET42" read as a big-endian number).
+const SECRET: u64 = 0x5345_4352_4554_3432;
 
 /// A command named `w` writes the secret, then spins until the time limit ends the instance;
 /// any other message rejects with `leaked` if the secret's place holds anything, else passes.
 fn hook_bytes() -> Vec<u8> {
     let inspect = format!(
         "(if (i32.eq (local.get $name_len) (i32.const 1))
-           (then (i64.store (i32.const {SECRET_AT}) (i64.const 0x5345435245543432))
+           (then (i64.store (i32.const {SECRET_AT}) (i64.const {SECRET}))
                  (loop $spin (br $spin))))
          (if (i64.ne (i64.load (i32.const {SECRET_AT})) (i64.const 0))
            (then (i32.store8 (i32.const 16) (i32.const 2))
@@ -77,47 +83,109 @@ fn swap_devices() -> usize {
         .unwrap_or(0)
 }
 
-/// Kilobytes of this process in swap.
-fn vm_swap_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSwap:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+/// The first bytes of the hook's data segment, at offset 256 of its memory.
+const DATA: &[u8] = b"leaked";
 
-/// Asks the kernel to page out every private writable mapping of this process (the hooks'
-/// memories among them).
-fn page_out_everything() {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+/// Finds the page holding the secret the writer stored: a page-aligned place holding it whose
+/// memory has the hook's data segment `SECRET_AT - 256` bytes below. Reads through
+/// `/proc/self/mem`, so a mapping another test unmaps meanwhile is an error, not a crash.
+fn find_secret_page() -> Option<usize> {
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::File::open("/proc/self/mem").ok()?;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let secret = SECRET.to_le_bytes();
+    let mut chunk = vec![0u8; 1 << 20];
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
         let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
             continue;
         };
-        if !(perms.starts_with("rw") && perms.ends_with('p')) || line.ends_with("[vsyscall]") {
+        let (start, end) = range.split_once('-')?;
+        let (start, end) = (
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        );
+        if !perms.starts_with("rw") || end - start > 1 << 30 || line.ends_with("[vsyscall]") {
             continue;
         }
-        let (start, end) = range.split_once('-').unwrap();
-        let start = usize::from_str_radix(start, 16).unwrap();
-        let end = usize::from_str_radix(end, 16).unwrap();
-        // SAFETY: MADV_PAGEOUT only moves pages to swap; their contents stay the same.
+        let mut at = start;
+        while at < end {
+            let len = chunk.len().min(end - at);
+            let Ok(read) = mem.read_at(&mut chunk[..len], at as u64) else {
+                break;
+            };
+            for page in (0..read.saturating_sub(7)).step_by(PAGE) {
+                if chunk[page..page + 8] != secret {
+                    continue;
+                }
+                let place = at + page;
+                let Some(base) = place.checked_sub(SECRET_AT as usize) else {
+                    continue;
+                };
+                let mut data = [0u8; DATA.len()];
+                if mem.read_at(&mut data, (base + 256) as u64).is_ok() && data == DATA {
+                    return Some(place);
+                }
+            }
+            if read == 0 {
+                break;
+            }
+            at += read;
+        }
+    }
+    None
+}
+
+const PAGE: usize = 4096;
+
+/// Whether the page at `place` is in swap, from its `/proc/self/pagemap` entry (bit 62).
+fn in_swap(place: usize) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut entry = [0u8; 8];
+    std::fs::File::open("/proc/self/pagemap")
+        .and_then(|f| f.read_exact_at(&mut entry, (place / PAGE * 8) as u64))
+        .is_ok_and(|()| u64::from_le_bytes(entry) & (1 << 62) != 0)
+}
+
+/// Waits (while `writing`) for the writer's secret to appear, then pages out the page holding
+/// it until the kernel says it is in swap. Says what it could not do.
+fn swap_out_the_secret(writing: &std::sync::atomic::AtomicBool) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let place = loop {
+        if let Some(place) = find_secret_page() {
+            break place;
+        }
+        if !writing.load(Ordering::Acquire) {
+            return Err("the writer's secret never appeared in this process's memory".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    while writing.load(Ordering::Acquire) {
+        // SAFETY: MADV_PAGEOUT only moves the page to swap; its contents stay the same.
         let _ = unsafe {
             rustix::mm::madvise(
-                start as *mut std::ffi::c_void,
-                end - start,
+                place as *mut std::ffi::c_void,
+                PAGE,
                 rustix::mm::Advice::LinuxPageOut,
             )
         };
+        if in_swap(place) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
+    Err(format!(
+        "the page holding the secret ({place:#x}) never reached swap"
+    ))
 }
 
 /// Writes the secret in one instance, pages it out while that instance is alive, lets the
 /// instance end, then returns what the next fresh instance of the same hook said.
 fn secret_seen_by_the_next_instance(config: EngineConfig) -> Option<String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let engine = HookEngine::new(config.with_max_instances(4)).unwrap();
-    let limits = HookLimits::default().with_timeout(Duration::from_millis(400));
+    // Long enough for the search below on a loaded machine; the writer spins until it ends.
+    let limits = HookLimits::default().with_timeout(Duration::from_millis(1500));
     let options = HookOptions::default()
         .with_limits(limits)
         .with_mode(InstanceMode::Fresh);
@@ -128,24 +196,21 @@ fn secret_seen_by_the_next_instance(config: EngineConfig) -> Option<String> {
         let (source, request) = airlock::jsonl::parse_line(&line).unwrap();
         block_on(gateway.handle(source, request))
     };
-    let swapped_before = vm_swap_kib();
-    let pager = std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_millis(150));
-        page_out_everything();
-        vm_swap_kib()
+    let writing = AtomicBool::new(true);
+    let (writer, swapped) = std::thread::scope(|s| {
+        let pager = s.spawn(|| swap_out_the_secret(&writing));
+        let writer = send("w");
+        writing.store(false, Ordering::Release);
+        (writer, pager.join().unwrap())
     });
-    let writer = send("w");
-    let swapped = pager.join().unwrap();
     assert_eq!(
         writer.outcome.unwrap_err().code,
         "hook-timeout",
         "the writer spins until its time limit"
     );
-    assert!(
-        swapped > swapped_before,
-        "nothing of this process reached swap ({swapped_before} kB before, {swapped} kB after \
-         MADV_PAGEOUT): the test could not look"
-    );
+    if let Err(problem) = swapped {
+        panic!("{problem}: the test could not look");
+    }
     let reader = send("read");
     reader.outcome.err().map(|r| r.code)
 }
