@@ -12,9 +12,11 @@
 //! ```
 //!
 //! `window` and `webview` are globs (`*`, `?`); `origin` and `prefix` are a string or a list;
-//! each part is optional. A hook is a path, or `{ "hook": PATH, "config": FILE-or-JSON }` where a
-//! string `config` names a JSON file and anything else is the config itself. Relative paths are
-//! read from the routes file's folder. Every route needs at least one hook.
+//! each part is optional. A hook is a path, or `{ "hook": PATH, "config": FILE-or-JSON, "pin":
+//! SHA256 }` where a string `config` names a JSON file and anything else is the config itself,
+//! and `pin` (optional, like `--pin` for the default chain) is the SHA-256 the hook's bytes must
+//! have. Relative paths are read from the routes file's folder. Every route needs at least one
+//! hook.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +37,8 @@ struct RouteSpec {
     origin: OneOrMany,
     #[serde(default)]
     prefix: OneOrMany,
-    hooks: Vec<HookSpec>,
+    /// Each a path or a [`FullHookSpec`], read one by one so an error names the hook.
+    hooks: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,14 +61,13 @@ impl OneOrMany {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum HookSpec {
-    Path(PathBuf),
-    Full {
-        hook: PathBuf,
-        #[serde(default)]
-        config: Option<serde_json::Value>,
-    },
+#[serde(deny_unknown_fields)]
+struct FullHookSpec {
+    hook: PathBuf,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    #[serde(default)]
+    pin: Option<String>,
 }
 
 /// A route read from a routes file, its hooks loaded.
@@ -123,29 +125,43 @@ pub fn load(
             let hooks = spec
                 .hooks
                 .into_iter()
-                .map(|hook| {
-                    let (file, config) = match hook {
-                        HookSpec::Path(file) => (base.join(file), "{}".to_owned()),
-                        HookSpec::Full { hook, config } => {
-                            let config = match config {
-                                None => "{}".to_owned(),
-                                Some(serde_json::Value::String(file)) => {
-                                    read_config(&base.join(file))?
-                                }
-                                Some(inline) => inline.to_string(),
-                            };
-                            (base.join(hook), config)
-                        }
+                .enumerate()
+                .map(|(at, hook)| {
+                    let spec = match hook {
+                        serde_json::Value::String(file) => FullHookSpec {
+                            hook: file.into(),
+                            config: None,
+                            pin: None,
+                        },
+                        other => serde_json::from_value(other).with_context(|| {
+                            format!(
+                                "hook {at} is neither a path nor {{\"hook\", \"config\", \"pin\"}}"
+                            )
+                        })?,
                     };
+                    let FullHookSpec { hook, config, pin } = spec;
+                    let config = match config {
+                        None => "{}".to_owned(),
+                        Some(serde_json::Value::String(file)) => read_config(&base.join(file))?,
+                        Some(inline) => inline.to_string(),
+                    };
+                    let trust = match pin {
+                        None => trust.clone(),
+                        Some(pin) => trust
+                            .clone()
+                            .pin(&pin)
+                            .with_context(|| format!("the pin of hook {}", hook.display()))?,
+                    };
+                    let file = base.join(hook);
                     let bytes = read_hook(&file)?;
                     // Routed hooks are signed by the same trusted keys as the default chain.
-                    let signature = read_signature(&file, trust)?;
+                    let signature = read_signature(&file, &trust)?;
                     let options = HookOptions::default()
                         .with_name(hook_name(&file))
                         .with_config(config)
                         .with_limits(limits)
                         .with_mode(mode.resolve(&bytes, max_idle))
-                        .with_trust(trust.clone());
+                        .with_trust(trust);
                     let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
                         .with_context(|| format!("cannot load hook {}", file.display()))?;
                     Ok((file, hook))

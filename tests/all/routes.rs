@@ -285,3 +285,90 @@ fn bench_and_fuzz_refuse_a_routes_file_they_would_not_use() {
         );
     }
 }
+
+/// `inspect --routes` with one route whose hook carries `pin`, on a `fs_read` message.
+fn inspect_with_a_pinned_route(pin: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = airlock_tests::root().join("target/hooks");
+    let routes = serde_json::json!([
+        { "prefix": "fs_", "hooks": [ { "hook": hooks.join("path-guard.rust.wasm"), "pin": pin } ] }
+    ]);
+    std::fs::write(dir.path().join("routes.json"), routes.to_string()).unwrap();
+    let default_hook = hooks.join("origin-allow.rust.wasm");
+    run_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--hook",
+            default_hook.to_str().unwrap(),
+            "--routes",
+            "routes.json",
+        ],
+        r#"{"kind":"command","name":"fs_read","payload":{"path":"../x"}}"#,
+    )
+}
+
+fn digest_of(file: &str) -> String {
+    let bytes = std::fs::read(airlock_tests::root().join("target/hooks").join(file)).unwrap();
+    Hook::load(
+        airlock_tests::engine(),
+        &bytes,
+        airlock::HookOptions::default(),
+    )
+    .unwrap()
+    .digest()
+    .to_owned()
+}
+
+#[test]
+fn a_routed_hook_matching_its_pin_loads_and_decides() {
+    let output = inspect_with_a_pinned_route(&digest_of("path-guard.rust.wasm"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("path-escape"),
+        "the pinned route's path-guard decided: {stderr}"
+    );
+}
+
+#[test]
+fn a_routed_hook_with_another_pin_is_refused_naming_both_digests() {
+    let pinned = digest_of("origin-allow.rust.wasm");
+    let output = inspect_with_a_pinned_route(&pinned);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for expected in [
+        pinned.as_str(),
+        &digest_of("path-guard.rust.wasm"),
+        "route 0",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    }
+}
+
+#[test]
+fn a_routed_hook_with_a_malformed_pin_or_an_unknown_key_is_refused_naming_it() {
+    let output = inspect_with_a_pinned_route("abc");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("\"abc\""), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let hook = airlock_tests::root().join("target/hooks/path-guard.rust.wasm");
+    let text = format!(r#"[{{"hooks":[{{"hook":{hook:?},"pinn":"x"}}]}}]"#);
+    std::fs::write(dir.path().join("routes.json"), &text).unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "inspect",
+            "--hook",
+            hook.to_str().unwrap(),
+            "--routes",
+            "routes.json",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("routes.json"), "{stderr}");
+}
