@@ -137,8 +137,15 @@ fn a_route_without_hooks_is_refused() {
     let _ = gateway(passing()).route(Route::any(), Vec::new());
 }
 
-fn run_in(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    airlock_tests::run_airlock(args, dir, stdin)
+/// `airlock inspect --hook DEFAULT --routes routes.json` in `dir`, reading `stdin`.
+fn inspect_routes(
+    dir: &std::path::Path,
+    default_hook: &std::path::Path,
+    stdin: &str,
+) -> std::process::Output {
+    let hook = default_hook.to_str().unwrap();
+    let args = ["inspect", "--hook", hook, "--routes", "routes.json"];
+    airlock_tests::run_airlock(&args, dir, stdin)
 }
 
 #[test]
@@ -172,17 +179,7 @@ fn inspect_takes_a_routes_file_with_hooks_and_configs_of_their_own() {
     ]
     .join("\n");
     let default_hook = hooks.join("origin-allow.rust.wasm");
-    let output = run_in(
-        dir.path(),
-        &[
-            "inspect",
-            "--hook",
-            default_hook.to_str().unwrap(),
-            "--routes",
-            "routes.json",
-        ],
-        &input,
-    );
+    let output = inspect_routes(dir.path(), &default_hook, &input);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let verdicts: Vec<(String, String)> = String::from_utf8_lossy(&output.stdout)
@@ -241,17 +238,7 @@ fn a_routes_file_that_is_wrong_is_refused_naming_the_file_and_the_route() {
     ];
     for (text, expected) in cases {
         std::fs::write(dir.path().join("routes.json"), &text).unwrap();
-        let output = run_in(
-            dir.path(),
-            &[
-                "inspect",
-                "--hook",
-                hook.to_str().unwrap(),
-                "--routes",
-                "routes.json",
-            ],
-            "",
-        );
+        let output = inspect_routes(dir.path(), &hook, "");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
         assert!(stderr.contains("routes.json"), "{text}: {stderr}");
@@ -295,15 +282,9 @@ fn inspect_with_a_pinned_route(pin: &str) -> std::process::Output {
     ]);
     std::fs::write(dir.path().join("routes.json"), routes.to_string()).unwrap();
     let default_hook = hooks.join("origin-allow.rust.wasm");
-    run_in(
+    inspect_routes(
         dir.path(),
-        &[
-            "inspect",
-            "--hook",
-            default_hook.to_str().unwrap(),
-            "--routes",
-            "routes.json",
-        ],
+        &default_hook,
         r#"{"kind":"command","name":"fs_read","payload":{"path":"../x"}}"#,
     )
 }
@@ -357,17 +338,7 @@ fn a_routed_hook_with_a_malformed_pin_or_an_unknown_key_is_refused_naming_it() {
     let hook = airlock_tests::root().join("target/hooks/path-guard.rust.wasm");
     let text = format!(r#"[{{"hooks":[{{"hook":{hook:?},"pinn":"x"}}]}}]"#);
     std::fs::write(dir.path().join("routes.json"), &text).unwrap();
-    let output = run_in(
-        dir.path(),
-        &[
-            "inspect",
-            "--hook",
-            hook.to_str().unwrap(),
-            "--routes",
-            "routes.json",
-        ],
-        "",
-    );
+    let output = inspect_routes(dir.path(), &hook, "");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("routes.json"), "{stderr}");
