@@ -61,8 +61,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
     /// Messages in the hooks at once, over all windows; when all are busy a message waits, the
-    /// window holding the fewest served first [default: what the engine's instance pool can
-    /// always serve: its 256 instances less the warm ones reused hooks keep, less one].
+    /// window holding the fewest served first [default: what the engine's pool of 256
+    /// instances can always serve, less the warm ones reused hooks keep: 247 for a Rust hook,
+    /// 55 for a Python one]. Each call may take a CPU: a few per CPU share them better.
     #[arg(long, value_name = "COUNT")]
     hook_calls: Option<usize>,
     /// Longest a message waits for a hook call before `hook-unavailable`, in milliseconds (0:

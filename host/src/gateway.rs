@@ -59,9 +59,10 @@ pub struct GatewayLimits {
     /// `None`, the default: what the first hook's engine can always serve, its
     /// [`max_instances`](crate::EngineConfig::max_instances) less the warm instances the
     /// gateway's reused hooks may keep ([`InstanceMode::Reuse`]'s `max_idle`) and one for a
-    /// reload's trial instance (at least 1). A component instance of a hook with many core
-    /// modules may need more than one of the pool's per-instance share of core instances,
-    /// memories or tables; set it lower for those.
+    /// reload's trial instance, counted in each hook's [`Hook::pool_share`] and divided by the
+    /// largest (at least 1): 247 for one Rust hook on the default engine, 55 for a CPython one
+    /// keeping 8 warm instances. Every call may take a CPU: a lower setting shares the CPUs
+    /// better between windows (see BENCHMARKS.md, "Fair hook capacity").
     pub hook_calls: Option<NonZeroUsize>,
     /// Longest a message waits for a hook call; past it, `hook-unavailable` naming its window,
     /// how long it waited and how many calls its window holds. Zero: refuse at once. Waiting
@@ -447,7 +448,9 @@ impl Gateway {
     }
 }
 
-/// The messages `hooks` may run at once under `limits` (see [`GatewayLimits::hook_calls`]).
+/// The messages `hooks` may run at once under `limits` (see [`GatewayLimits::hook_calls`]): the
+/// first hook's pool, less the warm instances reused hooks may keep and one call's instance for
+/// a reload's trial, in calls of the largest [`Hook::pool_share`].
 fn hook_calls<'a>(limits: &GatewayLimits, hooks: impl IntoIterator<Item = &'a Hook>) -> usize {
     if let Some(calls) = limits.hook_calls {
         return calls.get();
@@ -456,13 +459,15 @@ fn hook_calls<'a>(limits: &GatewayLimits, hooks: impl IntoIterator<Item = &'a Ho
     let pool = hooks
         .peek()
         .map_or(1, |hook| hook.engine().config().max_instances as usize);
-    let warm: usize = hooks
-        .map(|hook| match hook.options().mode {
-            InstanceMode::Reuse { max_idle } => max_idle,
-            InstanceMode::Fresh => 0,
-        })
-        .sum();
-    pool.saturating_sub(warm).saturating_sub(1).max(1)
+    let (mut warm, mut call) = (0, 1);
+    for hook in hooks {
+        let share = hook.pool_share();
+        call = call.max(share);
+        if let InstanceMode::Reuse { max_idle } = hook.options().mode {
+            warm += max_idle.saturating_mul(share);
+        }
+    }
+    (pool.saturating_sub(warm).saturating_sub(call) / call).max(1)
 }
 
 /// [`GatewayLimits::settle`], logging a rejection or a replacement with the hook and its cost.

@@ -328,3 +328,48 @@ fn serve_refuses_a_bad_hook_calls_or_hook_wait_naming_the_value() {
         "nothing was set up before the flags were checked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_hook_flood_never_exhausts_the_pool_with_the_default_hook_calls() {
+    // CPython makes about 14 core instances per hook instance: 4 of the pool's shares.
+    let config = EngineConfig::default().with_max_instances(16);
+    let engine = HookEngine::with_cache(config, airlock_tests::hook_cache()).unwrap();
+    let limits = HookLimits::default().with_quarantine_faults(None);
+    let options = HookOptions::default()
+        .with_limits(limits)
+        .with_mode(InstanceMode::Reuse { max_idle: 1 });
+    let bytes = airlock_tests::built_hook("path-guard", "python");
+    let hook = Hook::load(&engine, &bytes, options).unwrap();
+    assert_eq!(hook.pool_share(), 4);
+    let gateway = Arc::new(Gateway::new(hook, echo_router()).unwrap());
+    assert_eq!(
+        gateway.hook_calls(),
+        2,
+        "(16 - 1 warm x 4 - 4 for a reload) / 4"
+    );
+    // Args whose 200 000 top-level keys, one escaped, run path-guard past its time limit.
+    let keys: String = (0..200_000).map(|i| format!(r#","k{i}":0"#)).collect();
+    let args: serde_json::Value =
+        serde_json::from_str(&format!(r#"{{"path":"a","\u0078":1{keys}}}"#)).unwrap();
+    let flood: Vec<_> = (0..6)
+        .map(|_| {
+            let (gateway, args) = (gateway.clone(), args.clone());
+            tokio::spawn(async move {
+                let source = Source::new("hog", "hog", "http://app");
+                code(
+                    &gateway
+                        .handle(source, Request::command("fs_read", &args))
+                        .await,
+                )
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for task in flood {
+        codes.push(task.await.unwrap());
+    }
+    assert!(
+        codes.iter().all(|c| c == "hook-timeout"),
+        "no attack found the pool empty: {codes:?}"
+    );
+}

@@ -3,9 +3,10 @@
 //!
 //! It starts `airlock serve` with one hook (by default the Python path-guard) and the server's
 //! default limits (rate, requests in flight), plus any `--serve-arg`. Each attacking window
-//! keeps `--in-flight` `fs_read` invokes in flight whose args carry a long string of `\u0041`
-//! escapes (path-guard reads escaped JSON with its strict pure-language reader, which runs past
-//! the time limit). Once the flood has run for a second, one quiet window sends harmless
+//! keeps `--in-flight` `fs_read` invokes in flight whose args hold `--keys` top-level keys, one
+//! of them escaped (`"\u0078"`): path-guard then decodes every top-level key with its strict
+//! reader, in the hook's own language, which runs the Python and JavaScript builds past their
+//! time limit at 50 000 keys (540 KB). Once the flood has run for a second, one quiet window sends harmless
 //! `fs_read` invokes one after the other until the end, and the driver counts how its requests
 //! were answered: the fraction refused, by code, and the median round trip. Attackers' replies
 //! are counted by code too.
@@ -43,9 +44,9 @@ struct Args {
     /// connection is 32).
     #[arg(long, default_value_t = 32)]
     in_flight: usize,
-    /// `\u0041` escapes in each attack message.
-    #[arg(long, default_value_t = 100_000)]
-    escapes: usize,
+    /// Top-level keys in each attack message's args.
+    #[arg(long, default_value_t = 50_000)]
+    keys: usize,
     /// Seconds the quiet window is measured, after one second of flood alone.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -56,10 +57,18 @@ struct Args {
 
 /// `Some(code)` for a reply frame (`pass` when it was answered), `None` for other frames.
 fn reply_code(frame: &Message) -> anyhow::Result<Option<String>> {
+    Ok(reply_reason(frame)?.map(|(code, _)| code))
+}
+
+/// `Some((code, reason))` for a reply frame (`pass` and no reason when it was answered).
+fn reply_reason(frame: &Message) -> anyhow::Result<Option<(String, String)>> {
     Ok(
         airlock_benches::reply_head(frame)?.map(|head| match head.ok {
-            true => "pass".to_owned(),
-            false => head.code.unwrap_or_else(|| "?".to_owned()),
+            true => ("pass".to_owned(), String::new()),
+            false => (
+                head.code.unwrap_or_else(|| "?".to_owned()),
+                head.reason.unwrap_or_default(),
+            ),
         }),
     )
 }
@@ -107,7 +116,7 @@ async fn attack(
 }
 
 /// The quiet window: one harmless request at a time from `start` to `end`; its replies by code
-/// and the round trips in milliseconds.
+/// (refusals by code and reason, numbers left out) and the round trips in milliseconds.
 async fn quiet(port: u16, start: Instant, end: Instant) -> anyhow::Result<(Counts, Vec<f64>)> {
     let mut ws = airlock_benches::connect(port).await?;
     tokio::time::sleep_until(start.into()).await;
@@ -120,8 +129,13 @@ async fn quiet(port: u16, start: Instant, end: Instant) -> anyhow::Result<(Count
         ws.send(frame.clone()).await?;
         loop {
             let frame = ws.next().await.context("connection ended")??;
-            if let Some(code) = reply_code(&frame)? {
-                *counts.entry(code).or_default() += 1;
+            if let Some((code, reason)) = reply_reason(&frame)? {
+                let reason: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
+                let key = match code.as_str() {
+                    "pass" => code,
+                    _ => format!("{code} ({reason})"),
+                };
+                *counts.entry(key).or_default() += 1;
                 break;
             }
         }
@@ -143,9 +157,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let flags: Vec<&str> = args.serve_args.iter().map(String::as_str).collect();
     let server = airlock_benches::serve(&args.airlock, &[&args.hook], &flags)?;
-    let pad = "\\u0041".repeat(args.escapes);
+    let keys: String = (0..args.keys).map(|i| format!(r#","k{i}":0"#)).collect();
     let attack_frame = Message::text(format!(
-        r#"{{"id":1,"kind":"command","name":"fs_read","payload":{{"path":"notes.txt","pad":"{pad}"}}}}"#
+        r#"{{"id":1,"kind":"command","name":"fs_read","payload":{{"path":"notes.txt","\u0078":1{keys}}}}}"#
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
