@@ -40,13 +40,20 @@ struct State {
     waiting: usize,
     /// The arrival order of waiters.
     next_seq: u64,
-    /// Windows holding or waiting for a slot (and only those).
+    /// Windows holding, waiting for or lately holding a slot: an idle window's share is kept
+    /// (no allocation per message on the uncontended path) until the map outgrows `sweep_at`.
     windows: HashMap<Arc<str>, Share>,
+    sweep_at: usize,
 }
 
+/// Idle windows' shares kept at least.
+const KEPT_IDLE: usize = 256;
+
 /// One window's part.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Share {
+    /// The window's label, shared with the map's key and its permits.
+    key: Arc<str>,
     held: usize,
     queue: VecDeque<Waiter>,
 }
@@ -93,6 +100,7 @@ impl Admission {
                 waiting: 0,
                 next_seq: 0,
                 windows: HashMap::new(),
+                sweep_at: KEPT_IDLE,
             }),
         }
     }
@@ -121,11 +129,11 @@ impl Admission {
             let mut state = self.lock();
             if state.free > 0 {
                 state.free -= 1;
-                let window = state.share(window);
-                state.windows.get_mut(&window).expect("just made").held += 1;
+                let share = state.share(window);
+                share.held += 1;
                 let permit = Permit {
                     admission: self,
-                    window,
+                    window: share.key.clone(),
                 };
                 return Ok(Admitted {
                     permit,
@@ -143,10 +151,9 @@ impl Admission {
             let seq = state.next_seq;
             state.next_seq += 1;
             state.waiting += 1;
-            let key = state.share(window);
-            let share = state.windows.get_mut(&key).expect("just made");
+            let share = state.share(window);
             share.queue.push_back(Waiter { seq, grant });
-            (key, seq, granted)
+            (share.key.clone(), seq, granted)
         };
         let started = Instant::now();
         let mut queued = Queued {
@@ -182,19 +189,23 @@ impl Admission {
             share.held -= 1;
         }
         state.hand_off(window);
-        state.forget_if_idle(window);
+        state.sweep();
     }
 }
 
 impl State {
-    /// The map's key for `window`, its share made when missing.
-    fn share(&mut self, window: &str) -> Arc<str> {
-        if let Some((key, _)) = self.windows.get_key_value(window) {
-            return key.clone();
+    /// The share of `window`, made when missing.
+    fn share(&mut self, window: &str) -> &mut Share {
+        if !self.windows.contains_key(window) {
+            let key: Arc<str> = window.into();
+            let share = Share {
+                key: key.clone(),
+                held: 0,
+                queue: VecDeque::new(),
+            };
+            self.windows.insert(key, share);
         }
-        let key: Arc<str> = window.into();
-        self.windows.insert(key.clone(), Share::default());
-        key
+        self.windows.get_mut(window).expect("just made")
     }
 
     /// A slot `releaser` just freed: to the first waiter of the waiting window holding the
@@ -227,15 +238,15 @@ impl State {
         let _ = waiter.grant.send(());
     }
 
-    /// Drops the share of a window that holds nothing and waits for nothing.
-    fn forget_if_idle(&mut self, window: &str) {
-        if self
-            .windows
-            .get(window)
-            .is_some_and(|share| share.held == 0 && share.queue.is_empty())
-        {
-            self.windows.remove(window);
+    /// Drops the shares of windows that hold nothing and wait for nothing, once there are more
+    /// than `sweep_at` shares (then twice as many as are left, at least [`KEPT_IDLE`]).
+    fn sweep(&mut self) {
+        if self.windows.len() <= self.sweep_at {
+            return;
         }
+        self.windows
+            .retain(|_, share| share.held > 0 || !share.queue.is_empty());
+        self.sweep_at = (2 * self.windows.len()).max(KEPT_IDLE);
     }
 }
 
@@ -267,7 +278,7 @@ impl<'a> Queued<'a> {
             }),
             true => {
                 let held = state.windows.get(&window).map_or(0, |share| share.held);
-                state.forget_if_idle(&window);
+                state.sweep();
                 Err(Refused {
                     rejection: admission.refusal(&window, started.elapsed(), held),
                     waited: true,
@@ -300,7 +311,7 @@ impl Drop for Queued<'_> {
         };
         let mut state = self.admission.lock();
         if state.withdraw(&window, self.seq) {
-            state.forget_if_idle(&window);
+            state.sweep();
             return;
         }
         // Granted a slot nobody will use: give it on.
