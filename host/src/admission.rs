@@ -8,7 +8,7 @@
 //! pool holds, so an admitted message always finds an instance). A message that finds them all
 //! busy waits, for at most `wait`, in its window's queue; when a call ends, its slot goes to
 //! the waiting window that holds the fewest slots (max-min fairness; among equals, the window
-//! that just gave the slot up comes last, then the one waiting longest). A window flooding slow
+//! that just gave the slot up comes last, then the one served longest ago). A window flooding slow
 //! messages so waits behind its own messages while a quiet window takes the next free slot;
 //! one past its wait gets `hook-unavailable`, naming itself.
 //!
@@ -40,6 +40,8 @@ struct State {
     waiting: usize,
     /// The arrival order of waiters.
     next_seq: u64,
+    /// Slots given so far (fast or handed off): the order windows were last served in.
+    grants: u64,
     /// Windows holding, waiting for or lately holding a slot: an idle window's share is kept
     /// (no allocation per message on the uncontended path) until the map outgrows `sweep_at`.
     windows: HashMap<Arc<str>, Share>,
@@ -55,6 +57,8 @@ struct Share {
     /// The window's label, shared with the map's key and its permits.
     key: Arc<str>,
     held: usize,
+    /// When it was last given a slot (in `grants`; 0: never).
+    last_grant: u64,
     queue: VecDeque<Waiter>,
 }
 
@@ -99,6 +103,7 @@ impl Admission {
                 free: capacity,
                 waiting: 0,
                 next_seq: 0,
+                grants: 0,
                 windows: HashMap::new(),
                 sweep_at: KEPT_IDLE,
             }),
@@ -129,8 +134,11 @@ impl Admission {
             let mut state = self.lock();
             if state.free > 0 {
                 state.free -= 1;
+                state.grants += 1;
+                let grant = state.grants;
                 let share = state.share(window);
                 share.held += 1;
+                share.last_grant = grant;
                 let permit = Permit {
                     admission: self,
                     window: share.key.clone(),
@@ -201,6 +209,7 @@ impl State {
             let share = Share {
                 key: key.clone(),
                 held: 0,
+                last_grant: 0,
                 queue: VecDeque::new(),
             };
             self.windows.insert(key, share);
@@ -211,8 +220,10 @@ impl State {
     /// A slot `releaser` just freed: to the first waiter of the waiting window holding the
     /// fewest, else back to the free ones. Among windows holding equally few, the releaser
     /// comes last (it had the slot until now: taking it back at once would let a flooding
-    /// window keep its slots while a quiet window holding as few waits), then the window whose
-    /// first waiter came earliest.
+    /// window keep its slots while a quiet window holding as few waits), then the window
+    /// served longest ago (round robin: a flooding window's first waiter is always old, so
+    /// arrival order alone would put a quiet window behind every flooder holding as few), then
+    /// the window whose first waiter came earliest.
     fn hand_off(&mut self, releaser: &str) {
         if self.waiting == 0 {
             self.free += 1;
@@ -222,7 +233,8 @@ impl State {
             .windows
             .iter_mut()
             .filter_map(|(window, share)| {
-                let rank = (share.held, **window == *releaser, share.queue.front()?.seq);
+                let first = share.queue.front()?.seq;
+                let rank = (share.held, **window == *releaser, share.last_grant, first);
                 Some((rank, share))
             })
             .min_by_key(|&(rank, _)| rank);
@@ -232,6 +244,8 @@ impl State {
         };
         let waiter = share.queue.pop_front().expect("a waiting window");
         share.held += 1;
+        self.grants += 1;
+        share.last_grant = self.grants;
         self.waiting -= 1;
         // The slot is the waiter's from here, whether or not it is still listening: if it gave
         // up, its `Queued` finds itself gone from the queue and gives the slot back.

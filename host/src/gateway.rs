@@ -52,9 +52,9 @@ pub struct GatewayLimits {
     /// Messages in the hooks at once, over all windows (a chain counts once: its hooks run one
     /// after the other). When they are all busy, a message waits in its window's queue, and
     /// each call that ends lets in the first message of the waiting window that holds the
-    /// fewest calls (among equals, the window whose call just ended last, then the one waiting
-    /// longest): a window flooding slow messages waits behind its own while a quiet one gets
-    /// the next free call.
+    /// fewest calls (among equals, the window whose call just ended last, then the one served
+    /// longest ago): a window flooding slow messages waits behind its own while a quiet one
+    /// gets the next free call.
     ///
     /// `None`, the default: what the first hook's engine can always serve, its
     /// [`max_instances`](crate::EngineConfig::max_instances) less the warm instances the
