@@ -8,8 +8,10 @@
 //! line, not the only one.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -17,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows, serve_metrics};
-use airlock::{Body, Gateway, Metrics, Router};
+use airlock::{Body, Gateway, GatewayLimits, Metrics, Router};
 
 use crate::flags::{HookFlags, Mode};
 
@@ -58,8 +60,47 @@ pub struct ServeArgs {
     /// `http://ADDR/metrics`; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Messages in the hooks at once, over all windows; when all are busy a message waits, the
+    /// window holding the fewest served first [default: what the engine's pool of 256
+    /// instances can always serve, less the warm ones reused hooks keep: 247 for a Rust hook,
+    /// 55 for a Python one]. Each call may take a CPU: a few per CPU share them better.
+    #[arg(long, value_name = "COUNT")]
+    hook_calls: Option<usize>,
+    /// Longest a message waits for a hook call before `hook-unavailable`, in milliseconds (0:
+    /// refuse at once), at most 60000.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    hook_wait_ms: u64,
     #[command(flatten)]
     hooks: HookFlags,
+}
+
+/// The longest `--hook-wait-ms`.
+const MAX_HOOK_WAIT_MS: u64 = 60_000;
+
+impl ServeArgs {
+    /// The gateway's limits: the hook flags' and the fair admission's.
+    fn gateway_limits(&self, engine: &airlock::HookEngine) -> anyhow::Result<GatewayLimits> {
+        let pool = engine.config().max_instances as usize;
+        let calls = match self.hook_calls {
+            None => None,
+            Some(0) => anyhow::bail!("--hook-calls 0: at least one hook call must run at once"),
+            Some(n) if n > pool => anyhow::bail!(
+                "--hook-calls {n} is more than the engine's pool of {pool} hook instances"
+            ),
+            Some(n) => NonZeroUsize::new(n),
+        };
+        if self.hook_wait_ms > MAX_HOOK_WAIT_MS {
+            anyhow::bail!(
+                "--hook-wait-ms {} is over the limit of {MAX_HOOK_WAIT_MS} ms",
+                self.hook_wait_ms
+            );
+        }
+        Ok(self
+            .hooks
+            .gateway_limits()
+            .with_hook_calls(calls)
+            .with_hook_wait(Duration::from_millis(self.hook_wait_ms)))
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -74,8 +115,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         anyhow::bail!("--static {}: no index.html in it", dir.display());
     }
-    let root = prepare_root(&args.root)?;
     let engine = args.hooks.engine(false)?;
+    let limits = args.gateway_limits(&engine)?;
+    let root = prepare_root(&args.root)?;
     let hooks = args.hooks.load(&engine, Mode::Auto, 8, |limits| limits)?;
     let routes = args.hooks.load_routes(&engine, Mode::Auto, 8)?;
     let routes_described = crate::routes::describe(&routes);
@@ -88,7 +130,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     let mut chain = hooks.into_iter().map(|loaded| loaded.hook);
     let first = chain.next().expect("clap requires a hook");
-    let limits = args.hooks.gateway_limits();
     let seal = args.hooks.seal_config()?;
     let mut gateway = Gateway::with_config(first, router, limits, seal)?;
     for hook in chain {
@@ -111,6 +152,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_burst(args.burst)
         .with_report_verdicts(true)
         .with_cross_origin_isolated(args.cross_origin_isolated);
+    let hook_calls = gateway.hook_calls();
     let web = WebGateway::new(Arc::new(gateway), windows, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -145,6 +187,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
         eprintln!("airlock serve: demo folder {}", root.display());
+        eprintln!(
+            "airlock serve: at most {} messages in the hooks at once, each waiting at most {} ms",
+            hook_calls, args.hook_wait_ms
+        );
         if !addr.ip().is_loopback() {
             eprintln!("airlock serve: warning: listening beyond loopback on {addr}");
         }

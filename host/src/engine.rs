@@ -137,6 +137,8 @@ impl HookEngine {
         let engine_error = HookError::engine;
         let n = config.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
+        // Per instance: 4 core instances, 2 memories, 4 tables (`Hook::pool_share` counts a
+        // hook's instances against these shares).
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(4))
             .total_memories(n.saturating_mul(2))

@@ -5,7 +5,13 @@
 //! the envelope to the core. Every request gets exactly one [`Reply`]: the core's response, or a
 //! structured [`Rejection`] from the gateway, the hook or the core. Every message goes through
 //! the hook, whatever its body (an empty one included).
+//!
+//! Between routing and the hooks sits a fair admission (see [`GatewayLimits::hook_calls`]): at
+//! most so many messages run through the hooks at once, and when they are all busy a message
+//! waits in its window's queue, the window holding the fewest calls served first, so that one
+//! window flooding slow messages cannot take every hook instance from the others.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -13,21 +19,25 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
+use crate::admission::{Admission, Refused};
 use crate::core::{Core, Response, Router};
 use crate::error::{HookError, chain};
 use crate::hook::{Hook, Inspection, read_signature};
 use crate::message::{Body, Header, Kind, Message, Request, Source, counted_len};
 use crate::metrics::Metrics;
 use crate::monitor::{self, Monitored};
+use crate::options::InstanceMode;
 use crate::record::Recorder;
 use crate::route::Route;
 use crate::seal::{self, SealConfig, SealError, Sealer};
 use crate::trust::Signature;
 use crate::verdict::{Decision, Rejection, Replacement, Verdict, code};
 
-/// What the gateway accepts. Defaults: 4 MiB per message (name, headers and body together), names
-/// of at most 256 bytes, at most 64 headers, JSON nested at most 100 deep (serde_json, in
-/// hosts and hooks, refuses 128).
+/// What the gateway accepts, and how many messages it runs through the hooks at once. Defaults:
+/// 4 MiB per message (name, headers and body together), names of at most 256 bytes, at most 64
+/// headers, JSON nested at most 100 deep (serde_json, in hosts and hooks, refuses 128); as many
+/// hook calls at once as the engine's pool can always serve (see
+/// [`hook_calls`](GatewayLimits::hook_calls)), and a wait of at most 1 s for one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GatewayLimits {
@@ -39,6 +49,26 @@ pub struct GatewayLimits {
     pub max_headers: usize,
     /// Deepest nesting of arrays and objects in a JSON body.
     pub max_json_depth: usize,
+    /// Messages in the hooks at once, over all windows (a chain counts once: its hooks run one
+    /// after the other). When they are all busy, a message waits in its window's queue, and
+    /// each call that ends lets in the first message of the waiting window that holds the
+    /// fewest calls (among equals, the window whose call just ended last, then the one served
+    /// longest ago): a window flooding slow messages waits behind its own while a quiet one
+    /// gets the next free call.
+    ///
+    /// `None`, the default: what the first hook's engine can always serve, its
+    /// [`max_instances`](crate::EngineConfig::max_instances) less the warm instances the
+    /// gateway's reused hooks may keep ([`InstanceMode::Reuse`]'s `max_idle`) and one for a
+    /// reload's trial instance, counted in each hook's [`Hook::pool_share`] and divided by the
+    /// largest (at least 1): 247 for one Rust hook on the default engine, 55 for a CPython one
+    /// keeping 8 warm instances. Every call may take a CPU: a lower setting shares the CPUs
+    /// better between windows (see BENCHMARKS.md, "Fair hook capacity").
+    pub hook_calls: Option<NonZeroUsize>,
+    /// Longest a message waits for a hook call; past it, `hook-unavailable` naming its window,
+    /// how long it waited and how many calls its window holds. Zero: refuse at once. Waiting
+    /// needs a Tokio runtime with its timer (`airlock serve`'s and Tauri's); without one a
+    /// message that finds every call busy is refused at once.
+    pub hook_wait: Duration,
 }
 
 impl Default for GatewayLimits {
@@ -48,6 +78,8 @@ impl Default for GatewayLimits {
             max_name_bytes: 256,
             max_headers: 64,
             max_json_depth: 100,
+            hook_calls: None,
+            hook_wait: Duration::from_secs(1),
         }
     }
 }
@@ -57,6 +89,8 @@ with_fields!(GatewayLimits {
     max_name_bytes: usize => with_max_name_bytes,
     max_headers: usize => with_max_headers,
     max_json_depth: usize => with_max_json_depth,
+    hook_calls: Option<NonZeroUsize> => with_hook_calls,
+    hook_wait: Duration => with_hook_wait,
 });
 
 /// The answer to one request.
@@ -106,6 +140,7 @@ pub struct Gateway {
     next_id: AtomicU64,
     recorder: Option<Arc<dyn Recorder>>,
     metrics: Option<Metrics>,
+    admission: Admission,
 }
 
 impl Gateway {
@@ -134,7 +169,9 @@ impl Gateway {
 
     /// A gateway in front of an existing core; `sealer` must pair with the core's opener.
     pub fn from_parts(hook: Hook, sealer: Sealer, core: Arc<Core>, limits: GatewayLimits) -> Self {
+        let admission = Admission::new(hook_calls(&limits, [&hook]), limits.hook_wait);
         Gateway {
+            admission,
             hook: RwLock::new(Arc::new(hook)),
             next: Vec::new(),
             routes: Vec::new(),
@@ -154,7 +191,35 @@ impl Gateway {
     /// [`Gateway::swap_hook`] and [`Gateway::reload`] replace only the first hook.
     pub fn then(mut self, hook: Hook) -> Self {
         self.next.push(Arc::new(hook));
+        self.admit()
+    }
+
+    /// Sizes the admission for the hooks now in the gateway (before any message: it is built
+    /// anew).
+    fn admit(mut self) -> Self {
+        let first = self.hook();
+        let hooks = std::iter::once(&first)
+            .chain(&self.next)
+            .chain(self.routes.iter().flat_map(|(_, hooks)| hooks))
+            .map(|hook| &**hook);
+        self.admission = Admission::new(hook_calls(&self.limits, hooks), self.limits.hook_wait);
         self
+    }
+
+    /// Messages the hooks may run at once ([`GatewayLimits::hook_calls`], or what was derived
+    /// from the engine).
+    pub fn hook_calls(&self) -> usize {
+        self.admission.capacity()
+    }
+
+    /// Messages in the hooks now (at most [`Gateway::hook_calls`]).
+    pub fn hook_calls_running(&self) -> usize {
+        self.admission.load().0
+    }
+
+    /// Messages waiting for a hook call now.
+    pub fn hook_calls_waiting(&self) -> usize {
+        self.admission.load().1
     }
 
     /// Hands every request, as the frontend sent it, and its reply to `recorder` (for
@@ -188,7 +253,7 @@ impl Gateway {
         );
         self.routes
             .push((route, hooks.into_iter().map(Arc::new).collect()));
-        self
+        self.admit()
     }
 
     /// The routes, in the order they are tried, each with the digests of its chain.
@@ -282,7 +347,25 @@ impl Gateway {
             return Reply::refused(id, rejection);
         }
 
-        // The chain: the first route the message matches, else the default one.
+        // A call in the hooks, or the window's turn for one.
+        let permit = match self.admission.enter(&source.window).await {
+            Ok(admitted) => {
+                if let (true, Some(metrics)) = (admitted.waited, &self.metrics) {
+                    metrics.hook_waited();
+                }
+                admitted.permit
+            }
+            Err(Refused { rejection, waited }) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.hook_refused(waited);
+                }
+                tracing::info!(code = %rejection.code, reason = %rejection.reason, "no hook call free");
+                return Reply::refused(id, rejection);
+            }
+        };
+
+        // The chain: the first route the message matches, else the default one (chosen once
+        // admitted, so that a message that waited goes to a hook swapped in meanwhile).
         let routed = self
             .routes
             .iter()
@@ -333,7 +416,13 @@ impl Gateway {
                     }
                 }
             }
-            self.forward(message).await
+            Ok(message)
+        };
+        // The core's work is not the hooks': the next message may have the call.
+        drop(permit);
+        let outcome = match outcome {
+            Ok(message) => self.forward(message).await,
+            Err(rejection) => Err(rejection),
         };
         Reply {
             id,
@@ -357,6 +446,28 @@ impl Gateway {
             .await
             .map_err(|e| e.to_rejection())
     }
+}
+
+/// The messages `hooks` may run at once under `limits` (see [`GatewayLimits::hook_calls`]): the
+/// first hook's pool, less the warm instances reused hooks may keep and one call's instance for
+/// a reload's trial, in calls of the largest [`Hook::pool_share`].
+fn hook_calls<'a>(limits: &GatewayLimits, hooks: impl IntoIterator<Item = &'a Hook>) -> usize {
+    if let Some(calls) = limits.hook_calls {
+        return calls.get();
+    }
+    let mut hooks = hooks.into_iter().peekable();
+    let pool = hooks
+        .peek()
+        .map_or(1, |hook| hook.engine().config().max_instances as usize);
+    let (mut warm, mut call) = (0, 1);
+    for hook in hooks {
+        let share = hook.pool_share();
+        call = call.max(share);
+        if let InstanceMode::Reuse { max_idle } = hook.options().mode {
+            warm += max_idle.saturating_mul(share);
+        }
+    }
+    (pool.saturating_sub(warm).saturating_sub(call) / call).max(1)
 }
 
 /// [`GatewayLimits::settle`], logging a rejection or a replacement with the hook and its cost.

@@ -57,6 +57,7 @@ pub struct Hook {
     compiled: CacheOutcome,
     warm: Arc<Mutex<Vec<Warm>>>,
     quarantine: Arc<Quarantine>,
+    pool_share: usize,
 }
 
 impl std::fmt::Debug for Hook {
@@ -156,7 +157,8 @@ impl Hook {
             }
         })?;
         let pre = HookPre::new(instance_pre).map_err(|e| HookError::World(format!("{e:#}")))?;
-        let hook = Hook {
+        let mut hook = Hook {
+            pool_share: pool_share(bytes, &component),
             engine: engine.clone(),
             pre,
             digest,
@@ -167,6 +169,7 @@ impl Hook {
             warm: Arc::new(Mutex::new(Vec::new())),
         };
 
+        let before = pool_usage(engine);
         let trial = block_on(hook.instance()).map_err(|rejection| {
             if rejection.code == code::HOOK_CONFIG {
                 HookError::ConfigRefused(rejection.reason)
@@ -174,8 +177,22 @@ impl Hook {
                 HookError::ConfigFault(rejection)
             }
         })?;
+        // What the trial instance took from the pool, wasmtime's own adapter instances included
+        // (more than the binary shows, when something else was not being freed meanwhile).
+        let used = pool_usage(engine);
+        hook.pool_share = [
+            hook.pool_share,
+            used.0
+                .saturating_sub(before.0)
+                .div_ceil(POOL_CORE_INSTANCES),
+            used.1.saturating_sub(before.1).div_ceil(POOL_MEMORIES),
+            used.2.saturating_sub(before.2).div_ceil(POOL_TABLES),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
         hook.keep_warm(trial);
-        tracing::info!(hook = %hook.digest, compiled = ?hook.compiled, "hook loaded");
+        tracing::info!(hook = %hook.digest, compiled = ?hook.compiled, pool_share = hook.pool_share, "hook loaded");
         Ok(hook)
     }
 
@@ -212,6 +229,15 @@ impl Hook {
     /// The engine the hook runs on.
     pub fn engine(&self) -> &HookEngine {
         &self.engine
+    }
+
+    /// How many of the engine's [`max_instances`](crate::EngineConfig::max_instances) one
+    /// instance of this hook takes: 1, or more for a component of many core modules (the pool
+    /// holds 4 core instances, 2 memories and 4 tables per instance; a CPython hook makes
+    /// about 14 core instances, so it takes 4). Counted in the component and in what its trial
+    /// instance took from the pool at load, whichever is more.
+    pub fn pool_share(&self) -> usize {
+        self.pool_share
     }
 
     /// Runs the hook on one message. Faults are `hook-*` rejections; the message comes back as it
@@ -335,6 +361,50 @@ impl Hook {
         };
         (message, outcome, fuel)
     }
+}
+
+/// The engine pool's per-instance share of core instances, memories and tables (see
+/// `engine.rs`).
+const POOL_CORE_INSTANCES: usize = 4;
+const POOL_MEMORIES: usize = 2;
+const POOL_TABLES: usize = 4;
+
+/// How many of the pool's instance shares one instance of the component `bytes` takes: its core
+/// instances (counted in the binary, nested components included), memories and tables (as
+/// wasmtime counts them), each against its share.
+fn pool_share(bytes: &[u8], component: &wasmtime::component::Component) -> usize {
+    let core_instances: usize = wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .map(|payload| match payload {
+            Ok(wasmparser::Payload::InstanceSection(instances)) => instances
+                .into_iter()
+                .filter(|i| matches!(i, Ok(wasmparser::Instance::Instantiate { .. })))
+                .count(),
+            _ => 0,
+        })
+        .sum();
+    let (memories, tables) = component
+        .resources_required()
+        .map_or((0, 0), |r| (r.num_memories as usize, r.num_tables as usize));
+    [
+        core_instances.div_ceil(POOL_CORE_INSTANCES),
+        memories.div_ceil(POOL_MEMORIES),
+        tables.div_ceil(POOL_TABLES),
+        1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(1)
+}
+
+/// Core instances, memories and tables alive in the engine's pool.
+fn pool_usage(engine: &HookEngine) -> (usize, usize, usize) {
+    engine
+        .wasmtime()
+        .pooling_allocator_metrics()
+        .map_or((0, 0, 0), |m| {
+            (m.core_instances() as usize, m.memories(), m.tables())
+        })
 }
 
 /// WASI 0.2 interfaces Airlock links, as deny-by-default stubs (see `wasi.rs`).

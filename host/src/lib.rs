@@ -55,7 +55,9 @@
 //! - [`Core`] / [`Router`]: the app's handlers, reachable only through an envelope.
 //! - [`Gateway`]: validation → hook → seal → core; shared by many tasks, its hook swappable while
 //!   messages are in flight ([`Gateway::reload`], [`HookWatcher`]); a chain of its own per window,
-//!   webview, origin or name prefix ([`Route`], [`Gateway::route`]).
+//!   webview, origin or name prefix ([`Route`], [`Gateway::route`]); at most
+//!   [`GatewayLimits::hook_calls`] messages in the hooks at once, shared fairly between windows
+//!   (a window flooding slow messages waits behind its own).
 //! - [`trust`]: pinning hooks by SHA-256 and requiring Ed25519 signatures from trusted keys.
 //! - [`HostState`]: counters, token buckets and values a hook keeps in the host
 //!   (`airlock:hook/state`), scoped to the hook's name and the message's window.
@@ -94,6 +96,7 @@ macro_rules! with_fields {
     };
 }
 
+mod admission;
 mod bindings;
 mod cache;
 #[cfg(feature = "component")]

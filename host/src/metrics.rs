@@ -13,6 +13,12 @@
 //! ASCII, at most [`GatewayLimits::max_name_bytes`](crate::GatewayLimits)). To keep a hostile
 //! frontend from growing the series without end, at most [`Metrics::max_series`] distinct label
 //! sets are kept (default 10 000); past it, new ones are counted under name and window `other`.
+//!
+//! Two counters without labels tell how the gateway's fair admission to the hooks fares (see
+//! [`GatewayLimits::hook_calls`](crate::GatewayLimits)): `airlock_hook_waits_total`, messages
+//! that found every hook call busy and waited for one, and `airlock_hook_refusals_total`,
+//! messages refused with `hook-unavailable` for want of one (after waiting their limit, or at
+//! once when they could not wait).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -118,6 +124,8 @@ struct Inner {
     registry: Registry,
     verdicts: Family<VerdictLabels, Counter>,
     latency: LatencyFamily,
+    hook_waits: Counter,
+    hook_refusals: Counter,
     max_series: usize,
     /// Hashes of the (hook, digest, kind, name, window) sets seen, up to `max_series`.
     series: Mutex<HashSet<u64>>,
@@ -173,11 +181,24 @@ impl Metrics {
             "Time each hook took on a message (instantiation, configure and inspect)",
             latency.clone(),
         );
+        let (hook_waits, hook_refusals) = (Counter::default(), Counter::default());
+        registry.register(
+            "airlock_hook_waits",
+            "Messages that found every hook call busy and waited for one",
+            hook_waits.clone(),
+        );
+        registry.register(
+            "airlock_hook_refusals",
+            "Messages refused (hook-unavailable) for want of a hook call",
+            hook_refusals.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
                 verdicts,
                 latency,
+                hook_waits,
+                hook_refusals,
                 max_series,
                 series: Mutex::new(HashSet::new()),
                 hasher: RandomState::new(),
@@ -201,6 +222,29 @@ impl Metrics {
     /// The count of one verdict series (0 when it was never seen).
     pub fn verdicts(&self, labels: &VerdictLabels) -> u64 {
         self.inner.verdicts.get(labels).map_or(0, |c| c.get())
+    }
+
+    /// Messages that waited for a hook call (`airlock_hook_waits_total`).
+    pub fn hook_waits(&self) -> u64 {
+        self.inner.hook_waits.get()
+    }
+
+    /// Messages refused for want of a hook call (`airlock_hook_refusals_total`).
+    pub fn hook_refusals(&self) -> u64 {
+        self.inner.hook_refusals.get()
+    }
+
+    /// Counts a message that waited for a hook call and got one.
+    pub(crate) fn hook_waited(&self) {
+        self.inner.hook_waits.inc();
+    }
+
+    /// Counts a message refused for want of a hook call (`waited` first, or not).
+    pub(crate) fn hook_refused(&self, waited: bool) {
+        if waited {
+            self.inner.hook_waits.inc();
+        }
+        self.inner.hook_refusals.inc();
     }
 
     /// Counts one hook step: the hook, the message as the hook saw it, its verdict and time.

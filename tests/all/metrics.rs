@@ -301,6 +301,12 @@ fn airlock_serve_serves_metrics_on_the_address_given() {
         response.contains("content-type: application/openmetrics-text"),
         "{response}"
     );
-    // Nothing was sent yet: no series, only the end marker (counts: the tests above).
-    assert!(response.ends_with("\r\n\r\n# EOF\n"), "{response}");
+    // Nothing was sent yet: no verdict or latency series (counts: the tests above), the
+    // admission's two counters at zero, then the end marker.
+    assert!(!response.contains('{'), "{response}");
+    assert!(
+        response.contains("\nairlock_hook_waits_total 0\n")
+            && response.ends_with("\nairlock_hook_refusals_total 0\n# EOF\n"),
+        "{response}"
+    );
 }

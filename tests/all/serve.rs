@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use airlock::web::{ChannelRef, PushError, Ticket, WebGateway, WebOptions, Windows};
 use airlock::{Body, Gateway, GatewayLimits, Hook, Router, SealConfig};
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_router, engine, load_built, wat_hook};
-use airlock_tests::{Ws, http_get};
+use airlock_tests::{Ws, http_get, wait_until};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -927,16 +927,6 @@ async fn a_label_is_held_by_its_ticket_while_connected_and_through_a_reload_then
         .issue("main", "main")
         .expect("the label is free again");
     assert_ne!(next.token(), ticket.token());
-}
-
-async fn wait_until(done: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not done within 5 s");
 }
 
 #[tokio::test]

@@ -187,6 +187,17 @@ pub const CONFIGURE_OK: &str = "(i32.store8 (i32.const 0) (i32.const 0)) (i32.co
 /// `inspect` body that passes every message.
 pub const INSPECT_PASS: &str = "(i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";
 
+/// Waits until `done` holds, checking every 10 ms; panics after 5 s.
+pub async fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("not done within 5 s");
+}
+
 /// A WebSocket client connection.
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -11,19 +11,19 @@
 //! are on, as in the demo: each answer is two frames.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use clap::Parser;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
+use airlock_benches::{Server, connect};
 use airlock_tests::Ws;
 
 #[derive(Debug, Parser)]
@@ -149,81 +149,13 @@ fn pipelined(args: &Args) -> Vec<Pipelined> {
         .to_vec()
 }
 
-/// `airlock serve` on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    port: u16,
-    _scratch: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(args: &Args, hooks: &[&str]) -> anyhow::Result<Server> {
-    let scratch = tempfile::tempdir()?;
-    let page = scratch.path().join("page");
-    std::fs::create_dir(&page)?;
-    std::fs::write(
-        page.join("index.html"),
-        "<!doctype html><meta charset=utf-8><title>airlock e2e bench</title>\n",
-    )?;
-    let airlock = &args.airlock;
-    let mut command = Command::new(airlock);
-    command.arg("serve").arg("--static").arg(&page);
-    if !args.no_isolation {
-        command.arg("--cross-origin-isolated");
-    }
-    for hook in hooks {
-        command.args(["--hook", hook]);
-    }
     // The benchmark sends far more than the default 100 messages a second per connection.
-    command
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--rate",
-            "1e9",
-            "--burst",
-            "1000000000",
-        ])
-        .arg("--root")
-        .arg(scratch.path().join("data"))
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start {}", airlock.display()))?;
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut url)?;
-    let url = url.trim().to_owned();
-    let port = url
-        .strip_prefix("http://127.0.0.1:")
-        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-        .with_context(|| format!("airlock serve printed {url:?}, not its URL"))?;
-    Ok(Server {
-        child,
-        url,
-        port,
-        _scratch: scratch,
-    })
-}
-
-/// A new window: a fresh ticket from the served page, a connection with it, its welcome read.
-async fn connect(port: u16) -> anyhow::Result<Ws> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let ticket = airlock_tests::page_ticket(addr, "/").await;
-    let origin = format!("http://127.0.0.1:{port}");
-    let mut ws = airlock_tests::ws_connect(addr, &format!("ticket={ticket}"), Some(&origin))
-        .await
-        .context("connect a window")?;
-    airlock_tests::welcome(&mut ws).await;
-    Ok(ws)
+    let mut flags = vec!["--rate", "1e9", "--burst", "1000000000"];
+    if !args.no_isolation {
+        flags.push("--cross-origin-isolated");
+    }
+    airlock_benches::serve(&args.airlock, hooks, &flags)
 }
 
 /// The request frame of `kind` with a body of about `size` bytes. The id never changes: the
@@ -247,28 +179,13 @@ fn request(kind: &str, size: usize) -> Message {
     }
 }
 
-#[derive(Deserialize)]
-struct FrameHead {
-    #[serde(rename = "type")]
-    kind: String,
-    ok: Option<bool>,
-    code: Option<String>,
-    reason: Option<String>,
-}
-
 /// Whether `frame` is a reply (an error if it is a refusal); other frames are `false`.
 fn is_reply(frame: &Message) -> anyhow::Result<bool> {
-    let text = match frame {
-        Message::Text(text) => text.as_str(),
-        Message::Close(close) => bail!("the server closed the connection: {close:?}"),
-        _ => return Ok(false),
-    };
-    let head: FrameHead = serde_json::from_str(text)?;
-    if head.kind != "reply" {
+    let Some(head) = airlock_benches::reply_head(frame)? else {
         return Ok(false);
-    }
+    };
     ensure!(
-        head.ok == Some(true),
+        head.ok,
         "refused: {}: {}",
         head.code.unwrap_or_default(),
         head.reason.unwrap_or_default()
