@@ -111,9 +111,10 @@ pub struct HookFlags {
     /// Log lines a hook may write per message (empty ones count).
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub log_lines: usize,
-    /// Faults (trap, timeout, memory…) a hook may have inside the quarantine window; one more
-    /// and it is quarantined: every message is rejected with `hook-quarantined` until the window
-    /// passes or the hook is reloaded (0: quarantine at the first fault).
+    /// Faults (trap, timeout, memory…) a hook may have on one window's messages inside the
+    /// quarantine window; one more and it is quarantined for that window: its every message is
+    /// rejected with `hook-quarantined` until the time passes or the hook is reloaded (0:
+    /// quarantine at the first fault).
     #[arg(long, value_name = "COUNT", default_value_t = 20)]
     pub quarantine_faults: usize,
     /// The sliding window the quarantine counts faults in, and how long a quarantine lasts, in

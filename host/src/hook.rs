@@ -241,11 +241,12 @@ impl Hook {
     }
 
     /// Runs the hook on one message. Faults are `hook-*` rejections; the message comes back as it
-    /// went in. A quarantined hook (see [`HookLimits::quarantine_faults`]) rejects with
-    /// `hook-quarantined` without starting an instance.
+    /// went in. A hook quarantined for the message's window (see
+    /// [`HookLimits::quarantine_faults`]) rejects with `hook-quarantined` without starting an
+    /// instance.
     pub async fn inspect(&self, message: Message) -> Inspection {
         let start = Instant::now();
-        if let Some(rejection) = self.quarantine.check(&self.digest) {
+        if let Some(rejection) = self.quarantine.check(&self.digest, &message.source.window) {
             return Inspection {
                 message,
                 verdict: Verdict::Reject(rejection),
@@ -257,7 +258,8 @@ impl Hook {
         if let Verdict::Reject(rejection) = &inspection.verdict
             && rejection.code.starts_with("hook-")
         {
-            self.quarantine.record(&self.digest, rejection);
+            let window = &inspection.message.source.window;
+            self.quarantine.record(&self.digest, window, rejection);
         }
         inspection
     }

@@ -30,10 +30,11 @@ pub struct HookLimits {
     /// Log lines per message (empty ones included: each costs the host a log record); past it,
     /// `hook-log`.
     pub log_lines: usize,
-    /// Faults (trap, timeout, memory, stack, limit, log, output, config) a hook may have inside
-    /// [`quarantine_window`](Self::quarantine_window); one more and the hook is quarantined:
-    /// every message is rejected with `hook-quarantined`, without starting an instance, until
-    /// the hook is reloaded or the window has passed. `None`: never quarantine.
+    /// Faults (trap, timeout, memory, stack, limit, log, output, config) a hook may have on one
+    /// window's messages inside [`quarantine_window`](Self::quarantine_window); one more and the
+    /// hook is quarantined for that window: its every message is rejected with
+    /// `hook-quarantined`, without starting an instance, until the hook is reloaded or the time
+    /// has passed. Other windows are not affected. `None`: never quarantine.
     pub quarantine_faults: Option<usize>,
     /// The sliding window faults are counted in, and how long a quarantine lasts.
     pub quarantine_window: Duration,

@@ -218,3 +218,58 @@ fn inspect_takes_the_quarantine_flags() {
         "{bad:?}"
     );
 }
+
+/// `line` as sent from the window labelled `window`.
+fn from_window(line: &str, window: &str) -> String {
+    let mut message: serde_json::Value = serde_json::from_str(line).unwrap();
+    message["source"] = serde_json::json!({ "window": window });
+    message.to_string()
+}
+
+#[test]
+fn a_window_whose_messages_make_the_hook_fault_quarantines_it_for_itself_and_not_for_others() {
+    let gateway = gateway(Some(3), MINUTE);
+    for _ in 0..4 {
+        assert_eq!(code(&gateway, &from_window(BAD, "attacker")), "hook-trap");
+    }
+    let reply = send(&gateway, &from_window(GOOD, "attacker"));
+    let rejection = reply.outcome.unwrap_err();
+    assert_eq!(rejection.code, "hook-quarantined");
+    assert!(
+        rejection.reason.contains(r#"window "attacker""#),
+        "{}",
+        rejection.reason
+    );
+    // Another window still meets the hook: its good messages pass and its bad ones are its own
+    // faults, counted for it alone.
+    assert_eq!(code(&gateway, &from_window(GOOD, "main")), "pass");
+    for _ in 0..3 {
+        assert_eq!(code(&gateway, &from_window(BAD, "main")), "hook-trap");
+    }
+    assert_eq!(code(&gateway, &from_window(GOOD, "main")), "pass");
+    assert_eq!(code(&gateway, &from_window(BAD, "main")), "hook-trap");
+    assert_eq!(
+        code(&gateway, &from_window(GOOD, "main")),
+        "hook-quarantined",
+        "its 4th fault quarantines the hook for main too"
+    );
+}
+
+#[test]
+fn after_many_windows_each_faulted_once_a_window_past_the_limit_is_still_quarantined() {
+    // More windows than the records keep before sweeping, each faulting once: none is
+    // quarantined, and a window that faults past the limit afterwards still is.
+    let gateway = gateway(Some(1), MINUTE);
+    for i in 0..600 {
+        assert_eq!(
+            code(&gateway, &from_window(BAD, &format!("w{i}"))),
+            "hook-trap"
+        );
+    }
+    assert_eq!(code(&gateway, &from_window(GOOD, "w599")), "pass");
+    assert_eq!(code(&gateway, &from_window(BAD, "w599")), "hook-trap");
+    assert_eq!(
+        code(&gateway, &from_window(GOOD, "w599")),
+        "hook-quarantined"
+    );
+}
