@@ -21,5 +21,6 @@ mod seal;
 mod serve;
 mod state;
 mod swap;
+mod tauri_app;
 mod trust;
 mod wasi;
