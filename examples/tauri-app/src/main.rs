@@ -149,14 +149,14 @@ fn parse_args() -> anyhow::Result<Args> {
             ),
         }
     }
-    if args.hooks.is_empty() {
-        if let Ok(list) = std::env::var("AIRLOCK_HOOKS") {
-            args.hooks = list
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| (s.into(), None))
-                .collect();
-        }
+    if args.hooks.is_empty()
+        && let Ok(list) = std::env::var("AIRLOCK_HOOKS")
+    {
+        args.hooks = list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| (s.into(), None))
+            .collect();
     }
     if args.routes.is_none() {
         args.routes = std::env::var_os("AIRLOCK_ROUTES").map(PathBuf::from);
