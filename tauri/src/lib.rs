@@ -39,7 +39,7 @@
 //!
 //! Each request becomes an [`airlock::Request`] whose [`Source`](airlock::Source) comes from the
 //! runtime (window and webview label) and the `Origin` header, goes through the
-//! [`Gateway`](airlock::Gateway) (the chain its [`Route`](airlock::Route) selects, then the seal),
+//! [`Gateway`] (the chain its [`Route`] selects, then the seal),
 //! and the core side — the only place holding Tauri's invoke key — opens the envelope and hands
 //! the message, as the hooks left it, to `WebviewWindow::on_message`: Tauri's ACL and command
 //! dispatch run after the hooks, exactly as before. A rejection reaches the page's promise as
