@@ -32,10 +32,14 @@ fn app_bin() -> PathBuf {
     path
 }
 
-/// What the app printed: each window's results, or why there are none.
+/// What the app printed: each window's results. The app runs once for every test here; when
+/// it fails, every test fails with its output (and none starts it again).
 fn report() -> &'static Value {
-    static REPORT: OnceLock<Value> = OnceLock::new();
-    REPORT.get_or_init(|| run_app().unwrap_or_else(|e| panic!("{e}")))
+    static REPORT: OnceLock<Result<Value, String>> = OnceLock::new();
+    match REPORT.get_or_init(run_app) {
+        Ok(report) => report,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 fn path_guard_config(sandbox: &Path) -> String {
