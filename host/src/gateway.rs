@@ -558,7 +558,8 @@ impl GatewayLimits {
     }
 }
 
-/// Names as Tauri allows them, restricted to ASCII: letters, digits, `-`, `/`, `:`, `_`.
+/// Names as Tauri allows them, restricted to ASCII: letters, digits, `-`, `/`, `:`, `_`, and
+/// `|` (Tauri's plugin commands are `plugin:NAME|cmd`).
 pub(crate) fn check_name(name: &str, max_bytes: usize) -> Result<(), Rejection> {
     let problem = if name.is_empty() {
         "name is empty".to_owned()
@@ -569,9 +570,11 @@ pub(crate) fn check_name(name: &str, max_bytes: usize) -> Result<(), Rejection> 
         )
     } else if let Some(bad) = name
         .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | ':' | '_')))
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | ':' | '_' | '|')))
     {
-        format!("name {name:?} has {bad:?}; only ASCII letters, digits, -, /, : and _ are allowed")
+        format!(
+            "name {name:?} has {bad:?}; only ASCII letters, digits, -, /, :, _ and | are allowed"
+        )
     } else {
         return Ok(());
     };
@@ -607,7 +610,8 @@ fn check_headers(headers: &[Header], max: usize) -> Result<(), Rejection> {
 }
 
 /// A JSON body must parse and nest at most `max_depth` deep; a command's JSON args must be an
-/// object, as Tauri's are. Bytes bodies are taken as they are. One pass over the text.
+/// object or `null`, as Tauri's are (`invoke(cmd, null)`, and Tauri's own channel data pulls).
+/// Bytes bodies are taken as they are. One pass over the text.
 fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection> {
     let Body::Json(text) = body else {
         return Ok(());
@@ -633,7 +637,7 @@ fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection
         return Err(Rejection::new(code::INVALID_BODY, problem));
     }
     let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes()[0];
-    if kind == Kind::Command && first != b'{' {
+    if kind == Kind::Command && first != b'{' && first != b'n' {
         return Err(Rejection::new(
             code::INVALID_BODY,
             format!(
@@ -641,7 +645,6 @@ fn check_body(kind: Kind, body: &Body, max_depth: usize) -> Result<(), Rejection
                 match first {
                     b'[' => "an array",
                     b'"' => "a string",
-                    b'n' => "null",
                     b't' | b'f' => "a boolean",
                     _ => "a number",
                 }

@@ -22,5 +22,6 @@ mod seal;
 mod serve;
 mod state;
 mod swap;
+mod tauri_app;
 mod trust;
 mod wasi;
