@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows, serve_metrics};
-use airlock::{Body, Gateway, GatewayLimits, Metrics, Router};
+use airlock::{Body, Gateway, GatewayLimits, Hook, HookEngine, HookOptions, Metrics, Router};
 
-use crate::flags::{HookFlags, Mode};
+use crate::flags::{HookFlags, Mode, hook_name, read_config, read_hook, read_signature};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// values) or `none`; rejection reasons only with `all`.
     #[arg(long, value_name = "WHAT", default_value = "all", requires = "record")]
     record_payloads: airlock::Payloads,
+    /// A hook that rewrites each message before `--record` writes it, e.g. the redact hook with
+    /// a config naming the secret fields: what it replaces is written, a message it rejects (or
+    /// faults on) is written without headers and payload, and no rejection reason is written.
+    #[arg(long, value_name = "HOOK", requires = "record")]
+    record_redactor: Option<PathBuf>,
+    /// The `--record-redactor`'s config (a JSON file).
+    #[arg(long, value_name = "FILE", requires = "record_redactor")]
+    record_redactor_config: Option<PathBuf>,
     /// Serve metrics (verdict counts and hook latencies, Prometheus/OpenMetrics text) at
     /// `http://ADDR/metrics`; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
@@ -103,6 +111,30 @@ impl ServeArgs {
     }
 }
 
+/// The `--record-redactor` hook, with its config, signed like every other hook when `--trust` is
+/// given.
+fn load_redactor(args: &ServeArgs, engine: &HookEngine, file: &Path) -> anyhow::Result<Hook> {
+    let config = match &args.record_redactor_config {
+        Some(path) => read_config(path)?,
+        None => "{}".to_owned(),
+    };
+    let bytes = read_hook(file)?;
+    let trust = args.hooks.key_trust()?;
+    let signature = read_signature(file, &trust)?;
+    let options = HookOptions::default()
+        .with_name(hook_name(file))
+        .with_config(config)
+        .with_limits(args.hooks.limits()?)
+        .with_mode(Mode::Auto.resolve(&bytes, 8))
+        .with_trust(trust);
+    Ok(Hook::load_signed(
+        engine,
+        &bytes,
+        signature.as_ref(),
+        options,
+    )?)
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         anyhow::bail!(
@@ -137,8 +169,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut gateway = crate::routes::apply(gateway, routes);
     if let Some(path) = &args.record {
-        let recorder = airlock::JsonlRecorder::append(path, args.record_payloads)
+        let mut recorder = airlock::JsonlRecorder::append(path, args.record_payloads)
             .with_context(|| format!("--record {}: cannot open it", path.display()))?;
+        if let Some(file) = &args.record_redactor {
+            let redactor = load_redactor(&args, &engine, file)
+                .with_context(|| format!("--record-redactor {}", file.display()))?;
+            eprintln!(
+                "airlock serve: records redacted by {} {}",
+                file.display(),
+                redactor.digest()
+            );
+            recorder = recorder.with_redactor(redactor);
+        }
         gateway = gateway.with_recorder(Arc::new(recorder));
     }
     let metrics = args.metrics.map(|addr| (addr, Metrics::new()));

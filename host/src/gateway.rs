@@ -335,9 +335,13 @@ impl Gateway {
         let Some(recorder) = &self.recorder else {
             return self.run(id, source, request).instrument(span).await;
         };
-        let seen = (source.clone(), request.clone());
+        let (seen_from, seen) = (source.clone(), request.clone());
         let reply = self.run(id, source, request).instrument(span).await;
-        recorder.record(&seen.0, &seen.1, &reply);
+        let seen = match recorder.redactor() {
+            Some(redactor) => crate::record::redacted(redactor, id, &seen_from, seen).await,
+            None => seen,
+        };
+        recorder.record(&seen_from, &seen, &reply);
         reply
     }
 

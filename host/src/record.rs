@@ -17,7 +17,10 @@
 //! a verdict), `hook` names the hook that decided, and `monitored` lists what hooks in monitor
 //! mode would have done (`{"hook","verdict","code"}`). [`Payloads`] keeps secrets off the disk:
 //! with anything but [`Payloads::All`], rejection reasons (which may quote the payload) are left
-//! out too.
+//! out too. A redactor ([`JsonlRecorder::with_redactor`]: a hook such as `guest-hooks/redact`
+//! with its config) rewrites each request before it is written, so a record keeps its shape and
+//! values but not the secrets the redactor's config names; its records say `"payloads":
+//! "redacted"` and carry no rejection reasons.
 
 use std::fmt;
 use std::io::Write;
@@ -27,14 +30,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::Hook;
 use crate::gateway::Reply;
-use crate::message::{Body, Header, Kind, Request, Source};
+use crate::message::{Body, Header, Kind, Message, Request, Source};
+use crate::verdict::Verdict;
 
 /// Something that keeps a record of each request the gateway handled.
 pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     /// Called once per request, after its reply is made, with the request as the frontend sent
     /// it. Must not fail the request: a recorder reports its own errors (by logging them).
     fn record(&self, source: &Source, request: &Request, reply: &Reply);
+
+    /// A hook that rewrites each request before [`Recorder::record`] sees it: what it replaces
+    /// (headers, body) is what is recorded; a request it passes is recorded as sent; one it
+    /// rejects, or faults on, is recorded without its headers and payload (as with
+    /// [`Payloads::None`]: fail closed). It runs on the gateway's task once the reply is made and
+    /// before [`Gateway::handle`](crate::Gateway::handle) returns it, so its time adds to each
+    /// recorded message's. `None` (the default): requests are recorded as sent.
+    fn redactor(&self) -> Option<&Hook> {
+        None
+    }
 }
 
 /// How much of each message's body and headers a [`JsonlRecorder`] writes.
@@ -83,12 +98,14 @@ impl std::str::FromStr for Payloads {
 pub struct JsonlRecorder {
     out: Mutex<Box<dyn Write + Send>>,
     payloads: Payloads,
+    redactor: Option<Hook>,
 }
 
 impl fmt::Debug for JsonlRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonlRecorder")
             .field("payloads", &self.payloads)
+            .field("redactor", &self.redactor.as_ref().map(Hook::digest))
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +127,16 @@ impl JsonlRecorder {
         JsonlRecorder {
             out: Mutex::new(out),
             payloads,
+            redactor: None,
         }
+    }
+
+    /// This recorder with `hook` rewriting each request before it is written (see
+    /// [`Recorder::redactor`]); the payloads it leaves are then kept as [`Payloads`] says.
+    #[must_use]
+    pub fn with_redactor(mut self, hook: Hook) -> JsonlRecorder {
+        self.redactor = Some(hook);
+        self
     }
 
     /// The record line for one request and its reply (without the newline), as
@@ -127,7 +153,7 @@ impl JsonlRecorder {
             (Err(r), crate::Decision::Reject) => Some(r),
             _ => None,
         };
-        let reason_kept = self.payloads == Payloads::All;
+        let reason_kept = self.payloads == Payloads::All && self.redactor.is_none();
         let recorded = Recorded {
             unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -136,7 +162,10 @@ impl JsonlRecorder {
             code: rejection.map(|r| r.code.as_str()),
             reason: rejection.filter(|_| reason_kept).map(|r| r.reason.as_str()),
             hook: reply.hook_digest.as_deref(),
-            payloads: self.payloads.as_str(),
+            payloads: match self.redactor {
+                Some(_) => "redacted",
+                None => self.payloads.as_str(),
+            },
             monitored: reply
                 .monitored
                 .iter()
@@ -154,6 +183,10 @@ impl JsonlRecorder {
 }
 
 impl Recorder for JsonlRecorder {
+    fn redactor(&self) -> Option<&Hook> {
+        self.redactor.as_ref()
+    }
+
     fn record(&self, source: &Source, request: &Request, reply: &Reply) {
         let mut line = self.line(source, request, reply);
         line.push('\n');
@@ -181,6 +214,38 @@ struct MonitoredOut<'a> {
     hook: &'a str,
     verdict: &'static str,
     code: Option<&'a str>,
+}
+
+/// `request` as `redactor` leaves it for the record (see [`Recorder::redactor`]).
+pub(crate) async fn redacted(
+    redactor: &Hook,
+    id: u64,
+    source: &Source,
+    request: Request,
+) -> Request {
+    let (kind, name) = (request.kind, request.name.clone());
+    let inspection = redactor
+        .inspect(Message::from_request(id, source.clone(), request))
+        .await;
+    let message = inspection.message;
+    let sent = Request {
+        kind,
+        name,
+        headers: message.headers,
+        body: message.body,
+    };
+    match inspection.verdict {
+        Verdict::Pass => sent,
+        Verdict::Replace(replacement) => Request {
+            headers: replacement.headers.unwrap_or(sent.headers),
+            body: replacement.body.unwrap_or(sent.body),
+            ..sent
+        },
+        Verdict::Reject(rejection) => {
+            tracing::warn!(id, code = %rejection.code, "the record's redactor refused the request: recorded without its payload");
+            keep(Payloads::None, &sent).expect("None always rewrites")
+        }
+    }
 }
 
 /// The request as `payloads` keeps it, or `None` when it is kept whole.

@@ -700,3 +700,90 @@ fn serve_refuses_an_unknown_payload_recording_naming_it() {
         stderr(&output)
     );
 }
+
+/// Records `session` through a pass-all hook, the recorder's requests rewritten by `redactor`;
+/// returns the record lines.
+fn record_redacted(test: &str, session: &[&str], redactor: Hook) -> Vec<Value> {
+    let file = scratch(test).join("traffic.jsonl");
+    let recorder = JsonlRecorder::append(&file, Payloads::All)
+        .unwrap()
+        .with_redactor(redactor);
+    let pass_all = load(
+        &wat_hook(CONFIGURE_OK, INSPECT_PASS, ""),
+        HookOptions::default(),
+    );
+    let gateway = echo_gateway(pass_all).with_recorder(Arc::new(recorder));
+    for line in session {
+        send(&gateway, line);
+    }
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_redactor_keeps_the_secrets_its_config_names_out_of_the_record_and_the_rest_in() {
+    let redact = load(
+        &built_hook("redact", "rust"),
+        HookOptions::default().with_config(r#"{"fields":["password"]}"#),
+    );
+    let lines = record_redacted(
+        "redactor",
+        &[
+            r#"{"kind":"event","name":"profile","payload":{"user":"ada","password":"hunter2"}}"#,
+            r#"{"kind":"command","name":"fs_read","payload":{"path":"notes.txt"}}"#,
+        ],
+        redact,
+    );
+    assert_eq!(lines.len(), 2);
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(
+        !text.contains("hunter2"),
+        "the secret reached the record: {text}"
+    );
+    assert_eq!(lines[0]["payload"]["user"], "ada", "{text}");
+    assert!(
+        lines[0]["payload"]
+            .get("password")
+            .is_none_or(|v| v != "hunter2")
+    );
+    assert_eq!(
+        lines[1]["payload"]["path"], "notes.txt",
+        "passed: recorded as sent"
+    );
+    for line in &lines {
+        assert_eq!(line["recorded"]["payloads"], "redacted");
+        assert_eq!(
+            line["recorded"]["verdict"], "pass",
+            "the verdict is the gateway's"
+        );
+    }
+}
+
+#[test]
+fn a_redactor_that_faults_leaves_the_record_without_headers_or_payload() {
+    let trapping = load(
+        &wat_hook(CONFIGURE_OK, "unreachable", ""),
+        HookOptions::default(),
+    );
+    let lines = record_redacted(
+        "redactor-faults",
+        &[
+            r#"{"kind":"event","name":"profile","headers":{"x-token":"t0p"},"payload":{"password":"hunter2"}}"#,
+            r#"{"kind":"command","name":"fs_read","payload":{"path":"secret.txt"}}"#,
+        ],
+        trapping,
+    );
+    let text = serde_json::to_string(&lines).unwrap();
+    for secret in ["hunter2", "t0p", "secret.txt"] {
+        assert!(
+            !text.contains(secret),
+            "{secret} reached the record: {text}"
+        );
+    }
+    assert_eq!(lines[0]["name"], "profile");
+    assert_eq!(lines[0]["payload"], Value::Null);
+    assert_eq!(lines[1]["payload"], serde_json::json!({}));
+}
