@@ -360,20 +360,14 @@ impl HookFlags {
             .zip(configs)
             .zip(trusts)
             .map(|((path, config), trust)| {
-                let bytes = read_hook(path)?;
-                let signature = read_signature(path, &trust)?;
                 let options = HookOptions::default()
-                    .with_name(hook_name(path))
                     .with_config(config)
                     .with_limits(limits)
-                    .with_mode(mode.resolve(&bytes, max_idle))
-                    .with_monitor(self.monitor.contains(path))
-                    .with_trust(trust);
-                let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
-                    .with_context(|| format!("cannot load hook {}", path.display()))?;
+                    .with_monitor(self.monitor.contains(path));
+                let (hook, bytes) = load_hook_file(engine, path, options, trust, mode, max_idle)?;
                 Ok(Loaded {
                     path: path.clone(),
-                    bytes: bytes.len(),
+                    bytes,
                     hook,
                 })
             })
@@ -421,6 +415,28 @@ pub fn read_signature(path: &Path, trust: &Trust) -> anyhow::Result<Option<Signa
 }
 
 /// Reads a hook file, naming it when it cannot be read.
+/// Reads the hook file `path` (and its signature, when `trust` requires one) and loads it on
+/// `engine` with `options`, named after the file, in `mode` (keeping at most `max_idle` warm
+/// instances of a reused hook) and under `trust`; also says how many bytes the file has.
+pub fn load_hook_file(
+    engine: &HookEngine,
+    path: &Path,
+    options: HookOptions,
+    trust: Trust,
+    mode: Mode,
+    max_idle: usize,
+) -> anyhow::Result<(Hook, usize)> {
+    let bytes = read_hook(path)?;
+    let signature = read_signature(path, &trust)?;
+    let options = options
+        .with_name(hook_name(path))
+        .with_mode(mode.resolve(&bytes, max_idle))
+        .with_trust(trust);
+    let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
+        .with_context(|| format!("cannot load hook {}", path.display()))?;
+    Ok((hook, bytes.len()))
+}
+
 pub fn read_hook(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read hook {}", path.display()))
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use airlock::trust::Trust;
 use airlock::{Gateway, Hook, HookEngine, HookLimits, HookOptions, Route};
 
-use crate::flags::{Mode, hook_name, read_config, read_hook, read_signature};
+use crate::flags::{Mode, load_hook_file, read_config};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,17 +153,11 @@ pub fn load(
                             .with_context(|| format!("the pin of hook {}", hook.display()))?,
                     };
                     let file = base.join(hook);
-                    let bytes = read_hook(&file)?;
                     // Routed hooks are signed by the same trusted keys as the default chain.
-                    let signature = read_signature(&file, &trust)?;
                     let options = HookOptions::default()
-                        .with_name(hook_name(&file))
                         .with_config(config)
-                        .with_limits(limits)
-                        .with_mode(mode.resolve(&bytes, max_idle))
-                        .with_trust(trust);
-                    let hook = Hook::load_signed(engine, &bytes, signature.as_ref(), options)
-                        .with_context(|| format!("cannot load hook {}", file.display()))?;
+                        .with_limits(limits);
+                    let (hook, _) = load_hook_file(engine, &file, options, trust, mode, max_idle)?;
                     Ok((file, hook))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()

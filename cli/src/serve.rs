@@ -21,7 +21,7 @@ use serde_json::json;
 use airlock::web::{ChannelRef, WebGateway, WebOptions, Window, Windows, serve_metrics};
 use airlock::{Body, Gateway, GatewayLimits, Hook, HookEngine, HookOptions, Metrics, Router};
 
-use crate::flags::{HookFlags, Mode, hook_name, read_config, read_hook, read_signature};
+use crate::flags::{HookFlags, Mode, load_hook_file, read_config};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -118,21 +118,12 @@ fn load_redactor(args: &ServeArgs, engine: &HookEngine, file: &Path) -> anyhow::
         Some(path) => read_config(path)?,
         None => "{}".to_owned(),
     };
-    let bytes = read_hook(file)?;
-    let trust = args.hooks.key_trust()?;
-    let signature = read_signature(file, &trust)?;
     let options = HookOptions::default()
-        .with_name(hook_name(file))
         .with_config(config)
-        .with_limits(args.hooks.limits()?)
-        .with_mode(Mode::Auto.resolve(&bytes, 8))
-        .with_trust(trust);
-    Ok(Hook::load_signed(
-        engine,
-        &bytes,
-        signature.as_ref(),
-        options,
-    )?)
+        .with_limits(args.hooks.limits()?);
+    let trust = args.hooks.key_trust()?;
+    let (hook, _) = load_hook_file(engine, file, options, trust, Mode::Auto, 8)?;
+    Ok(hook)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -252,6 +252,20 @@ impl State {
         let _ = waiter.grant.send(());
     }
 
+    /// Takes waiter `seq` out of `window`'s queue; false when it is not there (it was granted a
+    /// slot).
+    fn withdraw(&mut self, window: &str, seq: u64) -> bool {
+        let Some(share) = self.windows.get_mut(window) else {
+            return false;
+        };
+        let Some(at) = share.queue.iter().position(|waiter| waiter.seq == seq) else {
+            return false;
+        };
+        share.queue.remove(at);
+        self.waiting -= 1;
+        true
+    }
+
     /// Drops the shares of windows that hold nothing and wait for nothing, once there are more
     /// than `sweep_at` shares (then twice as many as are left, at least [`KEPT_IDLE`]).
     fn sweep(&mut self) {
@@ -299,22 +313,6 @@ impl<'a> Queued<'a> {
                 })
             }
         }
-    }
-}
-
-impl State {
-    /// Takes waiter `seq` out of `window`'s queue; false when it is not there (it was granted a
-    /// slot).
-    fn withdraw(&mut self, window: &str, seq: u64) -> bool {
-        let Some(share) = self.windows.get_mut(window) else {
-            return false;
-        };
-        let Some(at) = share.queue.iter().position(|waiter| waiter.seq == seq) else {
-            return false;
-        };
-        share.queue.remove(at);
-        self.waiting -= 1;
-        true
     }
 }
 

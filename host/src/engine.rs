@@ -64,6 +64,12 @@ pub struct EngineConfig {
     pub pagemap_scan: bool,
 }
 
+/// The pool's share of core instances, memories and tables per hook instance
+/// ([`EngineConfig::max_instances`] of each share).
+pub(crate) const POOL_CORE_INSTANCES: usize = 4;
+pub(crate) const POOL_MEMORIES: usize = 2;
+pub(crate) const POOL_TABLES: usize = 4;
+
 /// The default [`EngineConfig::keep_resident`]: chosen by measurement (BENCHMARKS.md, "Resetting
 /// a hook's memory").
 const KEEP_RESIDENT: usize = 4 << 20;
@@ -137,12 +143,11 @@ impl HookEngine {
         let engine_error = HookError::engine;
         let n = config.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
-        // Per instance: 4 core instances, 2 memories, 4 tables (`Hook::pool_share` counts a
-        // hook's instances against these shares).
+        // Per instance, the shares `Hook::pool_share` counts a hook's instances against.
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(4))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
+            .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES as u32))
+            .total_memories(n.saturating_mul(POOL_MEMORIES as u32))
+            .total_tables(n.saturating_mul(POOL_TABLES as u32))
             .total_stacks(n)
             .max_memory_size(config.memory_ceiling)
             // wasmtime's default is 20 000: below Airlock's default hook limit, and a grow

@@ -29,7 +29,7 @@ use wasmtime::Store;
 
 use crate::bindings::{self, Hook as HookWorld, HookPre};
 use crate::cache::CacheOutcome;
-use crate::engine::HookEngine;
+use crate::engine::{HookEngine, POOL_CORE_INSTANCES, POOL_MEMORIES, POOL_TABLES};
 use crate::error::HookError;
 use crate::message::Message;
 use crate::options::{HookLimits, HookOptions, InstanceMode};
@@ -364,12 +364,6 @@ impl Hook {
         (message, outcome, fuel)
     }
 }
-
-/// The engine pool's per-instance share of core instances, memories and tables (see
-/// `engine.rs`).
-const POOL_CORE_INSTANCES: usize = 4;
-const POOL_MEMORIES: usize = 2;
-const POOL_TABLES: usize = 4;
 
 /// How many of the pool's instance shares one instance of the component `bytes` takes: its core
 /// instances (counted in the binary, nested components included), memories and tables (as
