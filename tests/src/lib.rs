@@ -45,12 +45,20 @@ pub fn run_airlock(args: &[&str], cwd: &std::path::Path, stdin: &str) -> std::pr
         .stderr(Stdio::piped())
         .spawn()
         .expect("airlock starts");
-    child
+    let written = child
         .stdin
         .take()
         .expect("piped stdin")
-        .write_all(stdin.as_bytes())
-        .expect("stdin written");
+        .write_all(stdin.as_bytes());
+    // A run that refuses before it reads (a hook that fails its trust, a bad flag) closes its
+    // input: that is its answer, which the caller checks, not a failure to write.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "stdin written: {e}"
+        );
+    }
     child.wait_with_output().expect("airlock ends")
 }
 
