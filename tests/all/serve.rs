@@ -152,15 +152,26 @@ async fn next_frame(ws: &mut Ws) -> (Value, Option<Vec<u8>>) {
 }
 
 /// Frames until the reply to `id`; the others are returned too, in order.
+/// The reply to request `id`, and the frames before it followed by the verdict it carries (as
+/// a `{"type":"verdict",…}` object) when verdicts are reported.
 async fn reply_to(ws: &mut Ws, id: u64) -> (Value, Vec<Value>) {
     let mut others = Vec::new();
     loop {
         let (frame, _) = next_frame(ws).await;
         if frame["type"] == "reply" && frame["id"] == id {
+            others.extend(carried_verdict(&frame));
             return (frame, others);
         }
+        others.extend(carried_verdict(&frame));
         others.push(frame);
     }
+}
+
+/// The verdict a reply or error frame carries, as a `{"type":"verdict",…}` object.
+fn carried_verdict(frame: &Value) -> Option<Value> {
+    let mut verdict = frame.get("verdict")?.clone();
+    verdict["type"] = json!("verdict");
+    Some(verdict)
 }
 
 async fn send_json(ws: &mut Ws, frame: Value) {
@@ -204,6 +215,27 @@ async fn an_invoke_that_passes_is_answered_with_what_the_core_received_from_that
     );
     assert_eq!(verdict["hook"].as_str().unwrap().len(), 64, "{verdict}");
     assert!(verdict["cost_us"].as_f64().unwrap() > 0.0, "{verdict}");
+}
+
+#[tokio::test]
+async fn a_reported_verdict_travels_inside_its_reply_so_each_answer_is_one_frame() {
+    let server = start(pass_all(), echo_router(), verdicts()).await;
+    let mut ws = connect(&server, "main").await;
+    for id in 1..=3 {
+        send_json(&mut ws, json!({"id": id, "kind": "event", "name": "tick"})).await;
+    }
+    for id in 1..=3 {
+        let (frame, _) = next_frame(&mut ws).await;
+        assert_eq!(
+            (&frame["type"], &frame["id"]),
+            (&json!("reply"), &json!(id))
+        );
+        assert_eq!(
+            (&frame["verdict"]["id"], &frame["verdict"]["verdict"]),
+            (&json!(id), &json!("pass")),
+            "{frame}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -505,10 +537,9 @@ async fn the_message_past_the_burst_is_refused_with_rate_limited_before_any_hook
     let mut verdicts = Vec::new();
     while replies.len() < 6 {
         let (frame, _) = next_frame(&mut ws).await;
+        verdicts.extend(carried_verdict(&frame));
         if frame["type"] == "reply" {
             replies.insert(frame["id"].as_u64().unwrap(), frame);
-        } else {
-            verdicts.push(frame);
         }
     }
     for id in 1..=5 {

@@ -242,6 +242,11 @@ export class Connection {
         console.error("airlock: a handler threw", error);
       }
     };
+    // A reply (or error) carries its verdict when the server reports them: one frame an answer.
+    if (frame.verdict && this.verdictHandlers.size) {
+      const verdict = { type: "verdict", ...frame.verdict };
+      for (const handler of this.verdictHandlers) call(handler, verdict);
+    }
     switch (frame.type) {
       case "reply":
         this.settle(frame.id, frame, bytes);
@@ -255,9 +260,6 @@ export class Connection {
         else console.warn(`airlock: data for closed channel ${frame.channel}`);
         break;
       }
-      case "verdict":
-        for (const handler of this.verdictHandlers) call(handler, frame);
-        break;
       case "window":
         this.label = frame.window;
         this.webview = frame.webview;
@@ -265,7 +267,9 @@ export class Connection {
         break;
       case "error":
         console.error(`airlock: gateway refused a frame: ${frame.code}: ${frame.reason}`);
-        for (const handler of this.verdictHandlers) call(handler, { ...frame, verdict: "reject" });
+        if (!frame.verdict) {
+          for (const handler of this.verdictHandlers) call(handler, { ...frame, verdict: "reject" });
+        }
         break;
       default:
         console.warn("airlock: unknown frame type", frame.type);

@@ -9,9 +9,11 @@
 //! Gateway → page: first `{"type":"window","window":LABEL,"webview":LABEL}`, the labels the
 //! server gave the connection; then `{"type":"reply","id":1,"ok":true,"payload":…}` or
 //! `{"type":"reply","id":1,"ok":false,"code":…,"reason":…}`; `{"type":"event","name":…,"payload":…}`;
-//! `{"type":"channel","channel":7,"payload":…}`; `{"type":"verdict",…}` when verdicts are reported;
-//! `{"type":"error","code":…,"reason":…}` for a frame that names no request. Bytes payloads travel
-//! as binary frames with the same head (without `payload`) in front.
+//! `{"type":"channel","channel":7,"payload":…}`; `{"type":"error","code":…,"reason":…}` for a
+//! frame that names no request. When verdicts are reported, a reply (or error) carries its verdict
+//! as a member, `"verdict":{"id":1,"message":1,"kind":"command","name":…,"verdict":"pass",…}`: one
+//! frame an answer, so a page handles one WebSocket message per request, not two. Bytes payloads
+//! travel as binary frames with the same head (without `payload`) in front.
 
 use axum::extract::ws::Message as WsMessage;
 use serde::{Deserialize, Serialize};
@@ -167,6 +169,8 @@ struct Out<'a> {
     code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'a Verdict<'a>>,
 }
 
 impl<'a> Out<'a> {
@@ -179,13 +183,15 @@ impl<'a> Out<'a> {
             ok: None,
             code: None,
             reason: None,
+            verdict: None,
         }
     }
 
-    fn reply(id: u64, ok: bool) -> Self {
+    fn reply(id: u64, ok: bool, verdict: Option<&'a Verdict<'a>>) -> Self {
         Out {
             id: Some(id),
             ok: Some(ok),
+            verdict,
             ..Out::new("reply")
         }
     }
@@ -219,18 +225,24 @@ pub(crate) fn channel(channel: u64, data: &Body) -> WsMessage {
     )
 }
 
-/// The answer to request `id`.
-pub(crate) fn reply(id: u64, outcome: &Result<Response, Rejection>) -> WsMessage {
+/// The answer to request `id`, with its verdict when verdicts are reported.
+pub(crate) fn reply(
+    id: u64,
+    outcome: &Result<Response, Rejection>,
+    verdict: Option<&Verdict<'_>>,
+) -> WsMessage {
     match outcome {
-        Ok(Response::Json(raw)) => with_payload(&Out::reply(id, true), raw.get()),
-        Ok(Response::Bytes(bytes)) => binary(&Out::reply(id, true), bytes),
+        Ok(Response::Json(raw)) => with_payload(&Out::reply(id, true, verdict), raw.get()),
+        Ok(Response::Bytes(bytes)) => binary(&Out::reply(id, true, verdict), bytes),
         Ok(Response::Delivered { receivers }) => {
             #[derive(Serialize)]
-            struct Delivered {
+            struct Delivered<'a> {
                 #[serde(rename = "type")]
                 kind: &'static str,
                 id: u64,
                 ok: bool,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                verdict: Option<&'a Verdict<'a>>,
                 payload: (),
                 receivers: usize,
             }
@@ -239,21 +251,30 @@ pub(crate) fn reply(id: u64, outcome: &Result<Response, Rejection>) -> WsMessage
                     kind: "reply",
                     id,
                     ok: true,
+                    verdict,
                     payload: (),
                     receivers: *receivers,
                 })
                 .into(),
             )
         }
-        Err(rejection) => rejected(Some(id), rejection),
+        Err(rejection) => rejected(Some(id), rejection, verdict),
     }
 }
 
-/// A refusal of request `id`, or a notice when the frame named none.
-pub(crate) fn rejected(id: Option<u64>, rejection: &Rejection) -> WsMessage {
+/// A refusal of request `id`, or a notice when the frame named none; with its verdict when
+/// verdicts are reported.
+pub(crate) fn rejected(
+    id: Option<u64>,
+    rejection: &Rejection,
+    verdict: Option<&Verdict<'_>>,
+) -> WsMessage {
     let head = match id {
-        Some(id) => Out::reply(id, false),
-        None => Out::new("error"),
+        Some(id) => Out::reply(id, false, verdict),
+        None => Out {
+            verdict,
+            ..Out::new("error")
+        },
     };
     WsMessage::Text(
         json_text(&Out {
@@ -265,47 +286,45 @@ pub(crate) fn rejected(id: Option<u64>, rejection: &Rejection) -> WsMessage {
     )
 }
 
-/// What happened to request `id`, the connection's `message`-th (sent before its reply when
-/// verdicts are reported). The count is the connection's own: nothing about other windows'
-/// traffic shows through it.
-pub(crate) fn verdict(
+/// What happened to request `id`, the connection's `message`-th, as reported in its answer. The
+/// count is the connection's own: nothing about other windows' traffic shows through it.
+#[derive(Serialize)]
+pub(crate) struct Verdict<'a> {
     id: Option<u64>,
     message: u64,
     kind: Kind,
-    name: &str,
-    reply: &Reply,
-) -> WsMessage {
-    #[derive(Serialize)]
-    struct Verdict<'a> {
-        #[serde(rename = "type")]
-        kind_: &'static str,
+    name: &'a str,
+    verdict: &'static str,
+    code: Option<&'a str>,
+    reason: Option<&'a str>,
+    hook: Option<&'a str>,
+    cost_us: Option<f64>,
+    fuel: Option<u64>,
+}
+
+impl<'a> Verdict<'a> {
+    pub(crate) fn new(
         id: Option<u64>,
         message: u64,
         kind: Kind,
         name: &'a str,
-        verdict: &'static str,
-        code: Option<&'a str>,
-        reason: Option<&'a str>,
-        hook: Option<&'a str>,
-        cost_us: Option<f64>,
-        fuel: Option<u64>,
+        reply: &'a Reply,
+    ) -> Self {
+        let (code, reason) = match &reply.outcome {
+            Err(r) => (Some(&*r.code), Some(&*r.reason)),
+            Ok(_) => (None, None),
+        };
+        Verdict {
+            id,
+            message,
+            kind,
+            name,
+            verdict: reply.decision.as_str(),
+            code,
+            reason,
+            hook: reply.hook_digest.as_deref(),
+            cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
+            fuel: reply.hook_fuel,
+        }
     }
-    let (code, reason) = match &reply.outcome {
-        Err(r) => (Some(&*r.code), Some(&*r.reason)),
-        Ok(_) => (None, None),
-    };
-    let frame = Verdict {
-        kind_: "verdict",
-        id,
-        message,
-        kind,
-        name,
-        verdict: reply.decision.as_str(),
-        code,
-        reason,
-        hook: reply.hook_digest.as_deref(),
-        cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
-        fuel: reply.hook_fuel,
-    };
-    WsMessage::Text(json_text(&frame).into())
 }

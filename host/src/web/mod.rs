@@ -51,10 +51,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use metrics::{METRICS_CONTENT_TYPE, serve_metrics};
+use windows::Outgoing;
 pub use windows::{
     ChannelRef, MAX_LABEL_BYTES, PushError, Ticket, TicketError, Window, WindowLimits, Windows,
 };
-use windows::{Frames, Outgoing};
 
 use crate::gateway::{Gateway, Reply};
 use crate::message::{Kind, Source};
@@ -601,8 +601,8 @@ fn refused(rejection: Rejection) -> Reply {
     Reply::refused(0, rejection)
 }
 
-/// Sends the verdict (when reported) and the reply for request `id`, queued as one item so they
-/// are written to the socket together.
+/// Sends the reply for request `id` (a refusal notice when the frame named none), carrying its
+/// verdict when verdicts are reported: one frame.
 async fn answer(
     shared: &Shared,
     window: &Window,
@@ -615,21 +615,14 @@ async fn answer(
     let verdict = shared
         .options
         .report_verdicts
-        .then(|| frame::verdict(id, seq, kind, name, &reply));
-    let answer = match id {
-        Some(id) => Some(frame::reply(id, &reply.outcome)),
-        None => reply
-            .outcome
-            .as_ref()
-            .err()
-            .map(|rejection| frame::rejected(None, rejection)),
+        .then(|| frame::Verdict::new(id, seq, kind, name, &reply));
+    let frame = match (id, &reply.outcome) {
+        (Some(id), outcome) => frame::reply(id, outcome, verdict.as_ref()),
+        (None, Err(rejection)) => frame::rejected(None, rejection, verdict.as_ref()),
+        // A frame that names no request is always refused.
+        (None, Ok(_)) => return,
     };
-    let frames = match (verdict, answer) {
-        (Some(verdict), Some(answer)) => Frames::Two(verdict, answer),
-        (Some(frame), None) | (None, Some(frame)) => Frames::One(frame),
-        (None, None) => return,
-    };
-    if let Err(e) = window.push_frames(frames).await {
+    if let Err(e) = window.push(frame).await {
         tracing::debug!(message = reply.id, "reply not delivered: {e}");
     }
 }
@@ -855,14 +848,8 @@ async fn write(
     'connection: while let Some(mut out) = rx.recv().await {
         loop {
             match out {
-                Outgoing::Frames(frames, permit) => {
-                    let sent = match frames {
-                        Frames::One(frame) => written_within(stall, sink.feed(frame)).await,
-                        Frames::Two(first, second) => {
-                            written_within(stall, sink.feed(first)).await
-                                && written_within(stall, sink.feed(second)).await
-                        }
-                    };
+                Outgoing::Frame(frame, permit) => {
+                    let sent = written_within(stall, sink.feed(frame)).await;
                     written.push(permit);
                     if !sent {
                         break 'connection;

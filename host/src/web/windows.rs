@@ -60,29 +60,19 @@ pub enum PushError {
 }
 
 pub(crate) enum Outgoing {
-    /// Frames written together, in order; the permit holds their room in the queue.
-    Frames(Frames, OwnedSemaphorePermit),
+    /// A frame to write; the permit holds its room in the queue.
+    Frame(WsMessage, OwnedSemaphorePermit),
     Close(u16, String),
 }
 
-/// One frame, or two that belong together (a verdict and its reply).
-pub(crate) enum Frames {
-    One(WsMessage),
-    Two(WsMessage, WsMessage),
-}
-
-impl Frames {
-    fn len(&self) -> usize {
-        let len = |frame: &WsMessage| match frame {
-            WsMessage::Text(t) => t.len(),
-            WsMessage::Binary(b) => b.len(),
-            _ => 0,
-        };
-        match self {
-            Frames::One(a) => len(a) + FRAME_OVERHEAD,
-            Frames::Two(a, b) => len(a) + len(b) + 2 * FRAME_OVERHEAD,
-        }
-    }
+/// The bytes `frame` takes in a window's queue.
+fn queued_len(frame: &WsMessage) -> usize {
+    let len = match frame {
+        WsMessage::Text(t) => t.len(),
+        WsMessage::Binary(b) => b.len(),
+        _ => 0,
+    };
+    len + FRAME_OVERHEAD
 }
 
 /// One connected page. Cheap to clone; pushes to a closed window fail with
@@ -206,9 +196,9 @@ impl Window {
         Ok(frame::channel(channel.id, data))
     }
 
-    fn cost(&self, frames: &Frames) -> u32 {
+    fn cost(&self, frame: &WsMessage) -> u32 {
         // Clamped to the whole queue: a frame larger than the queue waits until it is empty.
-        frames.len().min(self.queue_bytes) as u32
+        queued_len(frame).min(self.queue_bytes) as u32
     }
 
     fn closed(&self) -> PushError {
@@ -219,25 +209,20 @@ impl Window {
         }
     }
 
+    /// Queues `frame`, waiting for room.
     pub(crate) async fn push(&self, frame: WsMessage) -> Result<(), PushError> {
-        self.push_frames(Frames::One(frame)).await
-    }
-
-    /// Queues `frames` to be written together, waiting for room.
-    pub(crate) async fn push_frames(&self, frames: Frames) -> Result<(), PushError> {
         let permit = self
             .room
             .clone()
-            .acquire_many_owned(self.cost(&frames))
+            .acquire_many_owned(self.cost(&frame))
             .await
             .map_err(|_| self.closed())?;
         self.tx
-            .send(Outgoing::Frames(frames, permit))
+            .send(Outgoing::Frame(frame, permit))
             .map_err(|_| self.closed())
     }
 
     pub(crate) fn try_push(&self, frame: WsMessage) -> Result<(), PushError> {
-        let frame = Frames::One(frame);
         let permit = match self.room.clone().try_acquire_many_owned(self.cost(&frame)) {
             Ok(permit) => permit,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(self.closed()),
@@ -249,7 +234,7 @@ impl Window {
             }
         };
         self.tx
-            .send(Outgoing::Frames(frame, permit))
+            .send(Outgoing::Frame(frame, permit))
             .map_err(|_| self.closed())
     }
 
