@@ -21,16 +21,19 @@ const MAX_DIGITS: usize = 18;
 /// Eight spaces, as a word.
 const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
 
-/// Whether any of a word's 8 bytes ends a plain run of string text: a quote, a backslash or a
-/// control character (below 0x20). Exact, whole-word tests (Hacker's Delight, "find a byte").
-fn special(word: u64) -> bool {
+/// Where the first byte that ends a plain run of string text is among 8 bytes read as a
+/// little-endian word: a quote, a backslash or a control character (below 0x20); 8 when there is
+/// none. The bit tricks of Hacker's Delight ("find the first 0-byte"): a byte's high bit is set
+/// for each such byte, and possibly for bytes after one (a borrow), never before the first, so
+/// the lowest set bit is exact.
+fn plain_run(word: u64) -> usize {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
-    control
-        || zero_byte(word ^ u64::from_ne_bytes([b'"'; 8]))
-        || zero_byte(word ^ u64::from_ne_bytes([b'\\'; 8]))
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    let quote = zero_bytes(word ^ u64::from_ne_bytes([b'"'; 8]));
+    let backslash = zero_bytes(word ^ u64::from_ne_bytes([b'\\'; 8]));
+    ((control | quote | backslash).trailing_zeros() / 8) as usize
 }
 
 /// `text` as one JSON value, or `None` when it is anything but plain, well-formed JSON.
@@ -39,6 +42,8 @@ pub fn read(text: &str) -> Option<Json<'_>> {
         text,
         bytes: text.as_bytes(),
         at: 0,
+        members: Vec::new(),
+        items: Vec::new(),
     };
     let value = reader.value(0)?;
     reader.space();
@@ -49,25 +54,37 @@ struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// The members of the objects being read, innermost last: each object's are moved out into
+    /// a `Vec` of their own, allocated once at the right size, when it ends.
+    members: Vec<(Cow<'a, str>, Json<'a>)>,
+    /// The same for the items of arrays.
+    items: Vec<Json<'a>>,
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
-    /// The 8 bytes from the reader on, as one word (`None` near the end).
+    /// The 8 bytes from the reader on, as a little-endian word (`None` near the end).
+    #[inline(always)]
     fn word8(&self) -> Option<u64> {
         let chunk = self.bytes.get(self.at..self.at + 8)?;
         Some(u64::from_le_bytes(chunk.try_into().ok()?))
     }
 
-    /// Skips JSON's four whitespace bytes (a config's indentation 8 spaces at a time).
+    /// Skips JSON's four whitespace bytes (a config's indentation up to 8 spaces at a time).
+    #[inline]
     fn space(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.at += 1;
-            while self.word8() == Some(SPACES) {
-                self.at += 8;
+            while let Some(word) = self.word8() {
+                let spaces = ((word ^ SPACES).trailing_zeros() / 8) as usize;
+                self.at += spaces;
+                if spaces < 8 {
+                    break;
+                }
             }
         }
     }
@@ -128,10 +145,13 @@ impl<'a> Reader<'a> {
         self.at += 1;
         let start = self.at;
         loop {
-            while let Some(word) = self.word8()
-                && !special(word)
-            {
-                self.at += 8;
+            // A word at a time, to the first quote, backslash or control character.
+            while let Some(word) = self.word8() {
+                let run = plain_run(word);
+                self.at += run;
+                if run < 8 {
+                    break;
+                }
             }
             match self.peek()? {
                 b'"' => {
@@ -206,20 +226,21 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.at += 1;
-        let mut items = Vec::new();
+        let base = self.items.len();
         self.space();
         if self.peek() == Some(b']') {
             self.at += 1;
-            return Some(Json::Array(items));
+            return Some(Json::Array(Vec::new()));
         }
         loop {
-            items.push(self.value(depth)?);
+            let item = self.value(depth)?;
+            self.items.push(item);
             self.space();
             match self.peek()? {
                 b',' => self.at += 1,
                 b']' => {
                     self.at += 1;
-                    return Some(Json::Array(items));
+                    return Some(Json::Array(self.items.split_off(base)));
                 }
                 _ => return None,
             }
@@ -231,11 +252,11 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.at += 1;
-        let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+        let base = self.members.len();
         self.space();
         if self.peek() == Some(b'}') {
             self.at += 1;
-            return Some(Json::Object(members));
+            return Some(Json::Object(Vec::new()));
         }
         loop {
             self.space();
@@ -243,7 +264,7 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let key = self.string()?;
-            if key == NUMBER_TOKEN || members.iter().any(|(k, _)| *k == key) {
+            if key == NUMBER_TOKEN || self.members[base..].iter().any(|(k, _)| *k == key) {
                 return None;
             }
             self.space();
@@ -252,13 +273,13 @@ impl<'a> Reader<'a> {
             }
             self.at += 1;
             let value = self.value(depth)?;
-            members.push((key, value));
+            self.members.push((key, value));
             self.space();
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => {
                     self.at += 1;
-                    return Some(Json::Object(members));
+                    return Some(Json::Object(self.members.split_off(base)));
                 }
                 _ => return None,
             }

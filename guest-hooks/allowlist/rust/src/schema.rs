@@ -44,8 +44,11 @@ struct Node<'a> {
     never: bool,
     /// Bits of the allowed types; 0 when `type` is absent.
     types: u8,
-    properties: Vec<(&'a str, SchemaId)>,
-    required: Vec<&'a str>,
+    /// `properties` as written, and where their schemas' ids start in [`Schemas::property_ids`]
+    /// (one id per property, in the same order).
+    properties: (&'a [(Cow<'a, str>, Json<'a>)], usize),
+    /// `required`: strings (checked when compiled).
+    required: &'a [Json<'a>],
     /// `None`: any extra property; `Some(None)`: none; `Some(Some(id))`: each must match `id`.
     additional: Option<Option<SchemaId>>,
     items: Option<SchemaId>,
@@ -69,6 +72,9 @@ struct Node<'a> {
 #[derive(Default)]
 pub struct Schemas<'a> {
     nodes: Vec<Node<'a>>,
+    /// The schema of each property of every node, each node's in one run: one `Vec` for all, as a
+    /// config is compiled on every fresh instance.
+    property_ids: Vec<SchemaId>,
 }
 
 /// Why a value does not match: where (a JSON pointer into the value), which keyword, and how.
@@ -125,10 +131,14 @@ pub struct Compiler<'a> {
 impl<'a> Compiler<'a> {
     /// A compiler for the schemas of `config`.
     pub fn new(config: &'a Json<'a>) -> Self {
+        // Room for a config of a few commands, so the nodes (large) are not moved as they come.
         Compiler {
             config,
-            schemas: Schemas::default(),
-            compiled: Vec::new(),
+            schemas: Schemas {
+                nodes: Vec::with_capacity(16),
+                property_ids: Vec::with_capacity(32),
+            },
+            compiled: Vec::with_capacity(16),
             refs: Vec::new(),
         }
     }
@@ -291,18 +301,27 @@ impl<'a> Compiler<'a> {
                     let Json::Object(properties) = value else {
                         return Err(bad("an object of schemas"));
                     };
-                    node.properties.reserve(properties.len());
-                    for (name, property) in properties {
+                    // The run of ids is taken first: the properties' own properties come after.
+                    let start = self.schemas.property_ids.len();
+                    let ids = start..start + properties.len();
+                    self.schemas.property_ids.resize(ids.end, 0);
+                    for ((name, property), at) in properties.iter().zip(ids) {
                         let id = self.compile(property, &Loc::Key(&here, name), root, root_loc)?;
-                        node.properties.push((name.as_ref(), id));
+                        self.schemas.property_ids[at] = id;
                     }
+                    node.properties = (properties, start);
                 }
                 "required" => {
-                    let names = strings(value).ok_or_else(|| bad("an array of strings"))?;
+                    let Json::Array(names) = value else {
+                        return Err(bad("an array of strings"));
+                    };
                     for (i, name) in names.iter().enumerate() {
+                        if name.as_str().is_none() {
+                            return Err(bad("an array of strings"));
+                        }
                         if names[..i].contains(name) {
                             let at = Loc::Index(&here, i).render();
-                            return Err(format!("at {at}: {name:?} is listed twice"));
+                            return Err(format!("at {at}: {name} is listed twice"));
                         }
                     }
                     node.required = names;
@@ -438,13 +457,6 @@ impl<'a> Compiler<'a> {
             here.render()
         ))
     }
-}
-
-fn strings<'a>(value: &'a Json<'a>) -> Option<Vec<&'a str>> {
-    let Json::Array(items) = value else {
-        return None;
-    };
-    items.iter().map(Json::as_str).collect()
 }
 
 /// The JSON pointer of the value at `address` in `value`, if it is there.
@@ -675,7 +687,7 @@ impl Schemas<'_> {
     }
 
     fn check_object(&self, node: &Node, members: &[(Cow<str>, Json)]) -> Result<(), Failure> {
-        for name in &node.required {
+        for name in node.required.iter().filter_map(Json::as_str) {
             if !members.iter().any(|(key, _)| key == name) {
                 return Err(Failure::new(
                     "required",
@@ -684,9 +696,10 @@ impl Schemas<'_> {
             }
         }
         for (name, value) in members {
-            let declared = node.properties.iter().find(|(n, _)| n == name);
+            let (properties, start) = node.properties;
+            let declared = properties.iter().position(|(n, _)| n == name);
             let checked = match (declared, node.additional) {
-                (Some((_, id)), _) => self.check(*id, value),
+                (Some(i), _) => self.check(self.property_ids[start + i], value),
                 (None, None) => Ok(()),
                 (None, Some(None)) => Err(Failure::new(
                     "additionalProperties",
