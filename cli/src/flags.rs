@@ -287,16 +287,22 @@ impl HookFlags {
         Ok(SealConfig::default().with_provider(provider))
     }
 
-    /// The JSON config of each hook, in `--hook` order: read from its file and checked to be
-    /// JSON, or `{}`.
-    pub fn configs(&self) -> anyhow::Result<Vec<String>> {
-        if !self.configs.is_empty() && self.configs.len() != self.hooks.len() {
+    /// Refuses `given` values of a per-hook `flag` unless there are none or one per `--hook`;
+    /// `none` tells how to give none for one hook.
+    fn one_per_hook(&self, flag: &str, given: usize, none: &str) -> anyhow::Result<()> {
+        if given != 0 && given != self.hooks.len() {
             bail!(
-                "{} --config for {} --hook: give none, or one per hook in the same order",
-                self.configs.len(),
+                "{given} {flag} for {} --hook: give none, or one per hook in the same order{none}",
                 self.hooks.len()
             );
         }
+        Ok(())
+    }
+
+    /// The JSON config of each hook, in `--hook` order: read from its file and checked to be
+    /// JSON, or `{}`.
+    pub fn configs(&self) -> anyhow::Result<Vec<String>> {
+        self.one_per_hook("--config", self.configs.len(), "")?;
         if self.configs.is_empty() {
             return Ok(vec!["{}".to_owned(); self.hooks.len()]);
         }
@@ -314,13 +320,7 @@ impl HookFlags {
 
     /// The trust of each hook, in `--hook` order: its `--pin` and the `--trust` keys.
     pub fn trusts(&self) -> anyhow::Result<Vec<Trust>> {
-        if !self.pins.is_empty() && self.pins.len() != self.hooks.len() {
-            bail!(
-                "{} --pin for {} --hook: give none, or one per hook in the same order (- for none)",
-                self.pins.len(),
-                self.hooks.len()
-            );
-        }
+        self.one_per_hook("--pin", self.pins.len(), " (- for none)")?;
         let trust = self.key_trust()?;
         (0..self.hooks.len())
             .map(|i| match self.pins.get(i).map(String::as_str) {

@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use airlock::{Gateway, HookWatcher, Response, Router, jsonl};
+use airlock::{Gateway, HookWatcher, Response, jsonl};
 
 use crate::flags::{HookFlags, Mode};
 
@@ -40,15 +40,7 @@ struct Outcome<'a> {
     fuel: Option<u64>,
     /// What hooks in monitor mode (`--monitor`) would have done.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    monitored: Vec<MonitoredOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct MonitoredOut<'a> {
-    hook: &'a str,
-    verdict: &'static str,
-    code: Option<&'a str>,
-    reason: Option<&'a str>,
+    monitored: Vec<jsonl::MonitoredLine<'a>>,
 }
 
 #[derive(Serialize)]
@@ -70,14 +62,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let first = hooks.next().expect("clap requires a hook");
     let routes = args.hooks.load_routes(&engine, Mode::Auto, 4)?;
     // The core echoes every message back as it decoded it from the envelope.
-    let router = Router::new().fallback(|message| async move {
-        jsonl::message_line(&message)
-            .map(Response::Json)
-            .map_err(|e| airlock::CoreError::Handler {
-                name: message.name.clone(),
-                message: format!("cannot write the delivered message: {e}"),
-            })
-    });
+    let router = crate::cases::echo_router();
     let mut gateway = Gateway::with_config(
         first.hook,
         router,
@@ -144,16 +129,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             hook: reply.hook_digest.as_deref(),
             cost_us: reply.hook_time.map(|t| t.as_nanos() as f64 / 1000.0),
             fuel: reply.hook_fuel,
-            monitored: reply
-                .monitored
-                .iter()
-                .map(|m| MonitoredOut {
-                    hook: &m.hook_digest,
-                    verdict: m.decision.as_str(),
-                    code: m.rejection.as_ref().map(|r| r.code.as_str()),
-                    reason: m.rejection.as_ref().map(|r| r.reason.as_str()),
-                })
-                .collect(),
+            monitored: jsonl::MonitoredLine::all(&reply.monitored, true),
         };
         writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
     }

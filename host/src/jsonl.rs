@@ -29,6 +29,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::message::{Body, Header, Kind, Message, Request, Source};
+use crate::monitor::Monitored;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,5 +212,37 @@ impl Serialize for HeadersOut<'_> {
             map.serialize_entry(&h.name, &h.value)?;
         }
         map.end()
+    }
+}
+
+/// What a hook in monitor mode would have done to a message, as a line of `airlock inspect` and a
+/// record of [`crate::JsonlRecorder`] write it (in their `monitored` list).
+#[derive(Debug, Serialize)]
+#[non_exhaustive]
+pub struct MonitoredLine<'a> {
+    /// The monitored hook's SHA-256.
+    pub hook: &'a str,
+    /// `pass`, `replace` or `reject`.
+    pub verdict: &'static str,
+    /// The rejection's code; `null` unless rejected.
+    pub code: Option<&'a str>,
+    /// The rejection's reason (`null` unless rejected), when reasons are written at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Option<&'a str>>,
+}
+
+impl<'a> MonitoredLine<'a> {
+    /// A line for each of `monitored` (a [`Reply::monitored`](crate::Reply::monitored)), in
+    /// order; with `reasons`, each names its rejection's reason.
+    pub fn all(monitored: &'a [Monitored], reasons: bool) -> Vec<MonitoredLine<'a>> {
+        monitored
+            .iter()
+            .map(|m| MonitoredLine {
+                hook: &m.hook_digest,
+                verdict: m.decision.as_str(),
+                code: m.rejection.as_ref().map(|r| r.code.as_str()),
+                reason: reasons.then(|| m.rejection.as_ref().map(|r| r.reason.as_str())),
+            })
+            .collect()
     }
 }

@@ -99,6 +99,7 @@ macro_rules! with_fields {
 mod admission;
 mod bindings;
 mod cache;
+mod checks;
 #[cfg(feature = "component")]
 pub mod component;
 mod core;
@@ -107,6 +108,7 @@ mod error;
 mod gateway;
 mod hook;
 pub mod jsonl;
+mod limits;
 mod message;
 mod metrics;
 mod monitor;
@@ -128,8 +130,9 @@ pub use crate::core::{Core, CoreError, Response, Router};
 pub use cache::CacheOutcome;
 pub use engine::{EngineConfig, HookEngine};
 pub use error::{BoxError, HookError};
-pub use gateway::{Gateway, GatewayLimits, Reply};
+pub use gateway::{Gateway, Reply};
 pub use hook::{Hook, Inspection};
+pub use limits::GatewayLimits;
 pub use message::{Body, DecodeError, Header, Kind, Message, Request, Source};
 pub use metrics::{LatencyLabels, Metrics, VerdictLabels};
 pub use monitor::Monitored;

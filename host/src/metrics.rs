@@ -34,10 +34,11 @@ use prometheus_client::registry::Registry;
 use crate::hook::{Hook, Inspection};
 use crate::verdict::Verdict;
 
-/// One series of `airlock_verdicts_total`.
+/// One series of `airlock_hook_seconds`: the hook and the message (its labels, as
+/// [`Metrics::encode`] writes them).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 #[non_exhaustive]
-pub struct VerdictLabels {
+pub struct LatencyLabels {
     /// The hook's name ([`crate::HookOptions::name`]).
     pub hook: Arc<str>,
     /// The hook's digest.
@@ -45,49 +46,6 @@ pub struct VerdictLabels {
     /// `command`, `event` or `channel`.
     pub kind: &'static str,
     /// The message's name (command, event or channel), as the hook saw it.
-    pub name: String,
-    /// The window the message came from.
-    pub window: String,
-    /// `pass`, `replace` or `reject`.
-    pub verdict: &'static str,
-    /// The rejection's code; empty unless rejected.
-    pub code: String,
-}
-
-impl VerdictLabels {
-    /// The labels of a series, to read it with [`Metrics::verdicts`].
-    pub fn new(
-        hook: &str,
-        digest: &str,
-        kind: crate::Kind,
-        name: &str,
-        window: &str,
-        verdict: crate::Decision,
-        code: &str,
-    ) -> VerdictLabels {
-        VerdictLabels {
-            hook: hook.into(),
-            digest: digest.into(),
-            kind: kind_str(kind),
-            name: name.to_owned(),
-            window: window.to_owned(),
-            verdict: verdict.as_str(),
-            code: code.to_owned(),
-        }
-    }
-}
-
-/// One series of `airlock_hook_seconds` (its labels, as [`Metrics::encode`] writes them).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-#[non_exhaustive]
-pub struct LatencyLabels {
-    /// The hook's name.
-    pub hook: Arc<str>,
-    /// The hook's digest.
-    pub digest: Arc<str>,
-    /// `command`, `event` or `channel`.
-    pub kind: &'static str,
-    /// The message's name.
     pub name: String,
     /// The window the message came from.
     pub window: String,
@@ -108,6 +66,32 @@ impl LatencyLabels {
             kind: kind_str(kind),
             name: name.to_owned(),
             window: window.to_owned(),
+        }
+    }
+}
+
+/// One series of `airlock_verdicts_total`: the hook and the message, as in
+/// [`LatencyLabels`], then the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+#[non_exhaustive]
+pub struct VerdictLabels {
+    /// The hook and the message.
+    #[prometheus(flatten)]
+    pub series: LatencyLabels,
+    /// `pass`, `replace` or `reject`.
+    pub verdict: &'static str,
+    /// The rejection's code; empty unless rejected.
+    pub code: String,
+}
+
+impl VerdictLabels {
+    /// The labels of a series, to read it with [`Metrics::verdicts`]: the hook and the message
+    /// (`series`), the verdict and its code (empty unless rejected).
+    pub fn new(series: LatencyLabels, verdict: crate::Decision, code: &str) -> VerdictLabels {
+        VerdictLabels {
+            series,
+            verdict: verdict.as_str(),
+            code: code.to_owned(),
         }
     }
 }
@@ -271,23 +255,19 @@ impl Metrics {
             Verdict::Reject(rejection) => ("reject", rejection.code.clone()),
             other => (other.kind().as_str(), String::new()),
         };
-        let latency = LatencyLabels {
-            hook: hook_name.clone(),
-            digest: digest.clone(),
-            kind,
-            name: name.clone(),
-            window: window.clone(),
-        };
-        self.inner
-            .latency
-            .get_or_create(&latency)
-            .observe(inspection.elapsed.as_secs_f64());
-        let labels = VerdictLabels {
+        let series = LatencyLabels {
             hook: hook_name,
             digest,
             kind,
             name,
             window,
+        };
+        self.inner
+            .latency
+            .get_or_create(&series)
+            .observe(inspection.elapsed.as_secs_f64());
+        let labels = VerdictLabels {
+            series,
             verdict,
             code,
         };

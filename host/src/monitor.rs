@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use crate::gateway::GatewayLimits;
 use crate::hook::Inspection;
+use crate::limits::GatewayLimits;
 use crate::message::Message;
 use crate::verdict::{Decision, Rejection, Verdict};
 

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::Hook;
 use crate::gateway::Reply;
+use crate::jsonl::MonitoredLine;
 use crate::message::{Body, Header, Kind, Message, Request, Source};
 use crate::verdict::Verdict;
 
@@ -166,15 +167,7 @@ impl JsonlRecorder {
                 Some(_) => "redacted",
                 None => self.payloads.as_str(),
             },
-            monitored: reply
-                .monitored
-                .iter()
-                .map(|m| MonitoredOut {
-                    hook: &m.hook_digest,
-                    verdict: m.decision.as_str(),
-                    code: m.rejection.as_ref().map(|r| r.code.as_str()),
-                })
-                .collect(),
+            monitored: MonitoredLine::all(&reply.monitored, false),
         };
         let recorded = serde_json::to_string(&recorded).expect("a record serializes");
         let inner = &message.get()[1..message.get().len() - 1];
@@ -206,14 +199,7 @@ struct Recorded<'a> {
     reason: Option<&'a str>,
     hook: Option<&'a str>,
     payloads: &'static str,
-    monitored: Vec<MonitoredOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct MonitoredOut<'a> {
-    hook: &'a str,
-    verdict: &'static str,
-    code: Option<&'a str>,
+    monitored: Vec<MonitoredLine<'a>>,
 }
 
 /// `request` as `redactor` leaves it for the record (see [`Recorder::redactor`]).

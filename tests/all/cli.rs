@@ -142,6 +142,61 @@ fn inspect_with_a_bad_hook_or_config_exits_non_zero_and_says_why() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `inspect` with path-guard then redact and these flags, on a message path-guard rejects.
+fn two_hooks_with(flags: &[&str]) -> Output {
+    let args = [
+        "inspect",
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+        "--hook",
+        "target/hooks/redact.rust.wasm",
+    ];
+    let message = r#"{"kind":"command","name":"fs_read","payload":{"path":"../etc/passwd"}}"#;
+    run(&[&args[..], flags].concat(), message)
+}
+
+#[test]
+fn one_config_and_one_pin_per_hook_obeyed() {
+    let dir = std::env::temp_dir().join(format!("airlock-cli-per-hook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redact = dir.join("redact.json");
+    std::fs::write(&redact, r#"{"fields": ["pin"]}"#).unwrap();
+    let redact = redact.to_str().unwrap();
+    let path_guard = "examples/path-guard.config.json";
+    let output = two_hooks_with(&[
+        "--config", path_guard, "--config", redact, "--pin", "-", "--pin", "-",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(lines(&output)[0]["code"], "path-escape");
+    // Each config went to its own hook: path-guard's is not redact's.
+    let swapped = two_hooks_with(&["--config", redact, "--config", path_guard]);
+    assert!(!swapped.status.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn one_config_and_one_pin_per_hook_crossed_refuses_naming_both_counts() {
+    for (flags, said) in [
+        (
+            &["--config", "examples/path-guard.config.json"][..],
+            "1 --config for 2 --hook: give none, or one per hook in the same order",
+        ),
+        (
+            &["--pin", "-", "--pin", "-", "--pin", "-"][..],
+            "3 --pin for 2 --hook: give none, or one per hook in the same order (- for none)",
+        ),
+    ] {
+        let output = two_hooks_with(flags);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(said), "{flags:?}: {stderr}");
+    }
+}
+
 #[test]
 fn component_wraps_a_wat_module_into_a_hook_that_loads() {
     let out: PathBuf =

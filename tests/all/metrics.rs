@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use airlock::{Decision, Gateway, Hook, HookOptions, Kind, Metrics, VerdictLabels};
+use airlock::{Decision, Gateway, Hook, HookOptions, Kind, LatencyLabels, Metrics, VerdictLabels};
 use airlock_tests::{CONFIGURE_OK, INSPECT_PASS, echo_gateway, engine, send, wat_hook};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -62,11 +62,7 @@ fn metrics_count_every_hook_step_by_hook_window_name_verdict_and_code() {
     send_known(&gateway);
     let count = |hook: &str, digest: &str, window: &str, name: &str, verdict, code: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            hook,
-            digest,
-            Kind::Event,
-            name,
-            window,
+            LatencyLabels::new(hook, digest, Kind::Event, name, window),
             verdict,
             code,
         ))
@@ -134,11 +130,7 @@ fn metrics_series_limit_obeyed_every_name_keeps_its_own_series() {
     let digest = gateway.hook().digest().to_owned();
     let count = |name: &str, window: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "only",
-            &digest,
-            Kind::Event,
-            name,
-            window,
+            LatencyLabels::new("only", &digest, Kind::Event, name, window),
             Decision::Pass,
             "",
         ))
@@ -157,11 +149,7 @@ fn metrics_series_limit_crossed_counts_new_names_as_other() {
     let digest = gateway.hook().digest().to_owned();
     let count = |name: &str, window: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "only",
-            &digest,
-            Kind::Event,
-            name,
-            window,
+            LatencyLabels::new("only", &digest, Kind::Event, name, window),
             Decision::Pass,
             "",
         ))
@@ -189,11 +177,7 @@ fn a_quarantined_hook_is_counted_with_hook_quarantined() {
     }
     let count = |code: &str| {
         metrics.verdicts(&VerdictLabels::new(
-            "trap",
-            &digest,
-            Kind::Event,
-            "e",
-            "main",
+            LatencyLabels::new("trap", &digest, Kind::Event, "e", "main"),
             Decision::Reject,
             code,
         ))

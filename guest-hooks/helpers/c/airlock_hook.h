@@ -166,6 +166,65 @@ static bool hook_parse_config(const char *text, size_t len, json_arena *arena, j
   return true;
 }
 
+// What hook_config_fields calls for each member of a config: `field` is the index of its name in
+// the list of known fields. Returns false with `err` set to refuse the config.
+typedef bool (*hook_config_field)(size_t field, const json_value *value, hook_error *err);
+
+// Reads a parsed config as serde reads a struct whose fields are `known` (NULL-terminated, at most
+// 64): calls `set` for each member in order; a config that is not an object (an array, serde's
+// sequence form of a struct, included), an unknown field and a repeated one are refused with an
+// error naming them.
+static bool hook_config_fields(const json_value *config, const char *const *known, hook_config_field set,
+                               hook_error *err) {
+  if (config->type != JSON_OBJECT) return hook_error_set(err, "invalid config: expected a JSON object");
+  size_t count = 0;
+  while (known[count]) count++;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < config->as.object.len; i++) {
+    const json_member *m = &config->as.object.members[i];
+    size_t field = 0;
+    while (field < count && !json_eq(m->key, known[field])) field++;
+    if (field == count) {
+      // serde's list of expected fields: "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+      json_buf expected = {0};
+      if (count > 2) json_put(&expected, "one of ", 7);
+      for (size_t k = 0; k < count; k++) {
+        if (k) json_put(&expected, count > 2 ? ", " : " or ", count > 2 ? 2 : 4);
+        json_put(&expected, "`", 1);
+        json_put(&expected, known[k], strlen(known[k]));
+        json_put(&expected, "`", 1);
+      }
+      json_put(&expected, "", 1);
+      if (expected.failed) return hook_error_set(err, "out of memory");
+      hook_error_set(err, "invalid config: unknown field `%.*s`, expected %s", (int)m->key.len, m->key.ptr,
+                     expected.ptr);
+      free(expected.ptr);
+      return false;
+    }
+    if (seen & (UINT64_C(1) << field)) return hook_error_set(err, "invalid config: duplicate field `%s`", known[field]);
+    seen |= UINT64_C(1) << field;
+    if (!set(field, &m->value, err)) return false;
+  }
+  return true;
+}
+
+// A config field that must be a list of strings (`name` names it in errors): its items, in
+// `arena`, and how many there are.
+static bool hook_config_strings(const json_value *value, const char *name, json_arena *arena, json_str **items,
+                                size_t *len, hook_error *err) {
+  if (value->type != JSON_ARRAY) return hook_error_set(err, "invalid config: `%s` must be a list of strings", name);
+  json_str *out = json_alloc(arena, value->as.array.len * sizeof(json_str) + 1);
+  if (!out) return hook_error_set(err, "out of memory");
+  for (size_t i = 0; i < value->as.array.len; i++) {
+    if (value->as.array.items[i].type != JSON_STRING)
+      return hook_error_set(err, "invalid config: `%s` item %zu is not a string", name, i);
+    out[i] = value->as.array.items[i].as.s;
+  }
+  *items = out;
+  *len = value->as.array.len;
+  return true;
+}
+
 // ---- the exports --------------------------------------------------------------------------------
 
 // hook.c links in the component-type object wit-bindgen writes (the world, in a custom section)

@@ -230,6 +230,21 @@ export function write(value, out) {
   }
 }
 
+// ---- verdicts -----------------------------------------------------------------------------------
+
+/** The `pass` verdict: the message goes on unchanged. */
+export const PASS = Object.freeze({ tag: "pass" });
+
+/** A `reject` verdict with this code and reason. */
+export function reject(code, reason) {
+  return { tag: "reject", val: { code, reason } };
+}
+
+/** A `replace` verdict that swaps the body for this JSON text and keeps everything else. */
+export function replaceJsonBody(text) {
+  return { tag: "replace", val: { name: null, headers: null, body: { tag: "json", val: text } } };
+}
+
 // ---- reasons and configs ------------------------------------------------------------------------
 
 /** A string quoted for a reason (long ones are cut: the host keeps 1024 bytes of a reason). */

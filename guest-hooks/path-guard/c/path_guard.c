@@ -42,19 +42,6 @@ static bool set_default(void) {
 
 // ---- configure ----------------------------------------------------------------------------------
 
-static bool set_commands(const json_value *v, hook_error *err) {
-  if (v->type != JSON_ARRAY) return hook_error_set(err, "invalid config: `commands` must be a list of strings");
-  policy.commands = json_alloc(&policy.arena, v->as.array.len * sizeof(json_str) + 1);
-  if (!policy.commands) return hook_error_set(err, "out of memory");
-  for (size_t i = 0; i < v->as.array.len; i++) {
-    if (v->as.array.items[i].type != JSON_STRING)
-      return hook_error_set(err, "invalid config: `commands` item %zu is not a string", i);
-    policy.commands[i] = v->as.array.items[i].as.s;
-  }
-  policy.commands_len = v->as.array.len;
-  return true;
-}
-
 static bool set_root(const json_value *v, hook_error *err) {
   if (v->type != JSON_STRING) return hook_error_set(err, "invalid config: `root` must be a string");
   json_str root = v->as.s;
@@ -82,32 +69,18 @@ static bool set_root(const json_value *v, hook_error *err) {
   return true;
 }
 
+static const char *const FIELDS[] = {"commands", "root", NULL};
+
+static bool set_field(size_t field, const json_value *v, hook_error *err) {
+  if (field == 0) return hook_config_strings(v, "commands", &policy.arena, &policy.commands, &policy.commands_len, err);
+  return set_root(v, err);
+}
+
 bool hook_configure(const char *text, size_t len, hook_error *err) {
   if (!set_default()) return hook_error_set(err, "out of memory");
   json_value v;
   if (!hook_parse_config(text, len, &policy.arena, &v, err)) return false;
-  bool has_commands = false, has_root = false;
-  if (v.type == JSON_OBJECT) {
-    for (size_t i = 0; i < v.as.object.len; i++) {
-      const json_member *m = &v.as.object.members[i];
-      if (json_eq(m->key, "commands")) {
-        if (has_commands) return hook_error_set(err, "invalid config: duplicate field `commands`");
-        has_commands = true;
-        if (!set_commands(&m->value, err)) return false;
-      } else if (json_eq(m->key, "root")) {
-        if (has_root) return hook_error_set(err, "invalid config: duplicate field `root`");
-        has_root = true;
-        if (!set_root(&m->value, err)) return false;
-      } else {
-        return hook_error_set(err, "invalid config: unknown field `%.*s`, expected `commands` or `root`",
-                              (int)m->key.len, m->key.ptr);
-      }
-    }
-  } else {
-    // A config is an object: an array (serde's sequence form of a struct) is refused too.
-    return hook_error_set(err, "invalid config: expected a JSON object");
-  }
-  return true;
+  return hook_config_fields(&v, FIELDS, set_field, err);
 }
 
 // ---- the path check -------------------------------------------------------------------------------

@@ -16,17 +16,18 @@
 
 import {
   JsonError,
+  PASS,
   Reader,
   configError,
   decode,
   quote,
   readConfig,
+  reject,
   string,
   strings,
 } from "../../helpers/js/airlock_hook.js";
 
 const CODE = "path-escape";
-const PASS = { tag: "pass" };
 
 function typeName(kind, text) {
   if (kind === "l") return text === "null" ? "null" : "a boolean";
@@ -242,8 +243,6 @@ function rootSegments(root) {
 let commands = new Set(DEFAULT_COMMANDS);
 let root = rootSegments(DEFAULT_ROOT);
 
-const reject = (reason) => ({ tag: "reject", val: { code: CODE, reason } });
-
 export const policy = {
   configure(config) {
     try {
@@ -261,22 +260,22 @@ export const policy = {
     const name = message.name;
     const body = message.body;
     if (body.tag !== "json") {
-      return reject(`\`${name}\` takes JSON args with a string \`path\`, got bytes`);
+      return reject(CODE, `\`${name}\` takes JSON args with a string \`path\`, got bytes`);
     }
     let found;
     try {
       found = findPath(body.val);
     } catch (e) {
-      if (e instanceof JsonError) return reject(`args of \`${name}\`: ${e.message}`);
+      if (e instanceof JsonError) return reject(CODE, `args of \`${name}\`: ${e.message}`);
       throw e;
     }
-    if (found === null) return reject(`\`${name}\` needs a string \`path\` argument`);
+    if (found === null) return reject(CODE, `\`${name}\` needs a string \`path\` argument`);
     const [kind, path] = found;
     if (kind !== "s") {
-      return reject(`\`path\` of \`${name}\` must be a string, got ${typeName(kind, path)}`);
+      return reject(CODE, `\`path\` of \`${name}\` must be a string, got ${typeName(kind, path)}`);
     }
     const problem = check(root, path);
     if (problem === null) return PASS;
-    return reject(`path ${quote(path)} ${problem}`);
+    return reject(CODE, `path ${quote(path)} ${problem}`);
   },
 };

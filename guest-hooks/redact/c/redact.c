@@ -34,51 +34,24 @@ static bool set_default(void) {
   return true;
 }
 
-static bool set_fields(const json_value *v, hook_error *err) {
-  if (v->type != JSON_ARRAY) return hook_error_set(err, "invalid config: `fields` must be a list of strings");
-  fields = json_alloc(&config_arena, v->as.array.len * sizeof(json_str) + 1);
-  if (!fields) return hook_error_set(err, "out of memory");
-  for (size_t i = 0; i < v->as.array.len; i++) {
-    if (v->as.array.items[i].type != JSON_STRING)
-      return hook_error_set(err, "invalid config: `fields` item %zu is not a string", i);
-    fields[i] = v->as.array.items[i].as.s;
-  }
-  fields_len = v->as.array.len;
-  return true;
-}
-
 static bool set_case_sensitive(const json_value *v, hook_error *err) {
   if (v->type != JSON_BOOL) return hook_error_set(err, "invalid config: `case_sensitive` must be a boolean");
   case_sensitive = v->as.b;
   return true;
 }
 
+static const char *const FIELDS[] = {"fields", "case_sensitive", NULL};
+
+static bool set_field(size_t field, const json_value *v, hook_error *err) {
+  if (field == 0) return hook_config_strings(v, "fields", &config_arena, &fields, &fields_len, err);
+  return set_case_sensitive(v, err);
+}
+
 bool hook_configure(const char *text, size_t len, hook_error *err) {
   if (!set_default()) return hook_error_set(err, "out of memory");
   json_value v;
   if (!hook_parse_config(text, len, &config_arena, &v, err)) return false;
-  bool has_fields = false, has_case = false;
-  if (v.type == JSON_OBJECT) {
-    for (size_t i = 0; i < v.as.object.len; i++) {
-      const json_member *m = &v.as.object.members[i];
-      if (json_eq(m->key, "fields")) {
-        if (has_fields) return hook_error_set(err, "invalid config: duplicate field `fields`");
-        has_fields = true;
-        if (!set_fields(&m->value, err)) return false;
-      } else if (json_eq(m->key, "case_sensitive")) {
-        if (has_case) return hook_error_set(err, "invalid config: duplicate field `case_sensitive`");
-        has_case = true;
-        if (!set_case_sensitive(&m->value, err)) return false;
-      } else {
-        return hook_error_set(err, "invalid config: unknown field `%.*s`, expected `fields` or `case_sensitive`",
-                              (int)m->key.len, m->key.ptr);
-      }
-    }
-  } else {
-    // A config is an object: an array (serde's sequence form of a struct) is refused too.
-    return hook_error_set(err, "invalid config: expected a JSON object");
-  }
-  return true;
+  return hook_config_fields(&v, FIELDS, set_field, err);
 }
 
 static bool matches(json_str key) {

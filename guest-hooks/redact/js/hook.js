@@ -20,16 +20,18 @@
 import {
   JsonError,
   MAX_DEPTH,
+  PASS,
   configError,
   boolean,
   parse,
   readConfig,
+  reject,
+  replaceJsonBody,
   strings,
   write,
 } from "../../helpers/js/airlock_hook.js";
 
 const CODE = "redact-failed";
-const PASS = { tag: "pass" };
 
 const asciiLower = (text) => text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 
@@ -124,15 +126,13 @@ export const policy = {
       value = parse(text);
     } catch (e) {
       if (e instanceof JsonError) {
-        const reason = `cannot parse the event's JSON: ${e.message}`;
-        return { tag: "reject", val: { code: CODE, reason } };
+        return reject(CODE, `cannot parse the event's JSON: ${e.message}`);
       }
       throw e;
     }
     if (remove(value, matches) === 0) return PASS;
     const out = [];
     write(value, out);
-    const body = { tag: "json", val: out.join("") };
-    return { tag: "replace", val: { name: null, headers: null, body } };
+    return replaceJsonBody(out.join(""));
   },
 };

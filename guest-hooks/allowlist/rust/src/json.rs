@@ -1,9 +1,13 @@
-//! The config's JSON, read into a light tree that borrows its strings from the config text and
-//! keeps object members in a `Vec`: `configure` reads the whole config on every fresh instance,
-//! and a `serde_json::Value` (a map and an owned string per member; with `preserve_order` and
-//! `arbitrary_precision`, which the redact hook turns on for every hook of a build, a hash table
-//! per object and a string per number) costs several times more to build and free. Duplicate
-//! keys are refused at any depth.
+//! The config's and the args' JSON, read into a light tree that borrows its strings from the text
+//! and keeps object members in a `Vec`: `configure` reads the whole config on every fresh
+//! instance, and a `serde_json::Value` (a map and an owned string per member; with
+//! `preserve_order` and `arbitrary_precision`, which the redact hook turns on for every hook of a
+//! build, a hash table per object and a string per number) costs several times more to build and
+//! free. Duplicate keys are refused at any depth.
+//!
+//! Text is read by the fast reader of `reader.rs` first; what it does not take (anything unusual,
+//! and every error) is read again with serde_json, whose reading is the reference: the value, or
+//! the precise error.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,8 +15,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-/// One JSON value of a config.
-#[derive(Debug)]
+/// One JSON value of a config or of args.
+#[derive(Debug, PartialEq)]
 pub enum Json<'a> {
     Null,
     Bool(bool),
@@ -24,10 +28,18 @@ pub enum Json<'a> {
 }
 
 /// The key serde_json gives a number under `arbitrary_precision`.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+pub const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// Parses `text` as one JSON value; duplicate keys at any depth are an error.
 pub fn parse(text: &str) -> Result<Json<'_>, String> {
+    match crate::reader::read(text) {
+        Some(value) => Ok(value),
+        None => parse_with_serde(text),
+    }
+}
+
+/// [`parse`] with serde_json alone: what the fast reader must agree with.
+pub fn parse_with_serde(text: &str) -> Result<Json<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Json::deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;

@@ -14,12 +14,13 @@
 //! pointer of the problem.
 
 use airlock_hook::{Body, Guest, Kind, Message, Settings, Verdict, reject};
-use serde_json::Value;
 
 mod config;
 mod json;
+mod reader;
 mod schema;
-mod strict;
+
+use json::Json;
 
 use config::{Policy, Reasons, Table};
 
@@ -32,14 +33,18 @@ pub const INVALID_ARGS: &str = "invalid-args";
 const TAURI_EMIT: &[&str] = &["plugin:event|emit", "plugin:event|emit_to"];
 const TAURI_LISTEN: &[&str] = &["plugin:event|listen", "plugin:event|unlisten"];
 
-/// The config read by `configure`; `None` before it ran (then everything is refused).
-static POLICY: Settings<Option<Policy>> = Settings::new();
+/// The config read by `configure`; `None` before it ran (then everything is refused). It borrows
+/// from the config's text, which is kept for the instance's life.
+static POLICY: Settings<Option<Policy<'static>>> = Settings::new();
 
 struct Allowlist;
 
 impl Guest for Allowlist {
     fn configure(config: String) -> Result<(), String> {
-        POLICY.set(Some(config::read(&config)?));
+        // An instance is configured once (per message, with fresh instances): keeping the text
+        // for its life costs nothing, and lets the policy borrow its names from it.
+        let config: &'static str = config.leak();
+        POLICY.set(Some(config::read(config)?));
         Ok(())
     }
 
@@ -73,7 +78,7 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
     if tauri_emit || tauri_listen {
         // The event's name and payload are args of the command.
         let args = args(message, name)?;
-        let Some(event) = args.get("event").and_then(Value::as_str) else {
+        let Some(event) = args.get("event").and_then(Json::as_str) else {
             return Err(invalid(
                 "args",
                 name,
@@ -91,7 +96,8 @@ fn judge(policy: &Policy, message: &Message) -> Result<(), Refusal> {
         if schemas.is_empty() {
             return Ok(());
         }
-        let payload = args.get("payload").unwrap_or(&Value::Null);
+        let null = Json::Null;
+        let payload = args.get("payload").unwrap_or(&null);
         return check(policy, &schemas, payload, "/payload", "payload", event);
     }
     let table = match message.kind {
@@ -137,7 +143,7 @@ fn allowed(
                         NOT_ALLOWED,
                         format!(
                             "{what} `{name}` is denied by {} for {}",
-                            entry.pointer,
+                            entry.pointer(),
                             from(message)
                         ),
                     ));
@@ -177,10 +183,10 @@ fn from(message: &Message) -> String {
 }
 
 /// The body as JSON (duplicate keys refused).
-fn args(message: &Message, name: &str) -> Result<Value, Refusal> {
+fn args<'m>(message: &'m Message, name: &str) -> Result<Json<'m>, Refusal> {
     match &message.body {
         Body::Json(text) => {
-            strict::parse(text).map_err(|e| (INVALID_ARGS, format!("args of `{name}`: {e}")))
+            json::parse(text).map_err(|e| (INVALID_ARGS, format!("args of `{name}`: {e}")))
         }
         Body::Bytes(_) => Err(invalid(
             "body",
@@ -195,18 +201,17 @@ fn args(message: &Message, name: &str) -> Result<Value, Refusal> {
 fn check(
     policy: &Policy,
     schemas: &[schema::SchemaId],
-    value: &Value,
+    value: &Json,
     at: &str,
     noun: &str,
     name: &str,
 ) -> Result<(), Refusal> {
     for id in schemas {
-        let mut pointer = at.to_owned();
-        if let Err(failure) = policy.schemas.check(*id, value, &mut pointer) {
+        if let Err(failure) = policy.schemas.check(*id, value) {
             return Err(invalid(
                 noun,
                 name,
-                &failure.pointer,
+                &format!("{at}{}", failure.pointer),
                 failure.keyword,
                 &failure.detail,
             ));

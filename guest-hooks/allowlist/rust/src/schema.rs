@@ -6,7 +6,7 @@
 //! is read, with the JSON pointer of the problem: a keyword this subset does not know would
 //! otherwise be a check that silently never runs.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::json::Json;
 
@@ -37,19 +37,23 @@ const NUMBER: u8 = 16;
 const INTEGER: u8 = 32;
 const STRING: u8 = 64;
 
+/// One compiled schema; its names and values borrow from the config.
 #[derive(Default)]
-struct Node {
+struct Node<'a> {
     /// `false` schema: nothing is valid.
     never: bool,
     /// Bits of the allowed types; 0 when `type` is absent.
     types: u8,
-    properties: Vec<(String, SchemaId)>,
-    required: Vec<String>,
+    /// `properties` as written, and where their schemas' ids start in [`Schemas::property_ids`]
+    /// (one id per property, in the same order).
+    properties: (&'a [(Cow<'a, str>, Json<'a>)], usize),
+    /// `required`: strings (checked when compiled).
+    required: &'a [Json<'a>],
     /// `None`: any extra property; `Some(None)`: none; `Some(Some(id))`: each must match `id`.
     additional: Option<Option<SchemaId>>,
     items: Option<SchemaId>,
-    enumeration: Option<Vec<Value>>,
-    constant: Option<Value>,
+    enumeration: Option<&'a [Json<'a>]>,
+    constant: Option<&'a Json<'a>>,
     minimum: Option<f64>,
     maximum: Option<f64>,
     exclusive_minimum: Option<f64>,
@@ -58,19 +62,24 @@ struct Node {
     max_length: Option<u64>,
     min_items: Option<u64>,
     max_items: Option<u64>,
-    pattern: Option<(String, regex_lite::Regex)>,
+    pattern: Option<(&'a str, regex_lite::Regex)>,
     /// `format: "airlock-path"`: the root as written, and its segments.
-    path_root: Option<(String, Vec<String>)>,
+    path_root: Option<(&'a str, Vec<String>)>,
     reference: Option<SchemaId>,
 }
 
 /// Every schema of a config, compiled.
 #[derive(Default)]
-pub struct Schemas {
-    nodes: Vec<Node>,
+pub struct Schemas<'a> {
+    nodes: Vec<Node<'a>>,
+    /// The schema of each property of every node, each node's in one run: one `Vec` for all, as a
+    /// config is compiled on every fresh instance.
+    property_ids: Vec<SchemaId>,
 }
 
 /// Why a value does not match: where (a JSON pointer into the value), which keyword, and how.
+/// The pointer is written out while the failure goes back up, so a value that matches costs no
+/// string.
 #[derive(Debug, PartialEq)]
 pub struct Failure {
     /// JSON pointer of the failing value, `""` for the whole value.
@@ -91,6 +100,8 @@ pub enum Loc<'p> {
     Key(&'p Loc<'p>, &'p str),
     /// An element of an array.
     Index(&'p Loc<'p>, usize),
+    /// A JSON pointer (written out, its segments escaped) under another place.
+    Under(&'p Loc<'p>, &'p str),
 }
 
 impl Loc<'_> {
@@ -100,6 +111,7 @@ impl Loc<'_> {
             Loc::Raw(pointer) => (*pointer).to_owned(),
             Loc::Key(parent, key) => format!("{}/{}", parent.render(), escape(key)),
             Loc::Index(parent, i) => format!("{}/{i}", parent.render()),
+            Loc::Under(parent, pointer) => format!("{}{pointer}", parent.render()),
         }
     }
 }
@@ -108,21 +120,25 @@ impl Loc<'_> {
 /// every schema may `$ref` (`#/$defs/NAME`) when its own root has no such definition.
 pub struct Compiler<'a> {
     config: &'a Json<'a>,
-    schemas: Schemas,
+    schemas: Schemas<'a>,
     /// Each schema compiled, by the address of its JSON value in the config, so a `$ref`
     /// compiles its target once (a config has tens of schemas: a list beats hashing).
     compiled: Vec<(usize, SchemaId)>,
-    /// Where each schema with a `$ref` is, for the error of a `$ref` cycle.
-    refs: Vec<(SchemaId, String)>,
+    /// Each schema with a `$ref`, to look for cycles.
+    refs: Vec<SchemaId>,
 }
 
 impl<'a> Compiler<'a> {
     /// A compiler for the schemas of `config`.
     pub fn new(config: &'a Json<'a>) -> Self {
+        // Room for a config of a few commands, so the nodes (large) are not moved as they come.
         Compiler {
             config,
-            schemas: Schemas::default(),
-            compiled: Vec::new(),
+            schemas: Schemas {
+                nodes: Vec::with_capacity(16),
+                property_ids: Vec::with_capacity(32),
+            },
+            compiled: Vec::with_capacity(16),
             refs: Vec::new(),
         }
     }
@@ -152,9 +168,9 @@ impl<'a> Compiler<'a> {
     }
 
     /// The compiled schemas, once every `$ref` is checked for cycles.
-    pub fn finish(self) -> Result<Schemas, String> {
+    pub fn finish(self) -> Result<Schemas<'a>, String> {
         let nodes = &self.schemas.nodes;
-        for (start, pointer) in &self.refs {
+        for start in &self.refs {
             let mut at = *start;
             for _ in 0..=nodes.len() {
                 match nodes[at].reference {
@@ -162,6 +178,7 @@ impl<'a> Compiler<'a> {
                     None => break,
                 }
                 if at == *start {
+                    let pointer = self.pointer_of(*start);
                     return Err(format!(
                         "at {pointer}: `$ref` cycle: this schema refers back to itself without \
                          looking inside the value"
@@ -170,6 +187,16 @@ impl<'a> Compiler<'a> {
             }
         }
         Ok(self.schemas)
+    }
+
+    /// Where the schema `id` is in the config (for an error: it searches the whole config).
+    fn pointer_of(&self, id: SchemaId) -> String {
+        let (address, _) = self
+            .compiled
+            .iter()
+            .find(|(_, i)| *i == id)
+            .expect("compiled");
+        locate(self.config, *address).unwrap_or_default()
     }
 
     /// The schema `value` at `loc`, whose document root (`#`) is `root`, at `root_loc`.
@@ -189,7 +216,7 @@ impl<'a> Compiler<'a> {
         self.compiled.push((key, id));
         let node = self.node(value, loc, root, root_loc)?;
         if node.reference.is_some() {
-            self.refs.push((id, loc.render()));
+            self.refs.push(id);
         }
         self.schemas.nodes[id] = node;
         Ok(id)
@@ -201,7 +228,7 @@ impl<'a> Compiler<'a> {
         loc: &Loc,
         root: &'a Json<'a>,
         root_loc: &Loc,
-    ) -> Result<Node, String> {
+    ) -> Result<Node<'a>, String> {
         let map = match schema {
             Json::Bool(true) => return Ok(Node::default()),
             Json::Bool(false) => {
@@ -274,18 +301,27 @@ impl<'a> Compiler<'a> {
                     let Json::Object(properties) = value else {
                         return Err(bad("an object of schemas"));
                     };
-                    node.properties.reserve(properties.len());
-                    for (name, property) in properties {
+                    // The run of ids is taken first: the properties' own properties come after.
+                    let start = self.schemas.property_ids.len();
+                    let ids = start..start + properties.len();
+                    self.schemas.property_ids.resize(ids.end, 0);
+                    for ((name, property), at) in properties.iter().zip(ids) {
                         let id = self.compile(property, &Loc::Key(&here, name), root, root_loc)?;
-                        node.properties.push((name.to_string(), id));
+                        self.schemas.property_ids[at] = id;
                     }
+                    node.properties = (properties, start);
                 }
                 "required" => {
-                    let names = strings(value).ok_or_else(|| bad("an array of strings"))?;
+                    let Json::Array(names) = value else {
+                        return Err(bad("an array of strings"));
+                    };
                     for (i, name) in names.iter().enumerate() {
+                        if name.as_str().is_none() {
+                            return Err(bad("an array of strings"));
+                        }
                         if names[..i].contains(name) {
                             let at = Loc::Index(&here, i).render();
-                            return Err(format!("at {at}: {name:?} is listed twice"));
+                            return Err(format!("at {at}: {name} is listed twice"));
                         }
                     }
                     node.required = names;
@@ -307,11 +343,11 @@ impl<'a> Compiler<'a> {
                 }
                 "enum" => match value {
                     Json::Array(values) if !values.is_empty() => {
-                        node.enumeration = Some(values.iter().map(Json::to_value).collect());
+                        node.enumeration = Some(values.as_slice());
                     }
                     _ => return Err(bad("a non-empty array")),
                 },
-                "const" => node.constant = Some(value.to_value()),
+                "const" => node.constant = Some(value),
                 "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
                     let n = value.as_f64().ok_or_else(|| bad("a number"))?;
                     let slot = match keyword {
@@ -340,7 +376,7 @@ impl<'a> Compiler<'a> {
                     };
                     let regex = regex_lite::Regex::new(text)
                         .map_err(|e| format!("at {}: bad regex {text:?}: {e}", here.render()))?;
-                    node.pattern = Some((text.to_owned(), regex));
+                    node.pattern = Some((text, regex));
                 }
                 "format" => {
                     if value.as_str() != Some("airlock-path") {
@@ -362,7 +398,7 @@ impl<'a> Compiler<'a> {
                     };
                     let segments = airlock_hook::path::root(root)
                         .map_err(|problem| format!("at {}: root {root:?} {problem}", root_at()))?;
-                    node.path_root = Some((root.to_owned(), segments));
+                    node.path_root = Some((root, segments));
                 }
                 "root" => {
                     if schema.get("format").and_then(Json::as_str) != Some("airlock-path") {
@@ -408,8 +444,7 @@ impl<'a> Compiler<'a> {
             ));
         }
         if let Some(target) = root.pointer(pointer) {
-            let at = format!("{}{pointer}", root_loc.render());
-            return self.compile(target, &Loc::Raw(&at), root, root_loc);
+            return self.compile(target, &Loc::Under(root_loc, pointer), root, root_loc);
         }
         let config = self.config;
         if pointer.starts_with("/$defs/")
@@ -424,14 +459,21 @@ impl<'a> Compiler<'a> {
     }
 }
 
-fn strings(value: &Json) -> Option<Vec<String>> {
-    let Json::Array(items) = value else {
-        return None;
-    };
-    items
-        .iter()
-        .map(|v| v.as_str().map(str::to_owned))
-        .collect()
+/// The JSON pointer of the value at `address` in `value`, if it is there.
+fn locate(value: &Json, address: usize) -> Option<String> {
+    if std::ptr::from_ref(value) as usize == address {
+        return Some(String::new());
+    }
+    match value {
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| locate(item, address).map(|rest| format!("/{i}{rest}"))),
+        Json::Object(members) => members.iter().find_map(|(key, member)| {
+            locate(member, address).map(|rest| format!("/{}{rest}", escape(key)))
+        }),
+        _ => None,
+    }
 }
 
 /// A JSON pointer segment for `name` (`~` as `~0`, `/` as `~1`).
@@ -443,26 +485,14 @@ pub fn escape(name: &str) -> String {
     }
 }
 
-/// How a value's type is named in reasons.
-pub fn kind(value: &Value) -> &'static str {
+fn type_bits(value: &Json) -> u8 {
     match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn type_bits(value: &Value) -> u8 {
-    match value {
-        Value::Null => NULL,
-        Value::Bool(_) => BOOLEAN,
-        Value::Object(_) => OBJECT,
-        Value::Array(_) => ARRAY,
-        Value::String(_) => STRING,
-        Value::Number(n) => {
+        Json::Null => NULL,
+        Json::Bool(_) => BOOLEAN,
+        Json::Object(_) => OBJECT,
+        Json::Array(_) => ARRAY,
+        Json::String(_) => STRING,
+        Json::Number(n) => {
             let integer = n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0);
             NUMBER | if integer { INTEGER } else { 0 }
         }
@@ -488,68 +518,76 @@ fn type_names(bits: u8) -> String {
 }
 
 /// JSON equality, numbers by value (`1` equals `1.0`), as JSON Schema's `enum` and `const` want.
-fn same(a: &Value, b: &Value) -> bool {
+fn same(a: &Json, b: &Json) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => match (x.as_u64(), y.as_u64()) {
                 (Some(x), Some(y)) => x == y,
                 _ => x.as_f64() == y.as_f64(),
             },
         },
-        (Value::Array(x), Value::Array(y)) => {
+        (Json::Array(x), Json::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        // Keys are unique in both (duplicates are refused when reading).
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .find(|(l, _)| l == k)
+                        .is_some_and(|(_, w)| same(v, w))
+                })
         }
         _ => a == b,
     }
 }
 
-impl Schemas {
-    /// Checks `value` against schema `id`; the first failure found, if any. `pointer` is the
-    /// JSON pointer of `value` (extended in place while descending, restored on return).
-    pub fn check(&self, id: SchemaId, value: &Value, pointer: &mut String) -> Result<(), Failure> {
+impl Failure {
+    fn new(keyword: &'static str, detail: String) -> Failure {
+        Failure {
+            pointer: String::new(),
+            keyword,
+            detail,
+        }
+    }
+
+    /// The failure of a value found under `segment` (a member name or an index).
+    fn under(mut self, segment: &str) -> Failure {
+        self.pointer = format!("/{}{}", escape(segment), self.pointer);
+        self
+    }
+}
+
+impl Schemas<'_> {
+    /// Checks `value` against schema `id`; the first failure found, if any, with the JSON
+    /// pointer of the failing value under `value`.
+    pub fn check(&self, id: SchemaId, value: &Json) -> Result<(), Failure> {
         let node = &self.nodes[id];
-        let fail = |pointer: &str, keyword: &'static str, detail: String| {
-            Err(Failure {
-                pointer: pointer.to_owned(),
-                keyword,
-                detail,
-            })
-        };
+        let fail = |keyword: &'static str, detail: String| Err(Failure::new(keyword, detail));
         if node.never {
-            return fail(pointer, "false", "no value is allowed here".to_owned());
+            return fail("false", "no value is allowed here".to_owned());
         }
         if let Some(target) = node.reference {
-            self.check(target, value, pointer)?;
+            self.check(target, value)?;
         }
         if node.types != 0 && node.types & type_bits(value) == 0 {
             let want = type_names(node.types);
-            return fail(
-                pointer,
-                "type",
-                format!("expected {want}, got {}", kind(value)),
-            );
+            return fail("type", format!("expected {want}, got {}", value.kind()));
         }
-        if let Some(constant) = &node.constant
+        if let Some(constant) = node.constant
             && !same(constant, value)
         {
-            return fail(pointer, "const", format!("expected {constant}"));
+            return fail("const", format!("expected {constant}"));
         }
-        if let Some(values) = &node.enumeration
+        if let Some(values) = node.enumeration
             && !values.iter().any(|v| same(v, value))
         {
-            let listed: Vec<String> = values.iter().map(Value::to_string).collect();
-            return fail(
-                pointer,
-                "enum",
-                format!("expected one of {}", listed.join(", ")),
-            );
+            let listed: Vec<String> = values.iter().map(Json::to_string).collect();
+            return fail("enum", format!("expected one of {}", listed.join(", ")));
         }
         match value {
-            Value::Number(n) => {
+            Json::Number(n) => {
                 let n = n.as_f64().unwrap_or(f64::NAN);
                 let bounds = [
                     (
@@ -581,55 +619,38 @@ impl Schemas {
                     if let Some(bound) = bound
                         && !holds
                     {
-                        return fail(pointer, keyword, format!("{n} is not {op} {bound}"));
+                        return fail(keyword, format!("{n} is not {op} {bound}"));
                     }
                 }
             }
-            Value::String(s) => self.check_string(node, s, pointer)?,
-            Value::Array(items) => {
+            Json::String(s) => self.check_string(node, s)?,
+            Json::Array(items) => {
                 let n = items.len() as u64;
                 if let Some(min) = node.min_items
                     && n < min
                 {
-                    return fail(
-                        pointer,
-                        "minItems",
-                        format!("{n} items, at least {min} needed"),
-                    );
+                    return fail("minItems", format!("{n} items, at least {min} needed"));
                 }
                 if let Some(max) = node.max_items
                     && n > max
                 {
-                    return fail(
-                        pointer,
-                        "maxItems",
-                        format!("{n} items, at most {max} allowed"),
-                    );
+                    return fail("maxItems", format!("{n} items, at most {max} allowed"));
                 }
                 if let Some(item) = node.items {
                     for (i, value) in items.iter().enumerate() {
-                        let len = pointer.len();
-                        pointer.push('/');
-                        pointer.push_str(&i.to_string());
-                        self.check(item, value, pointer)?;
-                        pointer.truncate(len);
+                        self.check(item, value)
+                            .map_err(|f| f.under(&i.to_string()))?;
                     }
                 }
             }
-            Value::Object(members) => self.check_object(node, members, pointer)?,
-            Value::Null | Value::Bool(_) => {}
+            Json::Object(members) => self.check_object(node, members)?,
+            Json::Null | Json::Bool(_) => {}
         }
         Ok(())
     }
 
-    fn check_string(&self, node: &Node, s: &str, pointer: &str) -> Result<(), Failure> {
-        let fail = |keyword: &'static str, detail: String| {
-            Err(Failure {
-                pointer: pointer.to_owned(),
-                keyword,
-                detail,
-            })
-        };
+    fn check_string(&self, node: &Node, s: &str) -> Result<(), Failure> {
+        let fail = |keyword: &'static str, detail: String| Err(Failure::new(keyword, detail));
         if node.min_length.is_some() || node.max_length.is_some() {
             let n = s.chars().count() as u64;
             if let Some(min) = node.min_length
@@ -665,39 +686,28 @@ impl Schemas {
         Ok(())
     }
 
-    fn check_object(
-        &self,
-        node: &Node,
-        members: &Map<String, Value>,
-        pointer: &mut String,
-    ) -> Result<(), Failure> {
-        for name in &node.required {
-            if !members.contains_key(name) {
-                return Err(Failure {
-                    pointer: pointer.clone(),
-                    keyword: "required",
-                    detail: format!("missing property {name:?}"),
-                });
+    fn check_object(&self, node: &Node, members: &[(Cow<str>, Json)]) -> Result<(), Failure> {
+        for name in node.required.iter().filter_map(Json::as_str) {
+            if !members.iter().any(|(key, _)| key == name) {
+                return Err(Failure::new(
+                    "required",
+                    format!("missing property {name:?}"),
+                ));
             }
         }
         for (name, value) in members {
-            let len = pointer.len();
-            pointer.push('/');
-            pointer.push_str(&escape(name));
-            let declared = node.properties.iter().find(|(n, _)| n == name);
-            match (declared, node.additional) {
-                (Some((_, id)), _) => self.check(*id, value, pointer)?,
-                (None, None) => {}
-                (None, Some(None)) => {
-                    return Err(Failure {
-                        pointer: pointer.clone(),
-                        keyword: "additionalProperties",
-                        detail: format!("property {name:?} is not allowed"),
-                    });
-                }
-                (None, Some(Some(id))) => self.check(id, value, pointer)?,
-            }
-            pointer.truncate(len);
+            let (properties, start) = node.properties;
+            let declared = properties.iter().position(|(n, _)| n == name);
+            let checked = match (declared, node.additional) {
+                (Some(i), _) => self.check(self.property_ids[start + i], value),
+                (None, None) => Ok(()),
+                (None, Some(None)) => Err(Failure::new(
+                    "additionalProperties",
+                    format!("property {name:?} is not allowed"),
+                )),
+                (None, Some(Some(id))) => self.check(id, value),
+            };
+            checked.map_err(|f| f.under(name))?;
         }
         Ok(())
     }

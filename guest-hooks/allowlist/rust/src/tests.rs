@@ -17,7 +17,7 @@ fn message(kind: Kind, name: &str, window: &str, origin: &str, body: &str) -> Me
     }
 }
 
-fn policy(config: &str) -> Policy {
+fn policy(config: &str) -> Policy<'_> {
     config::read(config).unwrap_or_else(|e| panic!("config refused: {e}"))
 }
 
@@ -387,4 +387,201 @@ fn globs_match_runs_and_single_characters() {
     assert!(config::glob("w?n", "win"));
     assert!(!config::glob("w?n", "wn"));
     assert!(!config::glob("main", "main2"));
+}
+
+/// What the fast reader reads (`Some`) must be what serde_json reads, value for value; `None`
+/// leaves the text to serde_json.
+fn agrees_with_serde_json(text: &str) -> bool {
+    let fast = reader::read(text);
+    let reference = json::parse_with_serde(text);
+    if let Some(value) = &fast {
+        assert_eq!(reference.as_ref().ok(), Some(value), "{text:?}");
+    }
+    fast.is_some()
+}
+
+#[test]
+fn the_fast_reader_reads_plain_json_as_serde_json_does() {
+    let plain = [
+        "{}",
+        "[]",
+        " \t\r\n{ \"a\" : [ 1 , -2 , 0 , true , false , null ] } \n",
+        r#"{"path":"notes.txt","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+        r#""a\"b\\c\/d\be\ff\ng\rh\ti\u00e9j\u20ack""#,
+        r#""é€😀 plain, then an escape: \n""#,
+        "123456789012345678",
+        "-123456789012345678",
+        r#"{"a":{"b":{"c":[[[]]]}}}"#,
+        r#"{"$serde_json::private::Numbe":1}"#,
+    ];
+    for text in plain {
+        assert!(agrees_with_serde_json(text), "not read: {text:?}");
+    }
+    for config in [
+        include_str!("../../../../examples/allowlist.config.json"),
+        include_str!("../../../../examples/allowlist.bench.config.json"),
+        include_str!("../../../../examples/allowlist.bench-full.config.json"),
+    ] {
+        assert!(
+            agrees_with_serde_json(config),
+            "an example config is not read"
+        );
+    }
+}
+
+#[test]
+fn the_fast_reader_leaves_everything_else_to_serde_json() {
+    let unusual = [
+        "",
+        " ",
+        "1.5",
+        "1e3",
+        "1E3",
+        "-0",
+        "01",
+        "-",
+        "1234567890123456789",
+        "[1,]",
+        r#"{"a":1,}"#,
+        r#"{"a":1 "b":2}"#,
+        r#"{"a" 1}"#,
+        "{1:2}",
+        r#"{"a":1,"a":2}"#,
+        r#"{"a":{"b":1,"b":1}}"#,
+        r#"{"$serde_json::private::Number":"1"}"#,
+        "tru",
+        "nul",
+        "falsey",
+        "[true false]",
+        "1 2",
+        "\"\u{1}\"",
+        "\"a\nb\"",
+        r#""\x""#,
+        r#""\u12""#,
+        r#""\u+123""#,
+        r#""\uD800""#,
+        r#""\uDC00""#,
+        r#""\uD83D\uDE00""#,
+        r#""unterminated"#,
+        "[[[[",
+        "]",
+    ];
+    for text in unusual {
+        assert!(!agrees_with_serde_json(text), "read: {text:?}");
+    }
+    let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
+    assert!(!agrees_with_serde_json(&deep));
+    let shallow = format!("{}{}", "[".repeat(90), "]".repeat(90));
+    assert!(agrees_with_serde_json(&shallow));
+}
+
+#[test]
+fn the_fast_reader_finds_quotes_backslashes_and_control_characters_at_every_offset() {
+    for len in 0..40 {
+        for (special, escaped) in [("\"", "\\\""), ("\\", "\\\\"), ("\u{1f}", "\\u001f")] {
+            let text = format!("{}{special}{}", "a".repeat(len), "é".repeat(len % 5));
+            // The raw character ends the string or is refused; its escape is part of it.
+            agrees_with_serde_json(&format!("\"{text}\""));
+            let written = format!("\"{}{escaped}{}\"", "a".repeat(len), "é".repeat(len % 5));
+            assert!(agrees_with_serde_json(&written), "{written:?}");
+            assert_eq!(
+                reader::read(&written).as_ref().and_then(Json::as_str),
+                Some(text.as_str())
+            );
+        }
+    }
+}
+
+#[test]
+fn the_fast_reader_agrees_with_serde_json_on_random_texts() {
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\n",
+        "\"k\"",
+        "\"a\\\"b\"",
+        "\"\\u00e9\"",
+        "\"\\ud83d\"",
+        "1",
+        "-",
+        "0",
+        "7",
+        ".",
+        "e",
+        "true",
+        "null",
+        "\"\u{7f}é\"",
+        "\"x\u{1}\"",
+        "\t",
+        "\\",
+        "\"",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut read = 0;
+    for _ in 0..20_000 {
+        let n = next() % 12 + 1;
+        let text: String = (0..n)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        if agrees_with_serde_json(&text) {
+            read += 1;
+        }
+    }
+    assert!(read > 100, "only {read} texts read");
+}
+
+#[test]
+fn args_with_escapes_or_fractions_are_checked_like_plain_ones() {
+    let p = policy(FILES);
+    assert_eq!(
+        command(
+            &p,
+            "fs_read",
+            "main",
+            r#"{"path":"a\u002fb.txt","tags":[]}"#
+        ),
+        "pass"
+    );
+    let got = command(&p, "fs_read", "main", r#"{"path":"\u002e\u002e/x"}"#);
+    assert!(got.contains(r#"at "/path" fails `format`"#), "{got}");
+    let got = command(
+        &p,
+        "fs_read",
+        "main",
+        r#"{"path":"a","t\u0061gs":["a","b","c"]}"#,
+    );
+    assert!(got.contains(r#"at "/tags" fails `maxItems`"#), "{got}");
+    // Numbers with a fraction or an exponent are read by serde_json, then checked the same way.
+    let event = |body: &str| {
+        verdict(
+            &p,
+            &message(Kind::Event, "saved", "main", "tauri://localhost", body),
+        )
+    };
+    assert_eq!(event(r#"{"n":3.0}"#), "pass");
+    assert!(event(r#"{"n":1e1}"#).contains(r#"at "/n" fails `maximum`"#));
+    assert!(event(r#"{"n":-0.0,"n":1}"#).contains("duplicate key"));
+}
+
+#[test]
+fn globs_match_characters_not_bytes() {
+    assert!(config::glob("w?n", "wén"));
+    assert!(config::glob("é*", "éditeur"));
+    assert!(config::glob("*r", "éditeur"));
+    assert!(config::glob("*?*", "é"));
+    assert!(!config::glob("??", "é"));
+    assert!(config::glob("a*é*z", "aééz"));
+    assert!(!config::glob("a*é*z", "aeez"));
+    assert!(config::glob("**", ""));
 }
