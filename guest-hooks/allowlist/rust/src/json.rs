@@ -10,6 +10,7 @@
 //! the precise error.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -165,6 +166,35 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// One object's keys so far, for refusing a repeated key: a scan of them while the object is
+/// small, an ordered set once it is not, so an object with tens of thousands of keys (a message's
+/// args are the frontend's to choose) costs n log n comparisons, not n².
+#[derive(Default)]
+pub struct Keys<'a> {
+    set: Option<BTreeSet<Cow<'a, str>>>,
+}
+
+/// Up to this many keys, a scan is cheaper than keeping a set.
+const SCANNED_KEYS: usize = 16;
+
+impl<'a> Keys<'a> {
+    /// Whether `key` is among the keys of `members`, the object's members read before it (the
+    /// same members at every call, one more each time); counts `key` as read.
+    #[expect(
+        clippy::ptr_arg,
+        reason = "the set keeps a borrowed key as it is, without a copy"
+    )]
+    pub fn repeated(&mut self, members: &[(Cow<'a, str>, Json<'a>)], key: &Cow<'a, str>) -> bool {
+        if self.set.is_none() && members.len() < SCANNED_KEYS {
+            return members.iter().any(|(k, _)| k == key);
+        }
+        let set = self
+            .set
+            .get_or_insert_with(|| members.iter().map(|(k, _)| k.clone()).collect());
+        !set.insert(key.clone())
+    }
+}
+
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json<'de>, D::Error> {
         d.deserialize_any(JsonVisitor)
@@ -213,13 +243,14 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         let mut members: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        let mut keys = Keys::default();
         while let Some(Key(key)) = map.next_key()? {
             if key == NUMBER_TOKEN && members.is_empty() {
                 let text: String = map.next_value()?;
                 let number = text.parse().map_err(de::Error::custom)?;
                 return Ok(Json::Number(number));
             }
-            if members.iter().any(|(k, _)| *k == key) {
+            if keys.repeated(&members, &key) {
                 return Err(de::Error::custom(format!("duplicate key {key:?}")));
             }
             let value = map.next_value()?;

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Json, NUMBER_TOKEN};
+use crate::json::{Json, Keys, NUMBER_TOKEN};
 
 /// Nesting deeper than this is left to serde_json (whose limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -258,13 +258,14 @@ impl<'a> Reader<'a> {
             self.at += 1;
             return Some(Json::Object(Vec::new()));
         }
+        let mut keys = Keys::default();
         loop {
             self.space();
             if self.peek()? != b'"' {
                 return None;
             }
             let key = self.string()?;
-            if key == NUMBER_TOKEN || self.members[base..].iter().any(|(k, _)| *k == key) {
+            if key == NUMBER_TOKEN || keys.repeated(&self.members[base..], &key) {
                 return None;
             }
             self.space();

@@ -469,6 +469,21 @@ fn the_fast_reader_leaves_everything_else_to_serde_json() {
     for text in unusual {
         assert!(!agrees_with_serde_json(text), "read: {text:?}");
     }
+    let keys = |n: usize, last: &str| {
+        let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+        format!("{{{},\"{last}\":0}}", members.join(","))
+    };
+    // Past the keys scanned one by one, repeats are found in the set: at its start and its end.
+    for repeated in ["k0", "k15", "k16", "k39"] {
+        let text = keys(40, repeated);
+        assert!(!agrees_with_serde_json(&text), "read: {repeated}");
+        let error = json::parse(&text).unwrap_err();
+        assert!(
+            error.contains(&format!("duplicate key \"{repeated}\"")),
+            "{error}"
+        );
+    }
+    assert!(agrees_with_serde_json(&keys(40, "k40")));
     let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
     assert!(!agrees_with_serde_json(&deep));
     let shallow = format!("{}{}", "[".repeat(90), "]".repeat(90));
