@@ -173,7 +173,7 @@ pub(super) async fn connection(
     let (mut heard, mut pinged) = (tokio::time::Instant::now(), false);
     let limit = options.in_flight.max(1);
     let mut in_flight = InFlight::default();
-    // The connection's own count of the messages it sent, for its verdict frames.
+    // The connection's own count of the messages it sent, for the verdicts its replies carry.
     let mut seq = 0u64;
     let (close_code, close_reason) = loop {
         // The next frame, once fewer than `limit` requests are in flight; meanwhile, and while
