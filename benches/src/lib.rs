@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use airlock_tests::Ws;
 
+pub mod floor;
+
 /// `airlock serve` on a free port; killed when dropped.
 #[derive(Debug)]
 pub struct Server {

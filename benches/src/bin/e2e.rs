@@ -62,6 +62,9 @@ struct Args {
     /// Skip the pipelined measurements.
     #[arg(long)]
     no_pipelined: bool,
+    /// Skip the transport's floor (a bare server with no Airlock, benches/src/floor.rs).
+    #[arg(long)]
+    no_floor: bool,
     /// Write every figure as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -286,8 +289,15 @@ async fn native_pipelined(port: u16, p: &Pipelined) -> anyhow::Result<f64> {
     Ok(received.load(Ordering::Relaxed) as f64 / p.seconds)
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FloorCase {
+    transport: String,
+    size: usize,
+}
+
 #[derive(Deserialize)]
 struct PageLine {
+    floor: Option<FloorCase>,
     case: Option<Case>,
     samples_us: Option<Vec<f64>>,
     pipelined: Option<Pipelined>,
@@ -298,18 +308,16 @@ struct PageLine {
 fn page(
     args: &Args,
     driver: &Path,
-    server: &Server,
-    cases: &[Case],
-    pipes: &[Pipelined],
+    url: &str,
+    plan: serde_json::Value,
     into: &mut Measured,
 ) -> anyhow::Result<()> {
     let profile = tempfile::tempdir()?;
-    let plan = serde_json::json!({ "cases": cases, "pipelined": pipes });
     let dir = driver.parent().context("driver has a folder")?;
     let output = Command::new("node")
         .arg(driver.file_name().context("driver is a file")?)
         .current_dir(dir)
-        .env("AIRLOCK_URL", &server.url)
+        .env("AIRLOCK_URL", url)
         .env("CHROMIUM", &args.chromium)
         .env("AIRLOCK_PROFILE", profile.path())
         .env("AIRLOCK_BENCH", plan.to_string())
@@ -320,7 +328,10 @@ fn page(
     for line in String::from_utf8(output.stdout)?.lines() {
         let line: PageLine =
             serde_json::from_str(line).with_context(|| format!("page driver printed {line:?}"))?;
-        if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
+        if let (Some(f), Some(samples)) = (&line.floor, &line.samples_us) {
+            let key = format!("page/{}/{}", f.transport, f.size);
+            into.sequential.insert(key, Stats::of(samples.clone()));
+        } else if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
             let key = format!("page/{}/{}", c.kind, c.size);
             into.sequential.insert(key, Stats::of(samples));
         } else if let (Some(p), Some(n), Some(s)) = (line.pipelined, line.messages, line.seconds) {
@@ -361,9 +372,100 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
         anyhow::Ok(())
     })?;
     if let Some(driver) = &args.page {
-        page(args, driver, &server, &cases, &pipes, &mut out)?;
+        let plan = serde_json::json!({ "cases": cases, "pipelined": pipes });
+        page(args, driver, &server.url, plan, &mut out)?;
     }
     Ok(out)
+}
+
+/// The sizes of the sequential cases, each once.
+fn sizes(args: &Args) -> Vec<usize> {
+    let mut sizes: Vec<usize> = cases(args).iter().map(|c| c.size).collect();
+    sizes.dedup();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// What the same clients pay with no Airlock: a bare server (benches/src/floor.rs) answering a
+/// WebSocket message (text and binary) or a `fetch` POST with a small frame.
+fn floor(args: &Args) -> anyhow::Result<Measured> {
+    let addr = airlock_benches::floor::start()?;
+    let mut out = Measured::default();
+    let template: Vec<Case> = cases(args);
+    let rounds = |size: usize| {
+        template
+            .iter()
+            .find(|c| c.size == size)
+            .map_or((5, 3), |c| (c.rounds, c.warmup))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let url = format!("ws://{addr}/ws");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        for size in sizes(args) {
+            let (rounds, warmup) = rounds(size);
+            let frame = request("emit", size);
+            let mut samples = Vec::with_capacity(rounds);
+            for i in 0..warmup + rounds {
+                let start = Instant::now();
+                ws.send(frame.clone()).await?;
+                ws.next().await.context("the floor server hung up")??;
+                if i >= warmup {
+                    samples.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                }
+            }
+            let stats = Stats::of(samples);
+            eprintln!(
+                "  native websocket text {size} B: median {:.1} µs, p99 {:.1} µs",
+                stats.median_us, stats.p99_us
+            );
+            out.sequential
+                .insert(format!("native/websocket text/{size}"), stats);
+        }
+        let _ = ws.close(None).await;
+        anyhow::Ok(())
+    })?;
+    if let Some(driver) = &args.page {
+        let cases: Vec<serde_json::Value> = sizes(args)
+            .into_iter()
+            .map(|size| {
+                let (rounds, warmup) = rounds(size);
+                serde_json::json!({ "size": size, "rounds": rounds, "warmup": warmup })
+            })
+            .collect();
+        let url = format!("http://{addr}/");
+        let plan = serde_json::json!({ "floor": { "url": url, "cases": cases } });
+        page(args, driver, &url, plan, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn report_floor(floor: &Measured, args: &Args) {
+    println!("| message | client | transport | median | p99 |");
+    println!("|---|---|---|---|---|");
+    for size in sizes(args) {
+        for (client, transport) in [
+            ("native", "websocket text"),
+            ("page", "websocket text"),
+            ("page", "websocket binary"),
+            ("page", "fetch POST blob"),
+        ] {
+            if let Some(s) = floor
+                .sequential
+                .get(&format!("{client}/{transport}/{size}"))
+            {
+                println!(
+                    "| {} | {client} | {transport} | {} | {} |",
+                    size_name(size),
+                    time(s.median_us),
+                    time(s.p99_us)
+                );
+            }
+        }
+    }
 }
 
 /// Tauri's figures (issue 7's reference numbers, headless Chromium on this kind of machine).
@@ -452,9 +554,23 @@ fn main() -> anyhow::Result<()> {
         all.push(measure(&args, &hooks).with_context(|| format!("setup {name}"))?);
         names.push(name.to_owned());
     }
+    let floor = if args.no_floor {
+        None
+    } else {
+        eprintln!("e2e: the transport's floor (no Airlock)");
+        Some(floor(&args).context("the transport's floor")?)
+    };
     report(&names, &all, &args);
+    if let Some(floor) = &floor {
+        println!();
+        report_floor(floor, &args);
+    }
     if let Some(path) = &args.json {
-        let json: BTreeMap<&String, &Measured> = names.iter().zip(&all).collect();
+        let mut json: BTreeMap<&str, &Measured> =
+            names.iter().map(String::as_str).zip(&all).collect();
+        if let Some(floor) = &floor {
+            json.insert("floor", floor);
+        }
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
