@@ -1,4 +1,5 @@
-// Drives the Airlock demo page in headless Chromium through a pass, a replace and a reject.
+// Drives the Airlock demo page in headless Chromium through a pass, a replace and a reject, then
+// a large event sent by upload.
 // Run by tests/all/browser.rs with AIRLOCK_URL (the page), CHROMIUM (the browser) and
 // AIRLOCK_PROFILE (a fresh, empty user-data folder). Prints one line per step; exits 1 on failure.
 import { launch } from "./chromium.mjs";
@@ -52,6 +53,28 @@ try {
   const reject = await verdictRow("fs_read", "reject");
   check(reject[4] === "path-escape", `reject row has the code: ${reject}`);
   console.log(`reject: ${reject.join(" | ")}`);
+
+  // a large event goes by upload beside the WebSocket, in its place in the order; one over the
+  // size limit is refused with too-large
+  const large = await page.evaluate(async () => {
+    const airlock = await import("/airlock.js");
+    const order = [];
+    const big = airlock.emit("large", { data: "x".repeat(1_000_000) }).then(() => order.push("large"));
+    const small = airlock.emit("small", {}).then(() => order.push("small"));
+    await Promise.all([big, small]);
+    const uploads = performance.getEntriesByType("resource").filter((e) => e.name.includes("/airlock/upload"));
+    let refused = null;
+    try {
+      await airlock.emit("huge", { data: "x".repeat(20_000_000) });
+    } catch (error) {
+      refused = error.code;
+    }
+    return { order: order.join(","), uploads: uploads.length, refused };
+  });
+  check(large.order === "large,small", `the large event is delivered before the small one sent after it: ${large.order}`);
+  check(large.uploads === 1, `the large event went by upload: ${JSON.stringify(large)}`);
+  check(large.refused === "too-large", `an event over the limit is refused: ${JSON.stringify(large)}`);
+  console.log(`upload: ${JSON.stringify(large)}`);
 
   check(errors.length === 0, `no page errors: ${errors.join("; ")}`);
   console.log("browser test: pass, replace and reject seen in the page");

@@ -9,7 +9,10 @@
 // (10 s by default) and all of them reject with code `disconnected` when the socket closes.
 // Events and channel data from the core arrive in the order the core sent them. Bytes
 // (`Uint8Array`, `ArrayBuffer`, any typed array) travel as binary WebSocket frames, and bytes
-// from the core arrive as `Uint8Array`.
+// from the core arrive as `Uint8Array`. A request larger than `uploadAbove` (256 KiB by
+// default) sends its body by `fetch` POST beside the WebSocket, which a browser moves in one
+// piece where a WebSocket message crosses to the network process 64 KiB at a time; its frame
+// on the WebSocket keeps its place in the window's order.
 
 /** A refusal: `code` is machine-readable (`path-escape`, `too-large`, `timeout`…). */
 export class AirlockError extends Error {
@@ -57,9 +60,10 @@ export class Connection {
    * ticket from an earlier load of this page (kept in sessionStorage, so a reload comes back as
    * the same window), else the one the server put in the page's
    * `<meta name="airlock-ticket">`. The server chooses the window's labels; they are in
-   * `label` and `webview` once `ready` resolves to true.
+   * `label` and `webview` once `ready` resolves to true. A request whose frame is over
+   * `uploadAbove` bytes (`Infinity`: never) sends its body by POST to `/airlock/upload`.
    */
-  constructor({ url, ticket, timeout = 10000, ...rest } = {}) {
+  constructor({ url, ticket, timeout = 10000, uploadAbove = 256 * 1024, ...rest } = {}) {
     for (const option of ["window", "webview"]) {
       if (option in rest) {
         throw new Error(
@@ -70,6 +74,9 @@ export class Connection {
     this.base = url ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/airlock`;
     this.label = null;
     this.webview = null;
+    this.uploadUrl = `${this.base.replace(/^ws(s?):/, "http$1:")}/upload`;
+    this.uploadAbove = uploadAbove;
+    this.ticket = null;
     this.timeout = timeout;
     this.nextId = 1;
     this.pending = new Map();
@@ -98,6 +105,7 @@ export class Connection {
       for (let attempt = 1; attempt <= tries; attempt++) {
         const result = await this.attempt(ticket);
         if (result === true) {
+          this.ticket = ticket;
           if (!given) {
             try {
               sessionStorage.setItem(key, ticket);
@@ -202,11 +210,34 @@ export class Connection {
       }, timeout);
       this.pending.set(id, { resolve, reject, timer });
       try {
-        this.socket.send(frame);
+        const size = typeof frame === "string" ? frame.length : frame.byteLength;
+        if (size > this.uploadAbove) {
+          this.socket.send(JSON.stringify({ id, kind, name, upload: true }));
+          this.upload(id, frame);
+        } else {
+          this.socket.send(frame);
+        }
       } catch (error) {
         this.settle(id, { ok: false, code: "disconnected", reason: String(error) });
       }
     });
+  }
+
+  /** POSTs request `id`'s whole frame; its reply comes on the WebSocket, a refusal here too. */
+  async upload(id, frame) {
+    const url = `${this.uploadUrl}?ticket=${encodeURIComponent(this.ticket)}&id=${id}`;
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body: new Blob([frame]), cache: "no-store", credentials: "omit" });
+    } catch (error) {
+      this.settle(id, { ok: false, code: "upload-failed", reason: `the body could not be sent to ${this.uploadUrl}: ${error}` });
+      return;
+    }
+    if (!response.ok) {
+      const reason = await response.text().catch(() => "");
+      const code = response.status === 413 ? "too-large" : "upload-failed";
+      this.settle(id, { ok: false, code, reason: reason || `${this.uploadUrl} answered ${response.status}` });
+    }
   }
 
   settle(id, reply, bytes) {

@@ -1,6 +1,7 @@
 //! One window's connection: its frames read, rate-limited and answered, its requests driven
-//! through the gateway (commands side by side, events and channel messages in order), pings, and
-//! what happens to its requests in flight when it closes.
+//! through the gateway (commands side by side, events and channel messages in order, each
+//! announced upload awaited in its place), pings, and what happens to its requests in flight when
+//! it closes.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -14,6 +15,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
+use super::uploads::Uploads;
 use super::window::Outgoing;
 use super::writer::write;
 use super::{Shared, Window, code, frame};
@@ -92,17 +94,45 @@ fn job(
     shared: &Arc<Shared>,
     window: &Window,
     source: &Source,
+    uploads: &Arc<Uploads>,
     seq: u64,
     incoming: frame::Incoming,
 ) -> Job {
     let (shared, window, source) = (shared.clone(), window.clone(), source.clone());
+    let uploads = uploads.clone();
     Box::pin(async move {
         let (kind, name) = (incoming.request.kind, incoming.request.name.clone());
+        let incoming = match uploaded(&shared, &uploads, incoming).await {
+            Ok(incoming) => incoming,
+            Err((id, rejection)) => {
+                answer(&shared, &window, id, seq, kind, &name, refused(rejection)).await;
+                return;
+            }
+        };
         // The core's handlers find the connection that sent the message with Window::current.
         let handled = shared.gateway.handle(source, incoming.request);
         let reply = window.clone().scope(handled).await;
         answer(&shared, &window, Some(incoming.id), seq, kind, &name, reply).await;
     })
+}
+
+/// The request with its body: `incoming` itself, or, when its frame announced an upload, the
+/// uploaded frame once it has arrived and proved to be that request.
+async fn uploaded(
+    shared: &Shared,
+    uploads: &Uploads,
+    incoming: frame::Incoming,
+) -> Result<frame::Incoming, (Option<u64>, Rejection)> {
+    if !incoming.upload {
+        return Ok(incoming);
+    }
+    let id = Some(incoming.id);
+    let body = uploads
+        .take(incoming.id, shared.options.upload_timeout)
+        .await
+        .map_err(|rejection| (id, rejection))?;
+    frame::parse_upload(&body, &incoming)
+        .map_err(|e| (id, Rejection::new(code::INVALID_FRAME, e.reason)))
 }
 
 /// A refusal by the WebSocket gateway itself, answered as a job.
@@ -156,6 +186,7 @@ pub(super) async fn connection(
     window: Window,
     rx: mpsc::UnboundedReceiver<Outgoing>,
     source: Source,
+    uploads: Arc<Uploads>,
 ) {
     let (sink, mut stream) = socket.split();
     let options = &shared.options;
@@ -262,7 +293,7 @@ pub(super) async fn connection(
             continue;
         }
         let kind = incoming.request.kind;
-        let job = job(&shared, &window, &source, seq, incoming);
+        let job = job(&shared, &window, &source, &uploads, seq, incoming);
         match kind {
             Kind::Command => in_flight.commands.push(job),
             Kind::Event | Kind::Channel => in_flight.lane.push_back(job),

@@ -4,7 +4,10 @@
 //! - a text frame `{"id":1,"kind":"command","name":"fs_read","headers":[["x-a","1"]],"payload":{…}}`
 //!   (`headers` and `payload` optional: a missing payload is `{}` for a command, `null` otherwise);
 //! - or a binary frame for a bytes body: a big-endian `u32` length, that many bytes of the same
-//!   JSON head without `payload`, then the body's bytes as they are.
+//!   JSON head without `payload`, then the body's bytes as they are;
+//! - or, for a large body, a text frame `{"id":1,"kind":"event","name":"save","upload":true}`
+//!   with no headers or payload, and the whole frame as it would have been (text or binary) in
+//!   the body of `POST /airlock/upload?ticket=TOKEN&id=1` (`uploads.rs`).
 //!
 //! Gateway → page: first `{"type":"window","window":LABEL,"webview":LABEL}`, the labels the
 //! server gave the connection; then `{"type":"reply","id":1,"ok":true,"payload":…}` or
@@ -29,6 +32,8 @@ use crate::verdict::Rejection;
 pub(crate) struct Incoming {
     pub id: u64,
     pub request: Request,
+    /// The body comes by upload (`uploads.rs`): `request` has none yet.
+    pub upload: bool,
 }
 
 /// A frame that is not a request; `id` when the frame named one.
@@ -48,6 +53,8 @@ struct Head<'a> {
     headers: Vec<(String, String)>,
     #[serde(default, borrow)]
     payload: Option<&'a RawValue>,
+    #[serde(default)]
+    upload: bool,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +72,7 @@ fn head(text: &str) -> Result<Head<'_>, FrameError> {
 fn request(head: Head<'_>, body: Body) -> Incoming {
     Incoming {
         id: head.id,
+        upload: head.upload,
         request: Request {
             kind: head.kind,
             name: head.name,
@@ -78,9 +86,17 @@ fn request(head: Head<'_>, body: Body) -> Incoming {
     }
 }
 
-/// Reads a text frame: the head with a JSON payload.
+/// Reads a text frame: the head with a JSON payload, or an upload's announcement.
 pub(crate) fn parse_text(text: &str) -> Result<Incoming, FrameError> {
     let head = head(text)?;
+    if head.upload && (head.payload.is_some() || !head.headers.is_empty()) {
+        return Err(FrameError {
+            id: Some(head.id),
+            reason: "a frame announcing an upload carries no payload or headers: they are in \
+                     the upload"
+                .to_owned(),
+        });
+    }
     let body = match head.payload {
         Some(raw) => raw.get().to_owned(),
         None if head.kind == Kind::Command => "{}".to_owned(),
@@ -109,6 +125,12 @@ pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Incoming, FrameError> {
     let text = std::str::from_utf8(text)
         .map_err(|e| bad(format!("binary frame's head is not UTF-8: {e}")))?;
     let head = head(text)?;
+    if head.upload {
+        return Err(FrameError {
+            id: Some(head.id),
+            reason: "an upload is announced by a text frame, not a binary one".to_owned(),
+        });
+    }
     if head.payload.is_some() {
         return Err(FrameError {
             id: Some(head.id),
@@ -327,4 +349,47 @@ impl<'a> Verdict<'a> {
             fuel: reply.hook_fuel,
         }
     }
+}
+
+/// Reads an uploaded frame (text when it starts with `{`, else binary), which must be the
+/// request `announced` said it would be and not announce an upload itself.
+pub(crate) fn parse_upload(body: &[u8], announced: &Incoming) -> Result<Incoming, FrameError> {
+    let id = Some(announced.id);
+    let incoming = match body.first() {
+        Some(b'{') => {
+            let text = std::str::from_utf8(body).map_err(|e| FrameError {
+                id,
+                reason: format!("the upload's text frame is not UTF-8: {e}"),
+            })?;
+            parse_text(text)
+        }
+        _ => parse_binary(body),
+    }
+    .map_err(|e| FrameError {
+        id,
+        reason: format!("upload: {}", e.reason),
+    })?;
+    let (got, want) = (&incoming.request, &announced.request);
+    if incoming.upload {
+        return Err(FrameError {
+            id,
+            reason: "an upload cannot announce another upload".to_owned(),
+        });
+    }
+    if incoming.id != announced.id || got.kind != want.kind || got.name != want.name {
+        return Err(FrameError {
+            id,
+            reason: format!(
+                "the upload is {} {:?} (request {}), not the {} {:?} (request {}) its frame \
+                 announced",
+                got.kind.as_str(),
+                got.name,
+                incoming.id,
+                want.kind.as_str(),
+                want.name,
+                announced.id
+            ),
+        });
+    }
+    Ok(incoming)
 }

@@ -1,6 +1,7 @@
 //! The WebSocket handshake at `GET /airlock?ticket=TOKEN`: the page's origin and ticket are
-//! checked, the connection takes its place in the caps and its window is registered, then the
-//! socket goes to [`connection`](super::connection::connection).
+//! checked, the connection takes its place in the caps and its window is registered (with a place
+//! for its uploads, `uploads.rs`), then the socket goes to
+//! [`connection`](super::connection::connection).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 
 use super::connection::connection;
+use super::uploads::{Registered, Uploads};
 use super::{Shared, TicketError, max_frame_bytes};
 use crate::message::Source;
 
@@ -18,26 +20,32 @@ pub(super) fn refuse(status: StatusCode, reason: String) -> HttpResponse {
     (status, reason).into_response()
 }
 
+/// The request's `Origin`, when it is one of the allowed origins; else why it is refused (403).
+pub(super) fn checked_origin(shared: &Shared, headers: &HeaderMap) -> Result<String, String> {
+    let origin = match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+        None => return Err("missing Origin header".into()),
+        Some(Err(_)) => return Err("Origin header is not ASCII".into()),
+        Some(Ok(origin)) => origin.to_owned(),
+    };
+    if !shared.origins.contains(&origin) {
+        return Err(format!(
+            "origin {origin:?} is not allowed; allowed: {}",
+            shared.origins.join(", ")
+        ));
+    }
+    Ok(origin)
+}
+
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ws: WebSocketUpgrade,
     headers: HeaderMap,
     uri: Uri,
 ) -> HttpResponse {
-    let origin = match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
-        None => return refuse(StatusCode::FORBIDDEN, "missing Origin header".to_owned()),
-        Some(Err(_)) => return refuse(StatusCode::FORBIDDEN, "Origin header is not ASCII".into()),
-        Some(Ok(origin)) => origin.to_owned(),
+    let origin = match checked_origin(&shared, &headers) {
+        Ok(origin) => origin,
+        Err(reason) => return refuse(StatusCode::FORBIDDEN, reason),
     };
-    if !shared.origins.contains(&origin) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            format!(
-                "origin {origin:?} is not allowed; allowed: {}",
-                shared.origins.join(", ")
-            ),
-        );
-    }
     let mut token = None;
     for pair in uri
         .query()
@@ -86,6 +94,7 @@ pub(super) async fn upgrade(
         Err(e @ TicketError::Connected(_)) => return refuse(StatusCode::CONFLICT, e.to_string()),
         Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
     };
+    let uploads = Arc::new(Uploads::new(origin.clone(), shared.options.in_flight));
     let (window, webview) = (ticket.window().to_owned(), ticket.webview().to_owned());
     let source = Source::new(window, webview, origin);
     let frame_limit = max_frame_bytes(shared.gateway.limits().max_message_bytes);
@@ -93,7 +102,9 @@ pub(super) async fn upgrade(
         .max_frame_size(frame_limit)
         .on_upgrade(move |socket| async move {
             tracing::info!(window = %source.window, origin = %source.origin, "window connected");
-            connection(shared, socket, handle, rx, source).await;
+            let uploading = Registered::new(&shared, ticket.token(), uploads.clone());
+            connection(shared, socket, handle, rx, source, uploads).await;
+            drop(uploading);
             drop(registration);
             drop(slot);
         })

@@ -10,6 +10,8 @@
 //!   [`WebOptions::allowed_origins`]) and becomes the source origin of every message it sends. An
 //!   unknown or expired ticket is refused (403), as is a second connection with a ticket whose
 //!   page is connected (409).
+//! - `POST /airlock/upload?ticket=TOKEN&id=N`: the body of a large request whose frame on the
+//!   window's WebSocket announced it (`"upload":true`); see `uploads.rs`.
 //! - anything else: a file from [`WebOptions::static_dir`] (`index.html` for a folder); an HTML
 //!   page gets a fresh window ticket in a `<meta name="airlock-ticket">` of its `<head>`
 //!   ([`WebOptions::page_tickets`]).
@@ -28,7 +30,7 @@
 //!
 //! The wire format is described in `frame.rs`; `airlock.js` is its only client. The handshake is
 //! `handshake.rs`, plain HTTP `pages.rs`, a connection's reading `connection.rs` and its writing
-//! `writer.rs`; a window's queue is `window.rs`, the windows and their tickets `windows.rs`.
+//! `writer.rs`, large bodies sent beside the WebSocket `uploads.rs`; a window's queue is `window.rs`, the windows and their tickets `windows.rs`.
 
 mod connection;
 mod frame;
@@ -36,6 +38,7 @@ mod handshake;
 mod metrics;
 mod options;
 mod pages;
+mod uploads;
 mod window;
 mod windows;
 mod writer;
@@ -62,6 +65,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "rate-limited";
     /// A frame that is not a request (malformed JSON, an unknown field, a bad binary head).
     pub const INVALID_FRAME: &str = "invalid-frame";
+    /// A request announced an upload of its body that did not arrive in time.
+    pub const UPLOAD_MISSING: &str = "upload-missing";
 }
 
 /// Room for a frame's own JSON (id, kind, name, headers) around the gateway's message limit.
@@ -90,6 +95,8 @@ struct Shared {
     origins: Vec<String>,
     /// Open WebSocket connections, by origin.
     open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The uploads of each connected window, by its ticket.
+    uploads: std::sync::Mutex<std::collections::HashMap<String, Arc<uploads::Uploads>>>,
 }
 
 /// A WebSocket connection's place in the caps; dropped when it closes.
@@ -172,9 +179,11 @@ impl WebGateway {
             windows: self.windows,
             options: self.options,
             open: Default::default(),
+            uploads: Default::default(),
         });
         let app = axum::Router::new()
             .route("/airlock", axum::routing::get(handshake::upgrade))
+            .route("/airlock/upload", axum::routing::post(uploads::upload))
             .route("/airlock.js", axum::routing::get(pages::client_js))
             .fallback(axum::routing::get(pages::static_file))
             .with_state(shared.clone());

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// per connection, a window ticket for each HTML page served, verdicts not reported to the page,
 /// pages not cross-origin isolated; 256 WebSocket connections (64 per origin) and 512 HTTP
 /// connections at once, 10 s to send headers, a ping every 20 s (closed after 40 s of silence),
-/// 30 s for a reply to find room in a page's queue.
+/// 30 s for a reply to find room in a page's queue, 30 s for an announced upload to arrive.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WebOptions {
@@ -52,6 +52,10 @@ pub struct WebOptions {
     /// (a 5 µs `performance.now()`, `SharedArrayBuffer`); the page can then load cross-origin
     /// resources only if they opt in.
     pub cross_origin_isolated: bool,
+    /// How long a request whose frame announced an upload of its body (`POST /airlock/upload`,
+    /// which `airlock.js` uses for large bodies) waits for it before it is refused with
+    /// `upload-missing`; the window's later events and channel messages wait behind it.
+    pub upload_timeout: Duration,
 }
 
 with_fields!(WebOptions {
@@ -70,6 +74,7 @@ with_fields!(WebOptions {
     stall_timeout: Duration => with_stall_timeout,
     report_verdicts: bool => with_report_verdicts,
     cross_origin_isolated: bool => with_cross_origin_isolated,
+    upload_timeout: Duration => with_upload_timeout,
 });
 
 impl Default for WebOptions {
@@ -90,6 +95,7 @@ impl Default for WebOptions {
             stall_timeout: Duration::from_secs(30),
             report_verdicts: false,
             cross_origin_isolated: false,
+            upload_timeout: Duration::from_secs(30),
         }
     }
 }
