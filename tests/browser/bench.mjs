@@ -4,7 +4,8 @@
 // (`airlock serve --cross-origin-isolated`), so the page's clock resolves 5 µs instead of 100 µs.
 //
 // Env: AIRLOCK_URL (the blank page, `http://127.0.0.1:PORT/`), CHROMIUM, AIRLOCK_PROFILE (a fresh,
-// empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup"}],
+// empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup",
+// "websocketOnly"}] (websocketOnly: airlock.js never uploads, `uploadAbove: Infinity`),
 // "pipelined": [{"connections","seconds","window","size"}], "floor": {"url", "cases": [{"size",
 // "rounds","warmup"}]}}). Prints one JSON object a case on standard output: {"case":…,
 // "samples_us":[…]}, {"pipelined":…, "messages":…, "seconds":…} or {"floor":{"transport","size"},
@@ -30,19 +31,19 @@ try {
       const body = (kind, size) =>
         kind === "bytes" ? new Uint8Array(size).fill(120) : { data: "x".repeat(Math.max(0, size - 11)) };
       // Each connection is a window of its own: fetch the page again for a fresh window ticket.
-      const connectFresh = async () => {
+      const connectFresh = async (options = {}) => {
         const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
         const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)?.[1];
         if (!ticket) throw new Error("the served page carries no window ticket");
-        const connection = new airlock.Connection({ ticket, timeout: 60_000 });
+        const connection = new airlock.Connection({ ticket, timeout: 60_000, ...options });
         if (!(await connection.ready)) throw new Error(`a window did not connect: ${JSON.stringify(connection.closed)}`);
         return connection;
       };
       const call = (connection, kind, payload) =>
         kind === "invoke" ? connection.invoke("args_size", payload) : connection.emit("bench", payload);
       window.bench = {
-        async sequential({ kind, size, rounds, warmup }) {
-          const connection = await connectFresh();
+        async sequential({ kind, size, rounds, warmup, websocketOnly }) {
+          const connection = await connectFresh(websocketOnly ? { uploadAbove: Infinity } : {});
           const payload = body(kind, size);
           const samples = [];
           for (let i = 0; i < warmup + rounds; i++) {

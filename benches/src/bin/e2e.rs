@@ -7,8 +7,10 @@
 //! measures sequential round trips (one request, wait for its reply; median and p99) of `invoke`
 //! (the demo core's `args_size` command, JSON args `{"data":"xxx…"}`), `emit` (an event nobody
 //! listens to, same JSON body) and bytes (`emit` with a binary body) at 100 B, 10 KB and 1 MB,
-//! then pipelined throughput of 100 B invokes on one connection and across 16. Verdict frames
-//! are on, as in the demo: each answer is two frames.
+//! then pipelined throughput of 100 B invokes on one connection and across 16. Verdicts are
+//! reported, as in the demo (carried in the replies). The page measures each size `airlock.js`
+//! uploads (over 256 KiB) twice: as it does, and with `uploadAbove: Infinity` (the WebSocket
+//! alone). Last, the transport's floor: the same clients against a bare server with no Airlock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +78,13 @@ struct Case {
     size: usize,
     rounds: usize,
     warmup: usize,
+    /// The page's `airlock.js` sends everything on the WebSocket (`uploadAbove: Infinity`).
+    #[serde(default, rename = "websocketOnly")]
+    websocket_only: bool,
 }
+
+/// The smallest frame `airlock.js` sends by upload (its `uploadAbove`, 256 KiB, plus one).
+const UPLOADED: usize = 256 * 1024 + 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pipelined {
@@ -131,6 +139,7 @@ fn cases(args: &Args) -> Vec<Case> {
                 size,
                 rounds,
                 warmup: (rounds / 10).max(3),
+                websocket_only: false,
             });
         }
     }
@@ -332,7 +341,8 @@ fn page(
             let key = format!("page/{}/{}", f.transport, f.size);
             into.sequential.insert(key, Stats::of(samples.clone()));
         } else if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
-            let key = format!("page/{}/{}", c.kind, c.size);
+            let client = if c.websocket_only { "page-ws" } else { "page" };
+            let key = format!("{client}/{}/{}", c.kind, c.size);
             into.sequential.insert(key, Stats::of(samples));
         } else if let (Some(p), Some(n), Some(s)) = (line.pipelined, line.messages, line.seconds) {
             into.pipelined
@@ -372,6 +382,18 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
         anyhow::Ok(())
     })?;
     if let Some(driver) = &args.page {
+        // An uploaded size again with airlock.js on the WebSocket alone, to see what the
+        // upload saves.
+        let mut cases = cases.clone();
+        let again: Vec<Case> = cases
+            .iter()
+            .filter(|c| c.size >= UPLOADED)
+            .map(|c| Case {
+                websocket_only: true,
+                ..c.clone()
+            })
+            .collect();
+        cases.extend(again);
         let plan = serde_json::json!({ "cases": cases, "pipelined": pipes });
         page(args, driver, &server.url, plan, &mut out)?;
     }
@@ -501,7 +523,7 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases(args) {
-        for client in ["native", "page"] {
+        for client in ["native", "page", "page-ws"] {
             let key = format!("{client}/{}/{}", case.kind, case.size);
             let (Some(m), Some(b)) = (main.sequential.get(&key), base.sequential.get(&key)) else {
                 continue;
@@ -509,6 +531,10 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
             let (iso, plain) = match (case.kind.as_str(), client) {
                 ("invoke", "page") => tauri(case.size),
                 _ => ("", ""),
+            };
+            let client = match client {
+                "page-ws" => "page, WebSocket only",
+                client => client,
             };
             println!(
                 "| {} {} | {client} | {} | {} | {} | {} | {:.2} | {iso} | {plain} |",
