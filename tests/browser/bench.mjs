@@ -5,7 +5,8 @@
 //
 // Env: AIRLOCK_URL (the blank page, `http://127.0.0.1:PORT/`), CHROMIUM, AIRLOCK_PROFILE (a fresh,
 // empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup",
-// "websocketOnly"}] (websocketOnly: airlock.js never uploads, `uploadAbove: Infinity`),
+// "websocketOnly","raw"}] (websocketOnly: airlock.js never uploads, `uploadAbove: Infinity`;
+// raw: a bare WebSocket with a ticket instead of airlock.js, for text kinds),
 // "pipelined": [{"connections","seconds","window","size"}], "floor": {"url", "cases": [{"size",
 // "rounds","warmup"}]}}). Prints one JSON object a case on standard output: {"case":…,
 // "samples_us":[…]}, {"pipelined":…, "messages":…, "seconds":…} or {"floor":{"transport","size"},
@@ -41,14 +42,41 @@ try {
       };
       const call = (connection, kind, payload) =>
         kind === "invoke" ? connection.invoke("args_size", payload) : connection.emit("bench", payload);
+      // The same requests on a bare WebSocket with a fresh ticket, without airlock.js: the
+      // client library's own share.
+      const connectRaw = async () => {
+        const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
+        const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)?.[1];
+        const socket = new WebSocket(`ws://${location.host}/airlock?ticket=${ticket}`);
+        let answered = null;
+        await new Promise((resolve, reject) => {
+          socket.onclose = (event) => reject(new Error(`a raw window closed: ${event.code} ${event.reason}`));
+          socket.onmessage = (event) => {
+            const frame = JSON.parse(event.data);
+            if (frame.type === "window") resolve();
+            else if (frame.type === "reply") answered?.(frame);
+          };
+        });
+        return {
+          call(kind, payload) {
+            const head = kind === "invoke" ? { id: 1, kind: "command", name: "args_size" } : { id: 1, kind: "event", name: "bench" };
+            return new Promise((resolve, reject) => {
+              answered = (frame) => (frame.ok ? resolve() : reject(new Error(`${frame.code}: ${frame.reason}`)));
+              socket.send(JSON.stringify({ ...head, payload }));
+            });
+          },
+          close: () => socket.close(),
+        };
+      };
       window.bench = {
-        async sequential({ kind, size, rounds, warmup, websocketOnly }) {
-          const connection = await connectFresh(websocketOnly ? { uploadAbove: Infinity } : {});
+        async sequential({ kind, size, rounds, warmup, websocketOnly, raw }) {
+          const connection = raw ? await connectRaw() : await connectFresh(websocketOnly ? { uploadAbove: Infinity } : {});
+          const once = raw ? (payload) => connection.call(kind, payload) : (payload) => call(connection, kind, payload);
           const payload = body(kind, size);
           const samples = [];
           for (let i = 0; i < warmup + rounds; i++) {
             const start = performance.now();
-            await call(connection, kind, payload);
+            await once(payload);
             const took = performance.now() - start;
             if (i >= warmup) samples.push(Math.round(took * 1000));
           }

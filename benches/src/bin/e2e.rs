@@ -10,7 +10,7 @@
 //! then pipelined throughput of 100 B invokes on one connection and across 16. Verdicts are
 //! reported, as in the demo (carried in the replies). The page measures each size `airlock.js`
 //! uploads (over 256 KiB) twice: as it does, and with `uploadAbove: Infinity` (the WebSocket
-//! alone). Last, the transport's floor: the same clients against a bare server with no Airlock.
+//! alone), and each small text request twice: through `airlock.js`, and on a bare WebSocket. Last, the transport's floor: the same clients against a bare server with no Airlock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,9 @@ struct Case {
     /// The page's `airlock.js` sends everything on the WebSocket (`uploadAbove: Infinity`).
     #[serde(default, rename = "websocketOnly")]
     websocket_only: bool,
+    /// The page sends on a bare WebSocket, without `airlock.js`.
+    #[serde(default)]
+    raw: bool,
 }
 
 /// The smallest frame `airlock.js` sends by upload (its `uploadAbove`, 256 KiB, plus one).
@@ -140,6 +143,7 @@ fn cases(args: &Args) -> Vec<Case> {
                 rounds,
                 warmup: (rounds / 10).max(3),
                 websocket_only: false,
+                raw: false,
             });
         }
     }
@@ -341,7 +345,11 @@ fn page(
             let key = format!("page/{}/{}", f.transport, f.size);
             into.sequential.insert(key, Stats::of(samples.clone()));
         } else if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
-            let client = if c.websocket_only { "page-ws" } else { "page" };
+            let client = match (c.websocket_only, c.raw) {
+                (true, _) => "page-ws",
+                (_, true) => "page-raw",
+                _ => "page",
+            };
             let key = format!("{client}/{}/{}", c.kind, c.size);
             into.sequential.insert(key, Stats::of(samples));
         } else if let (Some(p), Some(n), Some(s)) = (line.pipelined, line.messages, line.seconds) {
@@ -393,7 +401,17 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
                 ..c.clone()
             })
             .collect();
+        // A small text request again on a bare WebSocket, to see airlock.js's own share.
+        let raw: Vec<Case> = cases
+            .iter()
+            .filter(|c| c.size < 100_000 && c.kind != "bytes")
+            .map(|c| Case {
+                raw: true,
+                ..c.clone()
+            })
+            .collect();
         cases.extend(again);
+        cases.extend(raw);
         let plan = serde_json::json!({ "cases": cases, "pipelined": pipes });
         page(args, driver, &server.url, plan, &mut out)?;
     }
@@ -523,7 +541,7 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases(args) {
-        for client in ["native", "page", "page-ws"] {
+        for client in ["native", "page", "page-raw", "page-ws"] {
             let key = format!("{client}/{}/{}", case.kind, case.size);
             let (Some(m), Some(b)) = (main.sequential.get(&key), base.sequential.get(&key)) else {
                 continue;
@@ -534,6 +552,7 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
             };
             let client = match client {
                 "page-ws" => "page, WebSocket only",
+                "page-raw" => "page, bare WebSocket",
                 client => client,
             };
             println!(
