@@ -47,14 +47,14 @@ struct Args {
     /// Seconds of each pipelined measurement.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
-    /// Multiplies the number of sequential round trips of each case (2 000 at 100 B, 1 000 at
-    /// 10 KB, 60 at 1 MB).
+    /// Multiplies the number of sequential round trips of each case (see `--sizes`).
     #[arg(long, default_value_t = 1.0)]
     rounds: f64,
     /// Only these kinds (`invoke`, `emit`, `bytes`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<String>,
-    /// Only these sizes, in bytes, comma-separated.
+    /// These sizes, in bytes, comma-separated (100, 10 000 and 1 000 000 by default); any size
+    /// is taken, with 2 000 round trips up to 1 000 B, 1 000 up to 100 000 B, else 60.
     #[arg(long, value_delimiter = ',')]
     sizes: Vec<usize>,
     /// Do not ask `airlock serve` for a cross-origin isolated page (`--cross-origin-isolated`,
@@ -132,10 +132,16 @@ fn cases(args: &Args) -> Vec<Case> {
         if !args.kinds.is_empty() && !args.kinds.iter().any(|k| k == kind) {
             continue;
         }
-        for (size, rounds) in [(100, 2000), (10_000, 1000), (1_000_000, 60)] {
-            if !args.sizes.is_empty() && !args.sizes.contains(&size) {
-                continue;
-            }
+        let sizes = match args.sizes.is_empty() {
+            true => vec![100, 10_000, 1_000_000],
+            false => args.sizes.clone(),
+        };
+        for size in sizes {
+            let rounds = match size {
+                ..=1000 => 2000,
+                ..=100_000 => 1000,
+                _ => 60,
+            };
             let rounds = ((rounds as f64 * args.rounds) as usize).max(5);
             out.push(Case {
                 kind: kind.to_owned(),
@@ -526,10 +532,14 @@ fn time(us: f64) -> String {
 }
 
 fn size_name(size: usize) -> String {
+    let scaled = |unit: usize, name: &str| match size % unit {
+        0 => format!("{} {name}", size / unit),
+        _ => format!("{:.1} {name}", size as f64 / unit as f64),
+    };
     match size {
-        s if s >= 1_000_000 => format!("{} MB", s / 1_000_000),
-        s if s >= 1000 => format!("{} KB", s / 1000),
-        s => format!("{s} B"),
+        1_000_000.. => scaled(1_000_000, "MB"),
+        1000.. => scaled(1000, "KB"),
+        _ => format!("{size} B"),
     }
 }
 
