@@ -137,10 +137,12 @@ fn cases(args: &Args) -> Vec<Case> {
             false => args.sizes.clone(),
         };
         for size in sizes {
-            let rounds = match size {
-                ..=1000 => 2000,
-                ..=100_000 => 1000,
-                _ => 60,
+            let rounds = if size <= 1000 {
+                2000
+            } else if size <= 100_000 {
+                1000
+            } else {
+                60
             };
             let rounds = ((rounds as f64 * args.rounds) as usize).max(5);
             out.push(Case {
