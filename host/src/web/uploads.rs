@@ -12,7 +12,7 @@
 //!
 //! The POST is taken only from a connected window's ticket and that connection's origin; its
 //! body is limited like a WebSocket frame (over it: `413`, and the request is refused with
-//! `too-large`); a connection holds at most as many unclaimed uploads as it may have requests
+//! `too-large`) and must all arrive within the upload timeout (else `408`, `upload-missing`); a connection holds at most as many unclaimed uploads as it may have requests
 //! in flight (past it: `429`).
 
 use std::collections::HashMap;
@@ -195,6 +195,7 @@ pub(super) async fn upload(
         );
     }
     let limit = max_frame_bytes(shared.gateway.limits().max_message_bytes);
+    let within = shared.options.upload_timeout;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -204,13 +205,21 @@ pub(super) async fn upload(
             StatusCode::PAYLOAD_TOO_LARGE,
             Err(too_large(format!("{length} bytes"), limit)),
         ),
-        _ => match read(body, limit, declared).await {
-            Ok(Some(bytes)) => (StatusCode::NO_CONTENT, Ok(bytes)),
-            Ok(None) => (
+        _ => match tokio::time::timeout(within, read(body, limit, declared)).await {
+            Err(_) => {
+                let reason =
+                    format!("the upload for request {id} was not all sent within {within:?}");
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    Err(Rejection::new(code::UPLOAD_MISSING, reason)),
+                )
+            }
+            Ok(Ok(Some(bytes))) => (StatusCode::NO_CONTENT, Ok(bytes)),
+            Ok(Ok(None)) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Err(too_large("more bytes".to_owned(), limit)),
             ),
-            Err(e) => {
+            Ok(Err(e)) => {
                 let reason = format!("the upload for request {id} was cut off: {e}");
                 (
                     StatusCode::BAD_REQUEST,

@@ -5,11 +5,21 @@ use super::*;
 
 /// `POST /airlock/upload?{query}` with `body` from `origin`: the status and the body answered.
 async fn post_upload(addr: SocketAddr, query: &str, origin: &str, body: &[u8]) -> (u16, String) {
+    post_upload_declaring(addr, query, origin, body, body.len()).await
+}
+
+/// [`post_upload`] whose head declares `declared` bytes of body.
+async fn post_upload_declaring(
+    addr: SocketAddr,
+    query: &str,
+    origin: &str,
+    body: &[u8],
+    declared: usize,
+) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "POST /airlock/upload?{query} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+         Content-Length: {declared}\r\nConnection: close\r\n\r\n"
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
     // A refused upload may be answered before its body is all sent.
@@ -212,6 +222,38 @@ async fn an_announced_upload_that_never_arrives_is_refused_with_upload_missing_a
         "{reply}"
     );
     assert_eq!(reply_to(&mut ws, 2).await.0["ok"], true);
+}
+
+#[tokio::test]
+async fn an_upload_whose_body_is_not_all_sent_in_time_is_refused_with_408_and_upload_missing() {
+    let options = WebOptions::default().with_upload_timeout(Duration::from_millis(300));
+    let server = start_opts(options, echo_router()).await;
+    let (mut ws, token) = window(&server, "main").await;
+    send_json(
+        &mut ws,
+        json!({"id": 1, "kind": "event", "name": "tick", "upload": true}),
+    )
+    .await;
+    let body = tick(1).to_string();
+    let origin = own_origin(server.addr);
+    let query = upload_query(&token, 1);
+    // Declares one byte more than it sends, and waits.
+    let post = post_upload_declaring(
+        server.addr,
+        &query,
+        &origin,
+        body.as_bytes(),
+        body.len() + 1,
+    );
+    let ((status, answer), (reply, _)) = tokio::join!(post, reply_to(&mut ws, 1));
+    assert_eq!(status, 408, "{answer}");
+    // Whichever of the two waits ends first names the 300 ms.
+    assert_eq!(reply["code"], "upload-missing", "{reply}");
+    assert!(
+        reply["reason"].as_str().unwrap().contains("300ms"),
+        "{reply}"
+    );
+    assert!(answer.contains("not all sent within 300ms"), "{answer}");
 }
 
 #[tokio::test]
