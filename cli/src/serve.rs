@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// for pages that measure, but cross-origin resources must opt in to load.
     #[arg(long)]
     cross_origin_isolated: bool,
+    /// Threads that read connections and run the hooks (the runtime's workers).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
     /// Append every message, as the frontend sent it, with its source, a timestamp and the
     /// verdict given, to FILE (JSON Lines that `airlock replay` and `airlock inspect` read).
     #[arg(long, value_name = "FILE")]
@@ -189,7 +192,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let web = WebGateway::new(Arc::new(gateway), windows, options);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(usize::from(args.workers))
         .enable_all()
         .build()?;
     runtime.block_on(async move {

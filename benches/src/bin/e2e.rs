@@ -61,6 +61,10 @@ struct Args {
     /// which servers before it lack); the page's clock is then 100 µs coarse.
     #[arg(long)]
     no_isolation: bool,
+    /// An extra argument for every `airlock serve` the benchmark starts (e.g. `--serve-arg=--workers=1`);
+    /// repeat.
+    #[arg(long = "serve-arg", value_name = "ARG", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
     /// Skip the pipelined measurements.
     #[arg(long)]
     no_pipelined: bool,
@@ -179,6 +183,7 @@ fn serve(args: &Args, hooks: &[&str]) -> anyhow::Result<Server> {
     if !args.no_isolation {
         flags.push("--cross-origin-isolated");
     }
+    flags.extend(args.serve_args.iter().map(String::as_str));
     airlock_benches::serve(&args.airlock, hooks, &flags)
 }
 
