@@ -131,6 +131,8 @@ try {
         const ways = {
           "websocket text": () => new Promise((resolve) => ((answer = resolve), socket.send(text))),
           "websocket binary": () => new Promise((resolve) => ((answer = resolve), socket.send(bytes))),
+          "websocket binary, encoded each time": () =>
+            new Promise((resolve) => ((answer = resolve), socket.send(new TextEncoder().encode(text)))),
           "fetch POST blob": async () => (await fetch("/post", { method: "POST", body: new Blob([text]) })).json(),
         };
         const out = {};

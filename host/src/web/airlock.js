@@ -9,10 +9,11 @@
 // (10 s by default) and all of them reject with code `disconnected` when the socket closes.
 // Events and channel data from the core arrive in the order the core sent them. Bytes
 // (`Uint8Array`, `ArrayBuffer`, any typed array) travel as binary WebSocket frames, and bytes
-// from the core arrive as `Uint8Array`. A request larger than `uploadAbove` (256 KiB by
-// default) sends its body by `fetch` POST beside the WebSocket, which a browser moves in one
-// piece where a WebSocket message crosses to the network process 64 KiB at a time; its frame
-// on the WebSocket keeps its place in the window's order.
+// from the core arrive as `Uint8Array`. A JSON request larger than `uploadAbove` (640 KiB by
+// default) sends its body by `fetch` POST of a Blob beside the WebSocket, which Chromium moves
+// faster than a text WebSocket message of that size (BENCHMARKS.md, 2026-12-03 "uploads"); its
+// frame on the WebSocket keeps its place in the window's order. Bytes always go on the
+// WebSocket, where a binary message is as fast.
 
 /** A refusal: `code` is machine-readable (`path-escape`, `too-large`, `timeout`…). */
 export class AirlockError extends Error {
@@ -60,10 +61,10 @@ export class Connection {
    * ticket from an earlier load of this page (kept in sessionStorage, so a reload comes back as
    * the same window), else the one the server put in the page's
    * `<meta name="airlock-ticket">`. The server chooses the window's labels; they are in
-   * `label` and `webview` once `ready` resolves to true. A request whose frame is over
-   * `uploadAbove` bytes (`Infinity`: never) sends its body by POST to `/airlock/upload`.
+   * `label` and `webview` once `ready` resolves to true. A JSON request whose frame is over
+   * `uploadAbove` characters (`Infinity`: never) sends it by POST to `/airlock/upload`.
    */
-  constructor({ url, ticket, timeout = 10000, uploadAbove = 256 * 1024, ...rest } = {}) {
+  constructor({ url, ticket, timeout = 10000, uploadAbove = 640 * 1024, ...rest } = {}) {
     for (const option of ["window", "webview"]) {
       if (option in rest) {
         throw new Error(
@@ -210,8 +211,7 @@ export class Connection {
       }, timeout);
       this.pending.set(id, { resolve, reject, timer });
       try {
-        const size = typeof frame === "string" ? frame.length : frame.byteLength;
-        if (size > this.uploadAbove) {
+        if (typeof frame === "string" && frame.length > this.uploadAbove) {
           this.socket.send(JSON.stringify({ id, kind, name, upload: true }));
           this.upload(id, frame);
         } else {

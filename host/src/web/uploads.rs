@@ -1,8 +1,8 @@
 //! Large request bodies sent beside the WebSocket: `POST /airlock/upload?ticket=TOKEN&id=N`.
 //!
-//! A browser moves a WebSocket message of a megabyte from the page's process to the network's
-//! through a 64 KiB pipe, about sixteen crossings, while a `fetch` POST of a `Blob` hands the
-//! body over whole (BENCHMARKS.md, "the transport's floor"). So `airlock.js` sends a large
+//! Chromium moves a text WebSocket message of a megabyte from the page's process to the
+//! network's more slowly than a `fetch` POST of a `Blob` of the same text (11–12 ms against
+//! 14–19 ms on a 2-vCPU machine: BENCHMARKS.md, 2026-12-03). So `airlock.js` sends a large JSON
 //! request in two parts: on the WebSocket, its frame without the body and with `"upload":true`,
 //! which takes the request's place in the window's order; and the whole frame, body included,
 //! as it would have gone on the WebSocket, by POST. The connection's job for the request waits
