@@ -2,7 +2,10 @@
 //!
 //! [`run`] starts from seed messages, mutates them ([`mutate`]), runs each candidate through the
 //! gateway's validation and the hook, and keeps the candidates that reach new behaviour — a new
-//! verdict, rejection code, or order of magnitude of fuel used — as a corpus to mutate further.
+//! verdict, rejection code, or order of magnitude of fuel used, and with a hook instrumented for
+//! coverage ([`coverage`]), a block of the hook's code no message reached before — as a corpus
+//! to mutate further (at most [`FuzzOptions::max_corpus`] messages). Mutations draw on
+//! [`coverage::Hints`]: the constants and strings found in the hook's code.
 //! Each run is checked by the oracles:
 //!
 //! - a hook fault (`hook-trap`, `hook-timeout`, `hook-memory`, `hook-stack`, …);
@@ -12,18 +15,23 @@
 //!   of two implementations of one policy);
 //! - declarative [`Properties`].
 //!
-//! Each distinct finding is minimized to a small message that still shows it. The run is
-//! deterministic for a given seed and number of runs.
+//! Each distinct finding is minimized to a small message that still shows it. With coverage,
+//! two differences from the reference with the same pair of outcomes are told apart by where
+//! the hook went: each is known by the rarest block its minimized message reached ("diverges at
+//! block N"), and a message that reaches none of a known finding's blocks is a new finding. The
+//! run is deterministic for a given seed and number of runs.
 
+pub mod coverage;
 pub mod mutate;
 pub mod oracle;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use airlock::{Body, Decision, GatewayLimits, Hook, Message, Request, Source, code};
+pub use coverage::Hints;
 pub use mutate::Rng;
 pub use oracle::Properties;
 
@@ -54,7 +62,18 @@ pub struct FuzzOptions {
     pub seed: u64,
     /// The gateway's limits: candidates stay within them.
     pub limits: GatewayLimits,
+    /// What the hook's code compares against, for the mutator ([`coverage::instrument`]).
+    pub hints: Hints,
+    /// The number of blocks of `hook`, when it is instrumented and loaded with
+    /// `HookOptions::coverage`: its coverage then guides the run.
+    pub blocks: Option<u32>,
+    /// The most messages the corpus holds (seeds included); past it, new behaviour is still
+    /// counted but no longer kept.
+    pub max_corpus: usize,
 }
+
+/// The default [`FuzzOptions::max_corpus`].
+pub const MAX_CORPUS: usize = 4096;
 
 /// Which oracle a finding comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,6 +120,12 @@ pub struct Finding {
     pub original_body_len: usize,
     /// The run that first found it.
     pub first_run: u64,
+    /// How long into the fuzzing run it was first found.
+    pub first_elapsed: Duration,
+    /// With coverage, the blocks this finding is known by, the first (the rarest its minimized
+    /// message reached) named in its summary; a later difference that reaches none of them is
+    /// another finding.
+    pub blocks: Vec<u32>,
     /// How many runs found it.
     pub count: u64,
 }
@@ -118,6 +143,8 @@ pub struct Progress {
     pub findings: usize,
     /// How often each outcome (`pass`, `replace`, or a rejection code) was seen.
     pub outcomes: BTreeMap<String, u64>,
+    /// With coverage, the blocks of the hook reached so far and the number instrumented.
+    pub coverage: Option<(usize, u32)>,
 }
 
 /// The result of a fuzzing run.
@@ -138,6 +165,7 @@ struct Outcome {
     delivered: Option<Message>,
     fuel: u64,
     bad_replace: bool,
+    coverage: Option<Vec<u32>>,
 }
 
 impl Outcome {
@@ -167,6 +195,7 @@ fn evaluate(
     let message = Message::from_request(1, source.clone(), request.clone());
     let inspection = hook.inspect_blocking(message);
     let fuel = inspection.fuel.unwrap_or(0);
+    let coverage = inspection.coverage;
     let decision = inspection.verdict.kind();
     // Judged as the gateway judges it.
     Some(
@@ -178,6 +207,7 @@ fn evaluate(
                 delivered: Some(delivered),
                 fuel,
                 bad_replace: false,
+                coverage,
             },
             Err(rejection) => Outcome {
                 decision: Decision::Reject,
@@ -186,6 +216,7 @@ fn evaluate(
                 delivered: None,
                 fuel,
                 bad_replace: decision == Decision::Replace,
+                coverage,
             },
         },
     )
@@ -313,6 +344,8 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         false => options.seeds.clone(),
     };
     let mut signatures = HashSet::new();
+    // With coverage: how many runs reached each block so far.
+    let mut reached: HashMap<u32, u64> = HashMap::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut state = Progress {
         runs: 0,
@@ -320,6 +353,7 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         corpus: corpus.len(),
         findings: 0,
         outcomes: BTreeMap::new(),
+        coverage: options.blocks.map(|total| (0, total)),
     };
     let start = Instant::now();
     let mut last_report = Instant::now();
@@ -338,7 +372,7 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             true => corpus[state.runs as usize].clone(),
             false => {
                 let (source, request) = &corpus[rng.below(corpus.len())];
-                mutate::mutate(&mut rng, source, request, bounds)
+                mutate::mutate(&mut rng, source, request, bounds, &options.hints)
             }
         };
         state.runs += 1;
@@ -352,39 +386,78 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             outcome.label(),
             64 - outcome.fuel.leading_zeros(),
         );
-        if signatures.insert(signature) && corpus.len() < 4096 && state.runs > seeds as u64 {
+        let mut new_behaviour = signatures.insert(signature);
+        for block in outcome.coverage.iter().flatten() {
+            let count = reached.entry(*block).or_default();
+            new_behaviour |= *count == 0;
+            *count += 1;
+        }
+        if new_behaviour && corpus.len() < options.max_corpus && state.runs > seeds as u64 {
             corpus.push((source.clone(), request.clone()));
         }
         if let Some((kind, key, summary)) = finding {
-            match findings.iter_mut().find(|f| f.kind == kind && f.key == key) {
+            let diverging = kind == FindingKind::Differs && outcome.coverage.is_some();
+            let known = |f: &Finding, coverage: &Option<Vec<u32>>| {
+                f.kind == kind
+                    && f.key == key
+                    && (!diverging
+                        || coverage
+                            .iter()
+                            .flatten()
+                            .any(|block| f.blocks.contains(block)))
+            };
+            match findings.iter_mut().find(|f| known(f, &outcome.coverage)) {
                 Some(known) => known.count += 1,
                 None => {
                     let original_body_len = request.body.len();
                     let (source, request) = minimize(&fuzzer, kind, &key, source, request.clone());
                     // Describe what the minimized message does (it shows the same finding).
-                    let summary = match fuzzer.check(
+                    let (summary, coverage) = match fuzzer.check(
                         &source,
                         &request,
                         kind == FindingKind::Nondeterministic,
                     ) {
-                        Some((_, Some((_, _, minimized)))) => minimized,
-                        _ => summary,
+                        Some((minimized, Some((_, _, text)))) => (text, minimized.coverage),
+                        _ => (summary, outcome.coverage.clone()),
                     };
-                    findings.push(Finding {
-                        kind,
-                        key,
-                        summary,
-                        source,
-                        original_body_len,
-                        request,
-                        first_run: state.runs,
-                        count: 1,
-                    });
+                    let rarest = |coverage: &Option<Vec<u32>>| {
+                        coverage
+                            .iter()
+                            .flatten()
+                            .min_by_key(|block| (reached.get(block).copied().unwrap_or(0), **block))
+                            .copied()
+                    };
+                    let block = rarest(&coverage).filter(|_| diverging);
+                    // A message of a known finding that went elsewhere minimizes back to it.
+                    if let Some(known) = findings.iter_mut().find(|f| known(f, &coverage)) {
+                        known.count += 1;
+                        known.blocks.extend(rarest(&outcome.coverage));
+                    } else {
+                        let summary = match block {
+                            Some(block) => format!("{summary}; diverges at block {block}"),
+                            None => summary,
+                        };
+                        findings.push(Finding {
+                            kind,
+                            key,
+                            summary,
+                            source,
+                            original_body_len,
+                            request,
+                            first_run: state.runs,
+                            first_elapsed: start.elapsed(),
+                            blocks: block.into_iter().collect(),
+                            count: 1,
+                        });
+                    }
                 }
             }
         }
         state.corpus = corpus.len();
         state.findings = findings.len();
+        if let Some((seen, _)) = &mut state.coverage {
+            *seen = reached.len();
+        }
         if last_report.elapsed() >= Duration::from_millis(250) {
             last_report = Instant::now();
             progress(&state);

@@ -2,12 +2,16 @@
 //!
 //! Bodies are mutated as JSON trees (strings, numbers, structure, keys) and, for what a tree
 //! cannot hold (duplicate keys), as text. Strings draw from a dictionary of path-traversal
-//! spellings, encodings, lookalikes and control characters. Everything stays within the
-//! gateway's limits, so each candidate reaches the hook.
+//! spellings, encodings, lookalikes and control characters, and from the hook's own [`Hints`]:
+//! text its code compares against, as keys, values and parts of strings, and numbers it compares
+//! against, as string lengths. Everything stays within the gateway's limits, so each candidate
+//! reaches the hook.
 
 use serde_json::{Map, Number, Value};
 
 use airlock::{Body, Header, Kind, Request, Source};
+
+use super::coverage::Hints;
 
 /// A small deterministic generator (SplitMix64): the same `--seed` gives the same run on every
 /// build, whatever a random-number crate does between versions.
@@ -242,6 +246,7 @@ pub fn mutate(
     source: &Source,
     request: &Request,
     bounds: Bounds,
+    hints: &Hints,
 ) -> (Source, Request) {
     let mut source = source.clone();
     let mut request = request.clone();
@@ -268,7 +273,7 @@ pub fn mutate(
             }
             4 => request.body = mutate_bytes(rng, &request.body),
             5 => request.body = duplicate_key(rng, &request.body),
-            _ => request.body = mutate_json(rng, request.kind, &request.body, bounds),
+            _ => request.body = mutate_json(rng, request.kind, &request.body, bounds, hints),
         }
     }
     if request.body.len() > bounds.max_body {
@@ -333,7 +338,7 @@ fn duplicate_key(rng: &mut Rng, body: &Body) -> Body {
     })
 }
 
-fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds) -> Body {
+fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds, hints: &Hints) -> Body {
     let mut value = match body {
         Body::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         Body::Bytes(_) => Value::Object(Map::new()),
@@ -342,7 +347,7 @@ fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds) -> Body {
     let target = rng.below(count);
     let mut seen = 0;
     visit_nth(&mut value, target, &mut seen, &mut |node| {
-        mutate_node(rng, node, bounds)
+        mutate_node(rng, node, bounds, hints)
     });
     if kind == Kind::Command && !value.is_object() {
         value = Value::Object(Map::from_iter([("path".to_owned(), value)]));
@@ -392,9 +397,9 @@ fn visit_nth(
     }
 }
 
-fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
+fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
     match node {
-        Value::String(text) => *text = mutate_string(rng, text, bounds),
+        Value::String(text) => *text = mutate_string(rng, text, bounds, hints),
         Value::Object(map) if !rng.one_in(3) => match rng.below(4) {
             0 if !map.is_empty() => {
                 let key = map
@@ -405,13 +410,13 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
                 map.remove(&key);
             }
             1 => {
-                let key = rng.pick(DICTIONARY).to_string();
-                map.insert(key, random_value(rng, bounds));
+                let key = token(rng, hints);
+                map.insert(key, random_value(rng, bounds, hints));
             }
             _ => {
                 let key = map.keys().nth(rng.below(map.len().max(1))).cloned();
                 let key = key.unwrap_or_else(|| "path".to_owned());
-                map.insert(key, random_value(rng, bounds));
+                map.insert(key, random_value(rng, bounds, hints));
             }
         },
         Value::Array(items) if !rng.one_in(3) => match rng.below(3) {
@@ -422,13 +427,55 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
                 let copy = items[rng.below(items.len())].clone();
                 items.push(copy);
             }
-            _ => items.push(random_value(rng, bounds)),
+            _ => items.push(random_value(rng, bounds, hints)),
         },
-        _ => *node = random_value(rng, bounds),
+        _ => *node = random_value(rng, bounds, hints),
     }
 }
 
-fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
+/// A dictionary string: half the time, when the hook has hints, one of its own tokens (now and
+/// then a slice of one) or a slice of its data; else one of [`DICTIONARY`].
+fn token(rng: &mut Rng, hints: &Hints) -> String {
+    let has_hints = !hints.tokens.is_empty() || !hints.data.is_empty();
+    if !has_hints || rng.one_in(2) {
+        return rng.pick(DICTIONARY).to_string();
+    }
+    let (text, whole) = match hints.tokens.is_empty() || (!hints.data.is_empty() && rng.one_in(4)) {
+        true => (rng.pick(&hints.data), false),
+        false => (rng.pick(&hints.tokens), !rng.one_in(8)),
+    };
+    if whole {
+        return text.clone();
+    }
+    // Data strings run into each other (Rust keeps its literals end to end): a slice of one.
+    let chars: Vec<char> = text.chars().collect();
+    let len = 1 + rng.below(chars.len().min(12));
+    let at = rng.below(chars.len() - len + 1);
+    chars[at..at + len].iter().collect()
+}
+
+/// `text` cut or padded (with its last character, or `a`) to a length the hook compares
+/// against, one more or less, or a small random one.
+fn resize(rng: &mut Rng, text: &str, hints: &Hints) -> String {
+    let target = match hints.lengths.is_empty() || rng.one_in(3) {
+        true => rng.below(80),
+        false => {
+            let len = *rng.pick(&hints.lengths);
+            match rng.below(4) {
+                0 => len + 1,
+                1 => len.saturating_sub(1),
+                _ => len,
+            }
+        }
+    }
+    .min(4096);
+    let mut chars: Vec<char> = text.chars().collect();
+    let pad = chars.last().copied().unwrap_or('a');
+    chars.resize(target, pad);
+    chars.into_iter().collect()
+}
+
+fn random_value(rng: &mut Rng, bounds: Bounds, hints: &Hints) -> Value {
     match rng.below(9) {
         0 => Value::Null,
         1 => Value::Bool(rng.one_in(2)),
@@ -437,8 +484,8 @@ fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
             .unwrap_or(Value::Null),
         3 => Value::Array(vec![Value::String(rng.pick(DICTIONARY).to_string())]),
         4 => Value::Object(Map::from_iter([(
-            rng.pick(DICTIONARY).to_string(),
-            Value::String(rng.pick(DICTIONARY).to_string()),
+            token(rng, hints),
+            Value::String(token(rng, hints)),
         )])),
         5 => {
             // Deep nesting, short of the gateway's limit.
@@ -448,14 +495,15 @@ fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
             }
             value
         }
-        _ => Value::String(mutate_string(rng, "notes.txt", bounds)),
+        6 => Value::String(token(rng, hints)),
+        _ => Value::String(mutate_string(rng, "notes.txt", bounds, hints)),
     }
 }
 
-fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds) -> String {
-    let token = *rng.pick(DICTIONARY);
+fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds, hints: &Hints) -> String {
+    let token = &*token(rng, hints);
     let at = char_boundary(text, rng.below(text.len() + 1));
-    match rng.below(12) {
+    match rng.below(14) {
         0 => token.to_owned(),
         1 => format!("{token}{text}"),
         2 => format!("{text}{token}"),
@@ -474,6 +522,7 @@ fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds) -> String {
         }
         9 => percent_encode_one(rng, text),
         10 => format!("/app/data/{text}"),
+        11 | 12 => resize(rng, text, hints),
         _ => format!(
             "{}{}",
             &text[..at],
