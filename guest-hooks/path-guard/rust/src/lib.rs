@@ -12,4 +12,6 @@
 
 mod policy;
 
-airlock_hook::export_hook!(policy::PathGuard);
+use policy::PathGuard;
+
+airlock_hook::export_hook!(PathGuard);
