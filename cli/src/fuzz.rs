@@ -186,11 +186,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             let bytes = read_hook(path)?;
             if blocks.is_some() {
                 // What the hook holds and the reference does not is worth trying.
-                hints
-                    .tokens
-                    .extend(fuzzer::coverage::distinct_strings(&hook_bytes, &bytes));
-                hints.tokens.sort_unstable();
-                hints.tokens.dedup();
+                hints.distinct = fuzzer::distinct::distinct_strings(&hook_bytes, &bytes);
             }
             // Pin and signatures are about the hook under test, not the comparison.
             let options = hook

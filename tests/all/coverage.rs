@@ -7,6 +7,7 @@ use std::time::Duration;
 use airlock::{GatewayLimits, Hook, HookLimits, HookOptions, InstanceMode, Message, Source};
 use airlock_cli::cases::{self, CaseFile};
 use airlock_cli::fuzzer::coverage::{self, Instrumented};
+use airlock_cli::fuzzer::distinct;
 use airlock_cli::fuzzer::{self as fuzz, Budget, FindingKind, FuzzOptions, Report};
 use airlock_tests::{built_hook, coverage_engine, fuel_engine, root};
 
@@ -133,14 +134,37 @@ fn the_blocks_a_message_reaches_are_reported_and_the_same_each_time() {
 #[test]
 fn the_hook_s_literals_and_compared_constants_are_hints() {
     let hints = instrumented("path-guard-planted", "rust").hints;
-    for token in ["mode", "raw:", "opts"] {
-        assert!(
-            hints.tokens.iter().any(|t| t == token),
-            "{token:?} not in {:?}",
-            hints.tokens
+    // `starts_with("raw:")` compares four bytes at once, `path.len() > 32` a length.
+    assert!(
+        hints.tokens.iter().any(|t| t == "raw:"),
+        "{:?}",
+        hints.tokens
+    );
+    assert!(hints.lengths.contains(&32), "{:?}", hints.lengths);
+}
+
+#[test]
+fn the_text_only_the_hook_holds_against_its_reference_is_a_hint_in_rust_and_python() {
+    // Python's runtime holds a `mode` string of its own, so a Python hook's `mode` is not new.
+    for (lang, tokens) in [
+        ("rust", &["mode", "opts"][..]),
+        ("python", &["opts", "raw:"][..]),
+    ] {
+        let planted = built_hook("path-guard-planted", lang);
+        let found = distinct::distinct_strings(&planted, &built_hook("path-guard", lang));
+        for token in tokens {
+            assert!(
+                found.iter().any(|t| t == token),
+                "{lang}: {token:?} not in {} distinct strings: {found:?}",
+                found.len()
+            );
+        }
+        // A hook holds nothing its own build lacks.
+        assert_eq!(
+            distinct::distinct_strings(&planted, &planted),
+            Vec::<String>::new()
         );
     }
-    assert!(hints.lengths.contains(&32), "{:?}", hints.lengths);
 }
 
 fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize) -> Report {
@@ -156,10 +180,10 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize) -> Report {
                 load_instrumented("path-guard-planted", "rust", InstanceMode::Fresh);
             let mut hints = instrumented.hints;
             // As `airlock fuzz --reference` does.
-            hints.tokens.extend(coverage::distinct_strings(
+            hints.distinct = distinct::distinct_strings(
                 &built_hook("path-guard-planted", "rust"),
                 &built_hook("path-guard", "rust"),
-            ));
+            );
             (hook, hints, Some(instrumented.blocks))
         }
         false => {

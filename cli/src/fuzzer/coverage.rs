@@ -56,6 +56,9 @@ pub struct Hints {
     pub data: Vec<String>,
     /// Small numbers the hook compares against: lengths, counts.
     pub lengths: Vec<usize>,
+    /// Against a reference, the text only the hook holds ([`distinct_strings`](super::distinct::distinct_strings)): what it checks
+    /// that the reference does not, tried more often than the rest.
+    pub distinct: Vec<String>,
 }
 
 /// An instrumented hook.
@@ -256,72 +259,6 @@ pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
     })
 }
 
-/// The text of `hook`'s data that `reference`'s data lacks (at most 2048 word-like pieces of 3
-/// to 16 bytes): in differential fuzzing, what the hook checks that the reference does not is there,
-/// whatever the language (a Python hook's constants live in its runtime's heap snapshot, among
-/// thousands of the runtime's own, which the reference shares). Literals that run together
-/// (Rust keeps them end to end) are cut where the reference's text begins: a byte is new when no
-/// 4-byte window around it occurs in the reference.
-pub fn distinct_strings(hook: &[u8], reference: &[u8]) -> Vec<String> {
-    let theirs = data_strings(reference);
-    let grams: std::collections::HashSet<&[u8]> = theirs
-        .iter()
-        .flat_map(|run| run.as_bytes().windows(4))
-        .collect();
-    let mut pieces = BTreeSet::new();
-    for run in data_strings(hook) {
-        if theirs.contains(&run) {
-            continue;
-        }
-        let bytes = run.as_bytes();
-        if bytes.len() < 4 {
-            pieces.insert(run.clone());
-            continue;
-        }
-        // New: every window that holds the byte is new.
-        let known: Vec<bool> = bytes.windows(4).map(|w| grams.contains(w)).collect();
-        let new = |at: usize| (at.saturating_sub(3)..=at.min(known.len() - 1)).all(|w| !known[w]);
-        let mut at = 0;
-        while at < bytes.len() {
-            if !new(at) {
-                at += 1;
-                continue;
-            }
-            let end = (at..bytes.len()).find(|&i| !new(i)).unwrap_or(bytes.len());
-            pieces.insert(run[at..end].to_owned());
-            at = end;
-        }
-    }
-    // Binary data reads as printable now and then: keep what looks like a word.
-    let wordy = |piece: &String| {
-        (3..=16).contains(&piece.len())
-            && piece
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_:./-@#$%+=!?*".contains(&b))
-            && piece.bytes().filter(u8::is_ascii_lowercase).count() >= 2
-    };
-    pieces.into_iter().filter(wordy).take(2048).collect()
-}
-
-/// The printable runs (of 2 bytes or more) of every data segment of a component (or module),
-/// nested ones included.
-fn data_strings(bytes: &[u8]) -> BTreeSet<String> {
-    let mut strings = BTreeSet::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        let Ok(Payload::DataSection(section)) = payload else {
-            continue;
-        };
-        for data in section.into_iter().flatten() {
-            for run in data.data.split(|b| !(0x20..0x7f).contains(b)) {
-                if run.len() >= 2 {
-                    strings.insert(String::from_utf8_lossy(run).into_owned());
-                }
-            }
-        }
-    }
-    strings
-}
-
 fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut bytes = Vec::new();
     f(&mut bytes);
@@ -430,6 +367,7 @@ impl Harvest {
             tokens: self.tokens.into_iter().collect(),
             data,
             lengths: self.lengths.into_iter().collect(),
+            distinct: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! run is deterministic for a given seed and number of runs.
 
 pub mod coverage;
+pub mod distinct;
 pub mod mutate;
 pub mod oracle;
 
@@ -344,8 +345,10 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         false => options.seeds.clone(),
     };
     let mut signatures = HashSet::new();
-    // With coverage: how many runs reached each block so far.
+    // With coverage: how many runs reached each block so far, and the blocks each corpus entry
+    // was the first to reach (none for seeds).
     let mut reached: HashMap<u32, u64> = HashMap::new();
+    let mut firsts: Vec<Vec<u32>> = vec![Vec::new(); corpus.len()];
     let mut findings: Vec<Finding> = Vec::new();
     let mut state = Progress {
         runs: 0,
@@ -371,8 +374,9 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         let (source, request) = match state.runs < seeds as u64 {
             true => corpus[state.runs as usize].clone(),
             false => {
-                let (source, request) = &corpus[rng.below(corpus.len())];
-                mutate::mutate(&mut rng, source, request, bounds, &options.hints)
+                let (source, request) = &corpus[pick(&mut rng, &firsts, &reached)];
+                let (_, other) = &corpus[rng.below(corpus.len())];
+                mutate::mutate(&mut rng, source, request, other, bounds, &options.hints)
             }
         };
         state.runs += 1;
@@ -387,13 +391,18 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             64 - outcome.fuel.leading_zeros(),
         );
         let mut new_behaviour = signatures.insert(signature);
+        let mut new_blocks = Vec::new();
         for block in outcome.coverage.iter().flatten() {
             let count = reached.entry(*block).or_default();
-            new_behaviour |= *count == 0;
+            if *count == 0 {
+                new_blocks.push(*block);
+            }
             *count += 1;
         }
+        new_behaviour |= !new_blocks.is_empty();
         if new_behaviour && corpus.len() < options.max_corpus && state.runs > seeds as u64 {
             corpus.push((source.clone(), request.clone()));
+            firsts.push(new_blocks);
         }
         if let Some((kind, key, summary)) = finding {
             let diverging = kind == FindingKind::Differs && outcome.coverage.is_some();
@@ -468,6 +477,29 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
     Report {
         progress: state,
         findings,
+    }
+}
+
+/// The corpus entry to mutate next. Half the time any; else, with coverage, the better of two
+/// by where they went: the entry first to reach the block fewest runs reached since (a branch
+/// just opened, whose next condition is still ahead), before seeds and entries whose blocks
+/// many runs reach.
+fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &HashMap<u32, u64>) -> usize {
+    let any = rng.below(firsts.len());
+    if reached.is_empty() || rng.one_in(2) {
+        return any;
+    }
+    let rarity = |entry: usize| {
+        firsts[entry]
+            .iter()
+            .map(|block| reached.get(block).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(u64::MAX)
+    };
+    let other = rng.below(firsts.len());
+    match rarity(other) < rarity(any) {
+        true => other,
+        false => any,
     }
 }
 

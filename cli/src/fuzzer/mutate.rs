@@ -240,11 +240,13 @@ pub struct Bounds {
     pub max_depth: usize,
 }
 
-/// Applies 1 to 4 random mutations to a copy of the message.
+/// Applies 1 to 4 random mutations to a copy of the message; `other` (another corpus entry) may
+/// lend it members.
 pub fn mutate(
     rng: &mut Rng,
     source: &Source,
     request: &Request,
+    other: &Request,
     bounds: Bounds,
     hints: &Hints,
 ) -> (Source, Request) {
@@ -273,6 +275,7 @@ pub fn mutate(
             }
             4 => request.body = mutate_bytes(rng, &request.body),
             5 => request.body = duplicate_key(rng, &request.body),
+            6 => request.body = splice(rng, &request.body, &other.body),
             _ => request.body = mutate_json(rng, request.kind, &request.body, bounds, hints),
         }
     }
@@ -338,6 +341,31 @@ fn duplicate_key(rng: &mut Rng, body: &Body) -> Body {
     })
 }
 
+/// The body with members of `other`'s top-level object copied in (one, or each with even odds),
+/// when both are objects: what two corpus entries reached apart, in one message.
+fn splice(rng: &mut Rng, body: &Body, other: &Body) -> Body {
+    let (Body::Json(text), Body::Json(other)) = (body, other) else {
+        return body.clone();
+    };
+    let (Ok(Value::Object(mut map)), Ok(Value::Object(theirs))) = (
+        serde_json::from_str::<Value>(text),
+        serde_json::from_str::<Value>(other),
+    ) else {
+        return body.clone();
+    };
+    if theirs.is_empty() {
+        return body.clone();
+    }
+    let one = rng.below(theirs.len());
+    let all = rng.one_in(2);
+    for (at, (key, value)) in theirs.into_iter().enumerate() {
+        if at == one || (all && rng.one_in(2)) {
+            map.insert(key, value);
+        }
+    }
+    Body::Json(Value::Object(map).to_string())
+}
+
 fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds, hints: &Hints) -> Body {
     let mut value = match body {
         Body::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
@@ -400,7 +428,7 @@ fn visit_nth(
 fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
     match node {
         Value::String(text) => *text = mutate_string(rng, text, bounds, hints),
-        Value::Object(map) if !rng.one_in(3) => match rng.below(4) {
+        Value::Object(map) if !rng.one_in(3) => match rng.below(6) {
             0 if !map.is_empty() => {
                 let key = map
                     .keys()
@@ -412,6 +440,10 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
             1 => {
                 let key = token(rng, hints);
                 map.insert(key, random_value(rng, bounds, hints));
+            }
+            2 | 3 => {
+                let key = token(rng, hints);
+                map.insert(key, shaped_value(rng, bounds, hints));
             }
             _ => {
                 let key = map.keys().nth(rng.below(map.len().max(1))).cloned();
@@ -434,8 +466,12 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
 }
 
 /// A dictionary string: half the time, when the hook has hints, one of its own tokens (now and
-/// then a slice of one) or a slice of its data; else one of [`DICTIONARY`].
+/// then a slice of one) or a slice of its data, and a third of the time, against a reference,
+/// text only the hook holds; else one of [`DICTIONARY`].
 fn token(rng: &mut Rng, hints: &Hints) -> String {
+    if !hints.distinct.is_empty() && rng.one_in(3) {
+        return rng.pick(&hints.distinct).clone();
+    }
     let has_hints = !hints.tokens.is_empty() || !hints.data.is_empty();
     if !has_hints || rng.one_in(2) {
         return rng.pick(DICTIONARY).to_string();
@@ -473,6 +509,47 @@ fn resize(rng: &mut Rng, text: &str, hints: &Hints) -> String {
     let pad = chars.last().copied().unwrap_or('a');
     chars.resize(target, pad);
     chars.into_iter().collect()
+}
+
+/// A value of a shape a hook checks before it trusts a member: a string that starts with one of
+/// its tokens, an array or object of a length it compares against, or any [`random_value`].
+fn shaped_value(rng: &mut Rng, bounds: Bounds, hints: &Hints) -> Value {
+    match rng.below(4) {
+        0 => {
+            let start = token(rng, hints);
+            Value::String(match rng.below(3) {
+                0 => start,
+                1 => format!("{start}{}", rng.pick(DICTIONARY)),
+                _ => resize(rng, &format!("{start}x"), hints),
+            })
+        }
+        1 => Value::Array(
+            (0..small_len(rng, hints))
+                .map(|_| Value::String(token(rng, hints)))
+                .collect(),
+        ),
+        2 => Value::Object(
+            (0..small_len(rng, hints))
+                .map(|_| (token(rng, hints), Value::String(token(rng, hints))))
+                .collect(),
+        ),
+        _ => random_value(rng, bounds, hints),
+    }
+}
+
+/// A count a hook may compare against: one of its small constants (up to 16), one more or less,
+/// or below 8.
+fn small_len(rng: &mut Rng, hints: &Hints) -> usize {
+    let small: Vec<usize> = hints.lengths.iter().copied().filter(|&n| n <= 16).collect();
+    if small.is_empty() || rng.one_in(3) {
+        return rng.below(8);
+    }
+    let len = *rng.pick(&small);
+    match rng.below(4) {
+        0 => len + 1,
+        1 => len.saturating_sub(1),
+        _ => len,
+    }
 }
 
 fn random_value(rng: &mut Rng, bounds: Bounds, hints: &Hints) -> Value {
