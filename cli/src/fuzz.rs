@@ -114,6 +114,8 @@ fn with_coverage(
         blocks = instrumented.blocks,
         modules = instrumented.modules,
         tokens = instrumented.hints.tokens.len(),
+        compared = instrumented.hints.compared.len(),
+        lengths = instrumented.hints.lengths.len(),
         "hook instrumented for coverage"
     );
     Ok((

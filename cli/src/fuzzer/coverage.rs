@@ -54,6 +54,9 @@ pub struct Hints {
     /// The printable runs of the hook's data, when there are few enough to be its own (a
     /// language runtime's are not kept); several literals may run together in one.
     pub data: Vec<String>,
+    /// The tokens the hook's code compares a few bytes against at once (`starts_with("raw:")`
+    /// compiled to one comparison): fewer than the literals, and each a condition.
+    pub compared: Vec<String>,
     /// Small numbers the hook compares against: lengths, counts.
     pub lengths: Vec<usize>,
     /// Against a reference, the text only the hook holds ([`distinct_strings`](super::distinct::distinct_strings)): what it checks
@@ -324,6 +327,7 @@ struct Counts {
 #[derive(Debug, Default)]
 struct Harvest {
     tokens: BTreeSet<String>,
+    compared: BTreeSet<String>,
     lengths: BTreeSet<usize>,
     data: BTreeSet<String>,
 }
@@ -337,12 +341,16 @@ impl Harvest {
         let bytes = value.to_le_bytes();
         let bytes = &bytes[..width];
         let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+        if printable(&bytes[..end]) {
+            self.compared
+                .insert(String::from_utf8_lossy(&bytes[..end]).into_owned());
+        }
         self.text(&bytes[..end]);
     }
 
     /// Printable text of 2 bytes or more, as a token.
     fn text(&mut self, bytes: &[u8]) {
-        if bytes.len() >= 2 && bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        if printable(bytes) {
             self.tokens
                 .insert(String::from_utf8_lossy(bytes).into_owned());
         }
@@ -365,11 +373,17 @@ impl Harvest {
         };
         Hints {
             tokens: self.tokens.into_iter().collect(),
+            compared: self.compared.into_iter().collect(),
             data,
             lengths: self.lengths.into_iter().collect(),
             distinct: Vec::new(),
         }
     }
+}
+
+/// Printable ASCII, 2 bytes or more.
+fn printable(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && bytes.iter().all(|b| (0x20..0x7f).contains(b))
 }
 
 fn count(module: &[u8], harvest: &mut Harvest) -> Result<Counts, String> {

@@ -480,10 +480,10 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
     }
 }
 
-/// The corpus entry to mutate next. Half the time any; else, with coverage, the better of two
-/// by where they went: the entry first to reach the block fewest runs reached since (a branch
-/// just opened, whose next condition is still ahead), before seeds and entries whose blocks
-/// many runs reach.
+/// The corpus entry to mutate next. Half the time any; else, with coverage, the best of four by
+/// where they went: the entry first to reach the block fewest runs reached since (a branch just
+/// opened, whose next condition is still ahead), before seeds and entries whose blocks many
+/// runs reach.
 fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &HashMap<u32, u64>) -> usize {
     let any = rng.below(firsts.len());
     if reached.is_empty() || rng.one_in(2) {
@@ -496,11 +496,14 @@ fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &HashMap<u32, u64>) -> usiz
             .min()
             .unwrap_or(u64::MAX)
     };
-    let other = rng.below(firsts.len());
-    match rarity(other) < rarity(any) {
-        true => other,
-        false => any,
+    let mut best = any;
+    for _ in 0..3 {
+        let other = rng.below(firsts.len());
+        if rarity(other) < rarity(best) {
+            best = other;
+        }
     }
+    best
 }
 
 /// Shrinks a message while it still shows the same finding: headers, origin, then the JSON body

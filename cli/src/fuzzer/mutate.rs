@@ -466,11 +466,15 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
 }
 
 /// A dictionary string: half the time, when the hook has hints, one of its own tokens (now and
-/// then a slice of one) or a slice of its data, and a third of the time, against a reference,
-/// text only the hook holds; else one of [`DICTIONARY`].
+/// then a slice of one) or a slice of its data; a third of the time, against a reference, text
+/// only the hook holds, and a quarter of the rest, text its code compares against; else one of
+/// [`DICTIONARY`].
 fn token(rng: &mut Rng, hints: &Hints) -> String {
     if !hints.distinct.is_empty() && rng.one_in(3) {
         return rng.pick(&hints.distinct).clone();
+    }
+    if !hints.compared.is_empty() && rng.one_in(4) {
+        return rng.pick(&hints.compared).clone();
     }
     let has_hints = !hints.tokens.is_empty() || !hints.data.is_empty();
     if !has_hints || rng.one_in(2) {
