@@ -33,11 +33,16 @@ fn load_instrumented(policy: &str, lang: &str, mode: InstanceMode) -> (Hook, Ins
     (hook, instrumented)
 }
 
-fn fs_read(body: &str) -> Message {
+/// An `fs_read` of these args.
+fn fs_read_request(body: &str) -> (Source, airlock::Request) {
     let line = format!(
         r#"{{"kind":"command","name":"fs_read","payload":{body},"source":{{"window":"main","webview":"main","origin":"tauri://localhost"}}}}"#
     );
-    let (source, request): (Source, _) = airlock::jsonl::parse_line(&line).unwrap();
+    airlock::jsonl::parse_line(&line).unwrap()
+}
+
+fn fs_read(body: &str) -> Message {
+    let (source, request) = fs_read_request(body);
     Message::from_request(1, source, request)
 }
 
@@ -167,7 +172,7 @@ fn the_text_only_the_hook_holds_against_its_reference_is_a_hint_in_rust_and_pyth
     }
 }
 
-fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize) -> Report {
+fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize, seeds: &[&str]) -> Report {
     let reference = Hook::load(
         fuel_engine(),
         &built_hook("path-guard", "rust"),
@@ -199,7 +204,7 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize) -> Report {
     let options = FuzzOptions {
         hook,
         reference: Some(reference),
-        seeds: Vec::new(),
+        seeds: seeds.iter().map(|body| fs_read_request(body)).collect(),
         properties: None,
         budget: Budget::Runs(runs),
         seed: 1,
@@ -229,11 +234,21 @@ fn bypasses(report: &Report) -> (bool, bool) {
 }
 
 #[test]
-fn the_coverage_fuzzer_finds_both_planted_bypasses_and_tells_them_apart() {
-    let report = fuzz_planted(true, 30_000, fuzz::MAX_CORPUS);
-    assert_eq!(bypasses(&report), (true, true), "{:#?}", report.findings);
+fn the_coverage_fuzzer_finds_the_planted_array_bypass_from_the_built_in_seeds() {
+    let report = fuzz_planted(true, 30_000, fuzz::MAX_CORPUS, &[]);
+    assert!(bypasses(&report).1, "{:#?}", report.findings);
     let (covered, total) = report.progress.coverage.unwrap();
     assert!(covered > 0 && covered < total as usize);
+}
+
+#[test]
+fn from_a_seed_with_a_mode_key_the_coverage_fuzzer_finds_both_bypasses_and_tells_them_apart() {
+    let seeds = [
+        r#"{"path":"notes.txt"}"#,
+        r#"{"path":"../../etc/passwd","mode":"fast"}"#,
+    ];
+    let report = fuzz_planted(true, 30_000, fuzz::MAX_CORPUS, &seeds);
+    assert_eq!(bypasses(&report), (true, true), "{:#?}", report.findings);
     for finding in report
         .findings
         .iter()
@@ -245,19 +260,19 @@ fn the_coverage_fuzzer_finds_both_planted_bypasses_and_tells_them_apart() {
 
 #[test]
 fn without_coverage_the_planted_bypasses_stay_hidden_in_as_many_runs() {
-    let report = fuzz_planted(false, 30_000, fuzz::MAX_CORPUS);
+    let report = fuzz_planted(false, 30_000, fuzz::MAX_CORPUS, &[]);
     assert_eq!(bypasses(&report), (false, false), "{:#?}", report.findings);
     assert!(report.progress.coverage.is_none());
 }
 
 #[test]
 fn the_corpus_cap_is_obeyed() {
-    let report = fuzz_planted(true, 3_000, 40);
+    let report = fuzz_planted(true, 3_000, 40, &[]);
     assert!(report.progress.corpus <= 40, "{}", report.progress.corpus);
 }
 
 #[test]
 fn the_corpus_grows_past_that_cap_when_allowed() {
-    let report = fuzz_planted(true, 3_000, fuzz::MAX_CORPUS);
+    let report = fuzz_planted(true, 3_000, fuzz::MAX_CORPUS, &[]);
     assert!(report.progress.corpus > 40, "{}", report.progress.corpus);
 }
