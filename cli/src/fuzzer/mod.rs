@@ -17,8 +17,9 @@
 //!
 //! Each distinct finding is minimized to a small message that still shows it. With coverage,
 //! two differences from the reference with the same pair of outcomes are told apart by where
-//! the hook went: each is known by the rarest block its minimized message reached ("diverges at
-//! block N"), and a message that reaches none of a known finding's blocks is a new finding. The
+//! the hook went: each is known by the three rarest blocks its minimized message reached
+//! ("diverges at block N" names the first), and a message that misses one of them, and does not
+//! minimize back to a known finding, is a new finding. The
 //! run is deterministic for a given seed and number of runs.
 
 pub mod coverage;
@@ -73,6 +74,9 @@ pub struct FuzzOptions {
     pub max_corpus: usize,
 }
 
+/// How many of the rarest blocks a difference from the reference is known by.
+const SIGNATURE_BLOCKS: usize = 3;
+
 /// The default [`FuzzOptions::max_corpus`].
 pub const MAX_CORPUS: usize = 4096;
 
@@ -123,9 +127,9 @@ pub struct Finding {
     pub first_run: u64,
     /// How long into the fuzzing run it was first found.
     pub first_elapsed: Duration,
-    /// With coverage, the blocks this finding is known by, the first (the rarest its minimized
-    /// message reached) named in its summary; a later difference that reaches none of them is
-    /// another finding.
+    /// With coverage, the blocks this finding is known by: the rarest its minimized message
+    /// reached (at most 3), the first named in its summary; a later difference that misses one
+    /// of them (and that does not minimize back to this finding) is another finding.
     pub blocks: Vec<u32>,
     /// How many runs found it.
     pub count: u64,
@@ -350,6 +354,8 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
     let mut reached: HashMap<u32, u64> = HashMap::new();
     let mut firsts: Vec<Vec<u32>> = vec![Vec::new(); corpus.len()];
     let mut findings: Vec<Finding> = Vec::new();
+    // Each finding's first run, with a set of blocks that tells it apart (see below).
+    let mut known_by: Vec<(u64, Vec<u32>)> = Vec::new();
     let mut state = Progress {
         runs: 0,
         elapsed: Duration::ZERO,
@@ -406,17 +412,32 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         }
         if let Some((kind, key, summary)) = finding {
             let diverging = kind == FindingKind::Differs && outcome.coverage.is_some();
-            let known = |f: &Finding, coverage: &Option<Vec<u32>>| {
-                f.kind == kind
-                    && f.key == key
-                    && (!diverging
-                        || coverage
-                            .iter()
-                            .flatten()
-                            .any(|block| f.blocks.contains(block)))
+            // With coverage, a difference is known by sets of blocks (its minimized message's
+            // rarest, then those of messages that minimized back to it): a message that reaches
+            // all of one set is that finding.
+            let known = |findings: &[Finding], coverage: &Option<Vec<u32>>| {
+                findings.iter().position(|f| {
+                    f.kind == kind
+                        && f.key == key
+                        && (!diverging
+                            || known_by.iter().any(|(at, set): &(u64, Vec<u32>)| {
+                                f.first_run == *at
+                                    && coverage
+                                        .as_ref()
+                                        .is_some_and(|c| set.iter().all(|b| c.contains(b)))
+                            }))
+                })
             };
-            match findings.iter_mut().find(|f| known(f, &outcome.coverage)) {
-                Some(known) => known.count += 1,
+            let rarest = |coverage: &Option<Vec<u32>>| {
+                let mut blocks: Vec<u32> = coverage.iter().flatten().copied().collect();
+                blocks.sort_unstable_by_key(|block| {
+                    (reached.get(block).copied().unwrap_or(0), *block)
+                });
+                blocks.truncate(SIGNATURE_BLOCKS);
+                blocks
+            };
+            match known(&findings, &outcome.coverage) {
+                Some(at) => findings[at].count += 1,
                 None => {
                     let original_body_len = request.body.len();
                     let (source, request) = minimize(&fuzzer, kind, &key, source, request.clone());
@@ -429,23 +450,20 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
                         Some((minimized, Some((_, _, text)))) => (text, minimized.coverage),
                         _ => (summary, outcome.coverage.clone()),
                     };
-                    let rarest = |coverage: &Option<Vec<u32>>| {
-                        coverage
-                            .iter()
-                            .flatten()
-                            .min_by_key(|block| (reached.get(block).copied().unwrap_or(0), **block))
-                            .copied()
-                    };
-                    let block = rarest(&coverage).filter(|_| diverging);
                     // A message of a known finding that went elsewhere minimizes back to it.
-                    if let Some(known) = findings.iter_mut().find(|f| known(f, &coverage)) {
-                        known.count += 1;
-                        known.blocks.extend(rarest(&outcome.coverage));
+                    if let Some(at) = known(&findings, &coverage) {
+                        findings[at].count += 1;
+                        known_by.push((findings[at].first_run, rarest(&outcome.coverage)));
                     } else {
-                        let summary = match block {
+                        let blocks = match diverging {
+                            true => rarest(&coverage),
+                            false => Vec::new(),
+                        };
+                        let summary = match blocks.first() {
                             Some(block) => format!("{summary}; diverges at block {block}"),
                             None => summary,
                         };
+                        known_by.push((state.runs, blocks.clone()));
                         findings.push(Finding {
                             kind,
                             key,
@@ -455,7 +473,7 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
                             request,
                             first_run: state.runs,
                             first_elapsed: start.elapsed(),
-                            blocks: block.into_iter().collect(),
+                            blocks,
                             count: 1,
                         });
                     }
