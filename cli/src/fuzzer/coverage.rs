@@ -237,7 +237,7 @@ pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
             ],
         );
         exports.export(
-            &format!("{EXPORT_PREFIX}{n}"),
+            format!("{EXPORT_PREFIX}{n}"),
             ComponentExportKind::Func,
             component_funcs + n,
             None,
