@@ -200,6 +200,15 @@ impl HookFlags {
     /// The engine these flags ask for (fuel metering when `fuel` or `--fuel`), with the cache
     /// they choose.
     pub fn engine(&self, fuel: bool) -> anyhow::Result<HookEngine> {
+        self.engine_with(fuel, |config| config)
+    }
+
+    /// [`HookFlags::engine`], with the engine's settings adjusted by `adjust` last.
+    pub fn engine_with(
+        &self,
+        fuel: bool,
+        adjust: impl FnOnce(EngineConfig) -> EngineConfig,
+    ) -> anyhow::Result<HookEngine> {
         let memory = self.memory_bytes()?;
         let stack = self
             .stack_kib
@@ -226,6 +235,7 @@ impl HookFlags {
                 self.table_elements
                     .max(EngineConfig::default().table_elements_ceiling),
             );
+        let config = adjust(config);
         let env = |name| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())

@@ -11,7 +11,7 @@ use serde::Serialize;
 use airlock::{Hook, HookLimits, jsonl};
 
 use crate::flags::{HookFlags, Mode, read_hook};
-use crate::fuzzer::{self, Budget, FuzzOptions, Progress, Properties};
+use crate::fuzzer::{self, Budget, FuzzOptions, Hints, Progress, Properties};
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
@@ -40,6 +40,20 @@ pub struct FuzzArgs {
     /// Print the report as one JSON object on standard output.
     #[arg(long)]
     json: bool,
+    /// Guide the run by the blocks of the hook's own code each message reaches (the default):
+    /// the hook's core modules are instrumented (a copy, for this run only), messages that reach
+    /// new blocks are kept to mutate further, mutations use the constants and strings the hook's
+    /// code compares against, and differences from the reference are told apart by where the
+    /// hook went. A hook that cannot be instrumented (one that nests components, as JavaScript
+    /// hooks do) is fuzzed without, saying why.
+    #[arg(long, overrides_with = "no_coverage")]
+    coverage: bool,
+    /// Fuzz by verdicts, codes and fuel alone, as the hook runs in production.
+    #[arg(long, overrides_with = "coverage")]
+    no_coverage: bool,
+    /// The most messages the corpus keeps (seeds included).
+    #[arg(long, default_value_t = fuzzer::MAX_CORPUS as u64, value_parser = clap::value_parser!(u64).range(1..u32::MAX as u64))]
+    max_corpus: u64,
     /// The hook under test (one `--hook`), its config (also given to the reference), limits and
     /// mode; with `--mode reuse`, state kept between messages shows up as non-determinism.
     #[command(flatten)]
@@ -71,14 +85,62 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is out of range: give 1ms to 366 days"))
 }
 
+/// The hook instrumented for coverage and loaded so, with the hints found in its code and its
+/// number of blocks; or, when it cannot be instrumented, the hook as it is, after saying why.
+fn with_coverage(
+    engine: &airlock::HookEngine,
+    hook: Hook,
+    bytes: &[u8],
+) -> anyhow::Result<(Hook, Hints, Option<u32>)> {
+    let instrumented = match fuzzer::coverage::instrument(bytes) {
+        Ok(instrumented) => instrumented,
+        Err(why) => {
+            eprintln!(
+                "airlock fuzz: no coverage for this hook ({why}); fuzzing by verdicts alone \
+                 (--no-coverage says so without this note)"
+            );
+            return Ok((hook, Hints::default(), None));
+        }
+    };
+    // The pin and signatures were checked on the hook as built; the copy differs from it.
+    let options = hook
+        .options()
+        .clone()
+        .with_trust(airlock::trust::Trust::default())
+        .with_coverage(true);
+    let instrumented_hook = Hook::load(engine, &instrumented.bytes, options)
+        .context("cannot load the hook instrumented for coverage (try --no-coverage)")?;
+    tracing::info!(
+        blocks = instrumented.blocks,
+        modules = instrumented.modules,
+        tokens = instrumented.hints.tokens.len(),
+        compared = instrumented.hints.compared.len(),
+        lengths = instrumented.hints.lengths.len(),
+        "hook instrumented for coverage"
+    );
+    Ok((
+        instrumented_hook,
+        instrumented.hints,
+        Some(instrumented.blocks),
+    ))
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     runs: u64,
     seconds: f64,
     runs_per_s: f64,
     corpus: usize,
+    /// Blocks of the hook reached and instrumented, with coverage.
+    coverage: Option<JsonCoverage>,
     outcomes: &'a std::collections::BTreeMap<String, u64>,
     findings: Vec<JsonFinding<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCoverage {
+    reached: usize,
+    blocks: u32,
 }
 
 #[derive(Serialize)]
@@ -88,6 +150,9 @@ struct JsonFinding<'a> {
     summary: &'a str,
     count: u64,
     first_run: u64,
+    first_seconds: f64,
+    /// With coverage, the blocks a difference from the reference is known by.
+    blocks: &'a [u32],
     file: String,
     message: serde_json::Value,
 }
@@ -95,29 +160,42 @@ struct JsonFinding<'a> {
 /// Returns whether anything was found.
 pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
     let hook_path = args.hooks.single("fuzz")?.to_path_buf();
-    // Fuel is always metered: its order of magnitude is part of what the fuzzer calls new.
-    let engine = args.hooks.engine(true)?;
+    // Fuel is always metered: its order of magnitude is part of what the fuzzer calls new. An
+    // instrumented module has a memory of its own beside the hook's.
+    let engine = args
+        .hooks
+        .engine_with(true, |config| config.with_memories_per_module(2))?;
     // Never quarantined: every message must reach the hook for its faults to be found.
     let meter = |limits: HookLimits| {
         limits
             .with_fuel(limits.fuel.or(Some(u64::MAX / 2)))
             .with_quarantine_faults(None)
     };
-    let hook = args
+    let hook_bytes = read_hook(&hook_path)?;
+    let loaded = args
         .hooks
         .load(&engine, Mode::Fresh, 1, meter)?
         .pop()
-        .expect("one hook")
-        .hook;
+        .expect("one hook");
+    // `--coverage` is the default; the last of the two flags wins.
+    let (hook, mut hints, blocks) = match (args.coverage, args.no_coverage) {
+        (_, true) => (loaded.hook, Hints::default(), None),
+        _ => with_coverage(&engine, loaded.hook, &hook_bytes)?,
+    };
     let reference = match &args.reference {
         None => None,
         Some(path) => {
             let bytes = read_hook(path)?;
+            if blocks.is_some() {
+                // What the hook holds and the reference does not is worth trying.
+                hints.distinct = fuzzer::distinct::distinct_strings(&hook_bytes, &bytes);
+            }
             // Pin and signatures are about the hook under test, not the comparison.
             let options = hook
                 .options()
                 .clone()
-                .with_trust(airlock::trust::Trust::default());
+                .with_trust(airlock::trust::Trust::default())
+                .with_coverage(false);
             Some(
                 Hook::load(&engine, &bytes, options)
                     .with_context(|| format!("cannot load hook {}", path.display()))?,
@@ -153,6 +231,9 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         budget,
         seed: args.seed,
         limits: args.hooks.gateway_limits(),
+        hints,
+        blocks,
+        max_corpus: args.max_corpus as usize,
     };
 
     let tty = std::io::stderr().is_terminal();
@@ -206,6 +287,8 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
                     summary: &f.summary,
                     count: f.count,
                     first_run: f.first_run,
+                    first_seconds: f.first_elapsed.as_secs_f64(),
+                    blocks: &f.blocks,
                     file: file.display().to_string(),
                     message: serde_json::from_str(line.get())?,
                 })
@@ -216,6 +299,9 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             seconds,
             runs_per_s: p.runs as f64 / seconds.max(1e-9),
             corpus: p.corpus,
+            coverage: p
+                .coverage
+                .map(|(reached, blocks)| JsonCoverage { reached, blocks }),
             outcomes: &p.outcomes,
             findings,
         };
@@ -256,8 +342,12 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
 fn progress_line(p: &Progress) -> String {
     let seconds = p.elapsed.as_secs_f64().max(1e-9);
     let outcomes: Vec<String> = p.outcomes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    let coverage = match p.coverage {
+        Some((reached, blocks)) => format!("  blocks {reached}/{blocks}"),
+        None => String::new(),
+    };
     format!(
-        "runs {} ({:.0}/s)  corpus {}  findings {}  outcomes {}",
+        "runs {} ({:.0}/s)  corpus {}{coverage}  findings {}  outcomes {}",
         p.runs,
         p.runs as f64 / seconds,
         p.corpus,

@@ -62,6 +62,10 @@ pub struct EngineConfig {
     /// slot — of any hook of this engine — reads it back (wasmtime 48; see wasmtime#14357).
     /// Turn it on only for hosts with swap off.
     pub pagemap_scan: bool,
+    /// Linear memories one core module may define or import (wasmtime's pooling
+    /// `max_memories_per_module`): 1 by default, as every hook toolchain makes them; 2 for hooks
+    /// instrumented for coverage (`airlock fuzz`), whose modules each get a memory of their own.
+    pub memories_per_module: u32,
 }
 
 /// The pool's share of core instances, memories and tables per hook instance
@@ -85,6 +89,7 @@ impl Default for EngineConfig {
             fuel: false,
             keep_resident: KEEP_RESIDENT,
             pagemap_scan: false,
+            memories_per_module: 1,
         }
     }
 }
@@ -153,6 +158,7 @@ impl HookEngine {
             // wasmtime's default is 20 000: below Airlock's default hook limit, and a grow
             // refused by the pool never reaches the limiter (it would be a `hook-trap`).
             .table_elements(config.table_elements_ceiling)
+            .max_memories_per_module(config.memories_per_module.max(1))
             .linear_memory_keep_resident(config.keep_resident)
             .table_keep_resident(64 << 10)
             .pagemap_scan(match config.pagemap_scan {
@@ -255,4 +261,5 @@ with_fields!(EngineConfig {
     fuel: bool => with_fuel,
     keep_resident: usize => with_keep_resident,
     pagemap_scan: bool => with_pagemap_scan,
+    memories_per_module: u32 => with_memories_per_module,
 });

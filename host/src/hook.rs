@@ -26,6 +26,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
+use wasmtime::component::ComponentExportIndex;
 
 use crate::bindings::{self, Hook as HookWorld, HookPre};
 use crate::cache::CacheOutcome;
@@ -58,6 +59,8 @@ pub struct Hook {
     warm: Arc<Mutex<Vec<Warm>>>,
     quarantine: Arc<Quarantine>,
     pool_share: usize,
+    /// The coverage readers of an instrumented hook loaded with [`HookOptions::coverage`].
+    coverage: Arc<[ComponentExportIndex]>,
 }
 
 impl std::fmt::Debug for Hook {
@@ -82,12 +85,16 @@ pub struct Inspection {
     pub elapsed: Duration,
     /// Fuel `inspect` used, when the engine meters fuel.
     pub fuel: Option<u64>,
+    /// The blocks of the hook's code this message reached, in the order first reached, for a hook
+    /// loaded with [`HookOptions::coverage`]; `None` otherwise, or when the instance faulted.
+    pub coverage: Option<Vec<u32>>,
 }
 
 /// A configured instance and its store.
 struct Warm {
     store: Store<HookState>,
     instance: HookWorld,
+    component: wasmtime::component::Instance,
 }
 
 impl Hook {
@@ -157,6 +164,10 @@ impl Hook {
             }
         })?;
         let pre = HookPre::new(instance_pre).map_err(|e| HookError::World(format!("{e:#}")))?;
+        let coverage: Arc<[ComponentExportIndex]> = match options.coverage {
+            false => Arc::new([]),
+            true => coverage_exports(engine, &component)?.into(),
+        };
         let mut hook = Hook {
             pool_share: pool_share(bytes, &component),
             engine: engine.clone(),
@@ -167,6 +178,7 @@ impl Hook {
             options: Arc::new(options),
             compiled,
             warm: Arc::new(Mutex::new(Vec::new())),
+            coverage,
         };
 
         let before = pool_usage(engine);
@@ -252,6 +264,7 @@ impl Hook {
                 verdict: Verdict::Reject(rejection),
                 elapsed: start.elapsed(),
                 fuel: None,
+                coverage: None,
             };
         }
         let inspection = self.run(message, start).await;
@@ -280,25 +293,28 @@ impl Hook {
                         verdict: Verdict::Reject(rejection),
                         elapsed: start.elapsed(),
                         fuel: None,
+                        coverage: None,
                     };
                 }
             },
         };
         store::begin_message(&mut warm.store, &message.source.window);
         let (message, outcome, fuel) = self.call_inspect(&mut warm, message).await;
-        let verdict = match outcome {
+        let (verdict, coverage) = match outcome {
             Ok(verdict) => {
+                let coverage = self.read_coverage(&mut warm).await;
                 self.keep_warm(warm);
-                verdict
+                (verdict, coverage)
             }
             // A faulted instance is dropped here, never reused.
-            Err(fault) => Verdict::Reject(fault),
+            Err(fault) => (Verdict::Reject(fault), None),
         };
         Inspection {
             message,
             verdict,
             elapsed: start.elapsed(),
             fuel,
+            coverage,
         }
     }
 
@@ -324,7 +340,11 @@ impl Hook {
             self.name.clone(),
             self.options.limits,
         );
-        let instance = match self.pre.instantiate_async(&mut store).await {
+        let instantiated = match self.pre.instance_pre().instantiate_async(&mut store).await {
+            Ok(component) => HookWorld::new(&mut store, &component).map(|hook| (hook, component)),
+            Err(e) => Err(e),
+        };
+        let (instance, component) = match instantiated {
             Ok(instance) => instance,
             Err(e) => return Err(store::fault(&store, &e, "instantiating")),
         };
@@ -334,10 +354,38 @@ impl Hook {
             .call_configure(&mut store, &self.options.config)
             .await;
         match configured {
-            Ok(Ok(())) => Ok(Warm { store, instance }),
+            Ok(Ok(())) => {
+                let mut warm = Warm {
+                    store,
+                    instance,
+                    component,
+                };
+                // What `configure` reached is not the first message's.
+                self.read_coverage(&mut warm).await;
+                Ok(warm)
+            }
             Ok(Err(reason)) => Err(Rejection::new(code::HOOK_CONFIG, clip_reason(reason))),
             Err(e) => Err(store::fault(&store, &e, "configuring")),
         }
+    }
+
+    /// The blocks reached since the last read, from every coverage reader of an instrumented
+    /// hook (`None` when it has none, or one failed).
+    async fn read_coverage(&self, warm: &mut Warm) -> Option<Vec<u32>> {
+        if self.coverage.is_empty() {
+            return None;
+        }
+        store::begin_call(&mut warm.store);
+        let mut blocks = Vec::new();
+        for index in self.coverage.iter() {
+            let read = warm
+                .component
+                .get_typed_func::<(), (Vec<u32>,)>(&mut warm.store, index)
+                .ok()?;
+            let (mut reached,) = read.call_async(&mut warm.store, ()).await.ok()?;
+            blocks.append(&mut reached);
+        }
+        Some(blocks)
     }
 
     /// Calls `inspect`; `Err` is a fault, after which the instance must not be reused.
@@ -364,6 +412,29 @@ impl Hook {
         (message, outcome, fuel)
     }
 }
+
+/// The coverage readers an instrumented component exports (see [`HookOptions::coverage`]).
+fn coverage_exports(
+    engine: &HookEngine,
+    component: &wasmtime::component::Component,
+) -> Result<Vec<ComponentExportIndex>, HookError> {
+    let readers: Vec<ComponentExportIndex> = component
+        .component_type()
+        .exports(engine.wasmtime())
+        .filter(|(name, _)| name.starts_with(COVERAGE_EXPORT))
+        .filter_map(|(name, _)| component.get_export_index(None, name))
+        .collect();
+    match readers.is_empty() {
+        true => Err(HookError::World(format!(
+            "coverage was asked for, but the hook exports no {COVERAGE_EXPORT}N function: \
+             it was not instrumented"
+        ))),
+        false => Ok(readers),
+    }
+}
+
+/// The prefix of the functions an instrumented hook reads its coverage with.
+const COVERAGE_EXPORT: &str = "airlock-coverage-m";
 
 /// How many of the pool's instance shares one instance of the component `bytes` takes: its core
 /// instances (counted in the binary, nested components included), memories and tables (as

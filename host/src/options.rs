@@ -137,7 +137,7 @@ impl HeavyRuntime {
 }
 
 /// How to load a hook. Default: name `hook`, config `{}`, default limits, a fresh instance per
-/// message, enforced (not in monitor mode), no pin and no signature required.
+/// message, enforced (not in monitor mode), no pin and no signature required, no coverage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookOptions {
@@ -158,6 +158,10 @@ pub struct HookOptions {
     /// The pin and trusted signing keys the hook's bytes are checked against, at load and on
     /// every reload.
     pub trust: Trust,
+    /// Read the blocks each message reached ([`crate::Inspection::coverage`]) from a hook
+    /// instrumented for coverage (one exporting `airlock-coverage-mN: func() -> list<u32>`
+    /// functions, as `airlock fuzz` makes). For fuzzing only; off by default.
+    pub coverage: bool,
 }
 
 impl Default for HookOptions {
@@ -169,6 +173,7 @@ impl Default for HookOptions {
             mode: InstanceMode::Fresh,
             monitor: false,
             trust: Trust::default(),
+            coverage: false,
         }
     }
 }
@@ -193,6 +198,7 @@ with_fields!(HookOptions {
     mode: InstanceMode => with_mode,
     monitor: bool => with_monitor,
     trust: Trust => with_trust,
+    coverage: bool => with_coverage,
 });
 
 impl HookOptions {

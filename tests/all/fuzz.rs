@@ -47,6 +47,9 @@ fn fuzz(hook: Hook, reference: Option<Hook>, properties: Option<&str>, runs: u64
         budget: Budget::Runs(runs),
         seed: 7,
         limits: GatewayLimits::default(),
+        hints: Default::default(),
+        blocks: None,
+        max_corpus: fuzz::MAX_CORPUS,
     };
     fuzz::run(&options, &mut |_| {})
 }

@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod conformance;
 mod core;
+mod coverage;
 mod fair;
 mod fuzz;
 mod gateway;

@@ -83,6 +83,18 @@ pub fn fuel_engine() -> &'static HookEngine {
     })
 }
 
+/// An engine for hooks instrumented for coverage (`airlock fuzz`): fuel metered, and two memories
+/// per core module.
+pub fn coverage_engine() -> &'static HookEngine {
+    static ENGINE: OnceLock<HookEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let config = airlock::EngineConfig::default()
+            .with_fuel(true)
+            .with_memories_per_module(2);
+        HookEngine::with_cache(config, hook_cache()).expect("engine")
+    })
+}
+
 /// The bytes of a built hook, `target/hooks/<policy>.<lang>.wasm`. Panics with the command that
 /// builds it when it is missing: a missing hook is a failure, never a skip.
 pub fn built_hook(policy: &str, lang: &str) -> Vec<u8> {

@@ -2,7 +2,10 @@
 //!
 //! [`run`] starts from seed messages, mutates them ([`mutate`]), runs each candidate through the
 //! gateway's validation and the hook, and keeps the candidates that reach new behaviour — a new
-//! verdict, rejection code, or order of magnitude of fuel used — as a corpus to mutate further.
+//! verdict, rejection code, or order of magnitude of fuel used, and with a hook instrumented for
+//! coverage ([`coverage`]), a block of the hook's code no message reached before — as a corpus
+//! to mutate further (at most [`FuzzOptions::max_corpus`] messages). Mutations draw on
+//! [`coverage::Hints`]: the constants and strings found in the hook's code.
 //! Each run is checked by the oracles:
 //!
 //! - a hook fault (`hook-trap`, `hook-timeout`, `hook-memory`, `hook-stack`, …);
@@ -12,18 +15,25 @@
 //!   of two implementations of one policy);
 //! - declarative [`Properties`].
 //!
-//! Each distinct finding is minimized to a small message that still shows it. The run is
-//! deterministic for a given seed and number of runs.
+//! Each distinct finding is minimized to a small message that still shows it. With coverage,
+//! two differences from the reference with the same pair of outcomes are told apart by where
+//! the hook went: each is known by the three rarest blocks its minimized message reached
+//! ("diverges at block N" names the first), and a message that misses one of them, and does not
+//! minimize back to a known finding, is a new finding. The
+//! run is deterministic for a given seed and number of runs.
 
+pub mod coverage;
+pub mod distinct;
 pub mod mutate;
 pub mod oracle;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use airlock::{Body, Decision, GatewayLimits, Hook, Message, Request, Source, code};
+pub use coverage::Hints;
 pub use mutate::Rng;
 pub use oracle::Properties;
 
@@ -54,7 +64,21 @@ pub struct FuzzOptions {
     pub seed: u64,
     /// The gateway's limits: candidates stay within them.
     pub limits: GatewayLimits,
+    /// What the hook's code compares against, for the mutator ([`coverage::instrument`]).
+    pub hints: Hints,
+    /// The number of blocks of `hook`, when it is instrumented and loaded with
+    /// `HookOptions::coverage`: its coverage then guides the run.
+    pub blocks: Option<u32>,
+    /// The most messages the corpus holds (seeds included); past it, new behaviour is still
+    /// counted but no longer kept.
+    pub max_corpus: usize,
 }
+
+/// How many of the rarest blocks a difference from the reference is known by.
+const SIGNATURE_BLOCKS: usize = 3;
+
+/// The default [`FuzzOptions::max_corpus`].
+pub const MAX_CORPUS: usize = 4096;
 
 /// Which oracle a finding comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,6 +125,12 @@ pub struct Finding {
     pub original_body_len: usize,
     /// The run that first found it.
     pub first_run: u64,
+    /// How long into the fuzzing run it was first found.
+    pub first_elapsed: Duration,
+    /// With coverage, the blocks this finding is known by: the rarest its minimized message
+    /// reached (at most 3), the first named in its summary; a later difference that misses one
+    /// of them (and that does not minimize back to this finding) is another finding.
+    pub blocks: Vec<u32>,
     /// How many runs found it.
     pub count: u64,
 }
@@ -118,6 +148,8 @@ pub struct Progress {
     pub findings: usize,
     /// How often each outcome (`pass`, `replace`, or a rejection code) was seen.
     pub outcomes: BTreeMap<String, u64>,
+    /// With coverage, the blocks of the hook reached so far and the number instrumented.
+    pub coverage: Option<(usize, u32)>,
 }
 
 /// The result of a fuzzing run.
@@ -138,6 +170,7 @@ struct Outcome {
     delivered: Option<Message>,
     fuel: u64,
     bad_replace: bool,
+    coverage: Option<Vec<u32>>,
 }
 
 impl Outcome {
@@ -167,6 +200,7 @@ fn evaluate(
     let message = Message::from_request(1, source.clone(), request.clone());
     let inspection = hook.inspect_blocking(message);
     let fuel = inspection.fuel.unwrap_or(0);
+    let coverage = inspection.coverage;
     let decision = inspection.verdict.kind();
     // Judged as the gateway judges it.
     Some(
@@ -178,6 +212,7 @@ fn evaluate(
                 delivered: Some(delivered),
                 fuel,
                 bad_replace: false,
+                coverage,
             },
             Err(rejection) => Outcome {
                 decision: Decision::Reject,
@@ -186,6 +221,7 @@ fn evaluate(
                 delivered: None,
                 fuel,
                 bad_replace: decision == Decision::Replace,
+                coverage,
             },
         },
     )
@@ -313,13 +349,20 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         false => options.seeds.clone(),
     };
     let mut signatures = HashSet::new();
+    // With coverage: how many runs reached each block so far, and the blocks each corpus entry
+    // was the first to reach (none for seeds).
+    let mut reached: HashMap<u32, u64> = HashMap::new();
+    let mut firsts: Vec<Vec<u32>> = vec![Vec::new(); corpus.len()];
     let mut findings: Vec<Finding> = Vec::new();
+    // Each finding's first run, with a set of blocks that tells it apart (see below).
+    let mut known_by: Vec<(u64, Vec<u32>)> = Vec::new();
     let mut state = Progress {
         runs: 0,
         elapsed: Duration::ZERO,
         corpus: corpus.len(),
         findings: 0,
         outcomes: BTreeMap::new(),
+        coverage: options.blocks.map(|total| (0, total)),
     };
     let start = Instant::now();
     let mut last_report = Instant::now();
@@ -337,8 +380,9 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         let (source, request) = match state.runs < seeds as u64 {
             true => corpus[state.runs as usize].clone(),
             false => {
-                let (source, request) = &corpus[rng.below(corpus.len())];
-                mutate::mutate(&mut rng, source, request, bounds)
+                let (source, request) = &corpus[pick(&mut rng, &firsts, &reached)];
+                let (_, other) = &corpus[rng.below(corpus.len())];
+                mutate::mutate(&mut rng, source, request, other, bounds, &options.hints)
             }
         };
         state.runs += 1;
@@ -352,39 +396,95 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             outcome.label(),
             64 - outcome.fuel.leading_zeros(),
         );
-        if signatures.insert(signature) && corpus.len() < 4096 && state.runs > seeds as u64 {
+        let mut new_behaviour = signatures.insert(signature);
+        let mut new_blocks = Vec::new();
+        for block in outcome.coverage.iter().flatten() {
+            let count = reached.entry(*block).or_default();
+            if *count == 0 {
+                new_blocks.push(*block);
+            }
+            *count += 1;
+        }
+        new_behaviour |= !new_blocks.is_empty();
+        if new_behaviour && corpus.len() < options.max_corpus && state.runs > seeds as u64 {
             corpus.push((source.clone(), request.clone()));
+            firsts.push(new_blocks);
         }
         if let Some((kind, key, summary)) = finding {
-            match findings.iter_mut().find(|f| f.kind == kind && f.key == key) {
-                Some(known) => known.count += 1,
+            let diverging = kind == FindingKind::Differs && outcome.coverage.is_some();
+            // With coverage, a difference is known by sets of blocks (its minimized message's
+            // rarest, then those of messages that minimized back to it): a message that reaches
+            // all of one set is that finding.
+            let known = |findings: &[Finding], coverage: &Option<Vec<u32>>| {
+                findings.iter().position(|f| {
+                    f.kind == kind
+                        && f.key == key
+                        && (!diverging
+                            || known_by.iter().any(|(at, set): &(u64, Vec<u32>)| {
+                                f.first_run == *at
+                                    && coverage
+                                        .as_ref()
+                                        .is_some_and(|c| set.iter().all(|b| c.contains(b)))
+                            }))
+                })
+            };
+            let rarest = |coverage: &Option<Vec<u32>>| {
+                let mut blocks: Vec<u32> = coverage.iter().flatten().copied().collect();
+                blocks.sort_unstable_by_key(|block| {
+                    (reached.get(block).copied().unwrap_or(0), *block)
+                });
+                blocks.truncate(SIGNATURE_BLOCKS);
+                blocks
+            };
+            match known(&findings, &outcome.coverage) {
+                Some(at) => findings[at].count += 1,
                 None => {
                     let original_body_len = request.body.len();
                     let (source, request) = minimize(&fuzzer, kind, &key, source, request.clone());
                     // Describe what the minimized message does (it shows the same finding).
-                    let summary = match fuzzer.check(
+                    let (summary, coverage) = match fuzzer.check(
                         &source,
                         &request,
                         kind == FindingKind::Nondeterministic,
                     ) {
-                        Some((_, Some((_, _, minimized)))) => minimized,
-                        _ => summary,
+                        Some((minimized, Some((_, _, text)))) => (text, minimized.coverage),
+                        _ => (summary, outcome.coverage.clone()),
                     };
-                    findings.push(Finding {
-                        kind,
-                        key,
-                        summary,
-                        source,
-                        original_body_len,
-                        request,
-                        first_run: state.runs,
-                        count: 1,
-                    });
+                    // A message of a known finding that went elsewhere minimizes back to it.
+                    if let Some(at) = known(&findings, &coverage) {
+                        findings[at].count += 1;
+                        known_by.push((findings[at].first_run, rarest(&outcome.coverage)));
+                    } else {
+                        let blocks = match diverging {
+                            true => rarest(&coverage),
+                            false => Vec::new(),
+                        };
+                        let summary = match blocks.first() {
+                            Some(block) => format!("{summary}; diverges at block {block}"),
+                            None => summary,
+                        };
+                        known_by.push((state.runs, blocks.clone()));
+                        findings.push(Finding {
+                            kind,
+                            key,
+                            summary,
+                            source,
+                            original_body_len,
+                            request,
+                            first_run: state.runs,
+                            first_elapsed: start.elapsed(),
+                            blocks,
+                            count: 1,
+                        });
+                    }
                 }
             }
         }
         state.corpus = corpus.len();
         state.findings = findings.len();
+        if let Some((seen, _)) = &mut state.coverage {
+            *seen = reached.len();
+        }
         if last_report.elapsed() >= Duration::from_millis(250) {
             last_report = Instant::now();
             progress(&state);
@@ -396,6 +496,32 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         progress: state,
         findings,
     }
+}
+
+/// The corpus entry to mutate next. Half the time any; else, with coverage, the best of four by
+/// where they went: the entry first to reach the block fewest runs reached since (a branch just
+/// opened, whose next condition is still ahead), before seeds and entries whose blocks many
+/// runs reach.
+fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &HashMap<u32, u64>) -> usize {
+    let any = rng.below(firsts.len());
+    if reached.is_empty() || rng.one_in(2) {
+        return any;
+    }
+    let rarity = |entry: usize| {
+        firsts[entry]
+            .iter()
+            .map(|block| reached.get(block).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(u64::MAX)
+    };
+    let mut best = any;
+    for _ in 0..3 {
+        let other = rng.below(firsts.len());
+        if rarity(other) < rarity(best) {
+            best = other;
+        }
+    }
+    best
 }
 
 /// Shrinks a message while it still shows the same finding: headers, origin, then the JSON body

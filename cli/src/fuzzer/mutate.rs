@@ -2,12 +2,16 @@
 //!
 //! Bodies are mutated as JSON trees (strings, numbers, structure, keys) and, for what a tree
 //! cannot hold (duplicate keys), as text. Strings draw from a dictionary of path-traversal
-//! spellings, encodings, lookalikes and control characters. Everything stays within the
-//! gateway's limits, so each candidate reaches the hook.
+//! spellings, encodings, lookalikes and control characters, and from the hook's own [`Hints`]:
+//! text its code compares against, as keys, values and parts of strings, and numbers it compares
+//! against, as string lengths. Everything stays within the gateway's limits, so each candidate
+//! reaches the hook.
 
 use serde_json::{Map, Number, Value};
 
 use airlock::{Body, Header, Kind, Request, Source};
+
+use super::coverage::Hints;
 
 /// A small deterministic generator (SplitMix64): the same `--seed` gives the same run on every
 /// build, whatever a random-number crate does between versions.
@@ -236,12 +240,15 @@ pub struct Bounds {
     pub max_depth: usize,
 }
 
-/// Applies 1 to 4 random mutations to a copy of the message.
+/// Applies 1 to 4 random mutations to a copy of the message; `other` (another corpus entry) may
+/// lend it members.
 pub fn mutate(
     rng: &mut Rng,
     source: &Source,
     request: &Request,
+    other: &Request,
     bounds: Bounds,
+    hints: &Hints,
 ) -> (Source, Request) {
     let mut source = source.clone();
     let mut request = request.clone();
@@ -268,7 +275,8 @@ pub fn mutate(
             }
             4 => request.body = mutate_bytes(rng, &request.body),
             5 => request.body = duplicate_key(rng, &request.body),
-            _ => request.body = mutate_json(rng, request.kind, &request.body, bounds),
+            6 => request.body = splice(rng, &request.body, &other.body),
+            _ => request.body = mutate_json(rng, request.kind, &request.body, bounds, hints),
         }
     }
     if request.body.len() > bounds.max_body {
@@ -333,7 +341,32 @@ fn duplicate_key(rng: &mut Rng, body: &Body) -> Body {
     })
 }
 
-fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds) -> Body {
+/// The body with members of `other`'s top-level object copied in (one, or each with even odds),
+/// when both are objects: what two corpus entries reached apart, in one message.
+fn splice(rng: &mut Rng, body: &Body, other: &Body) -> Body {
+    let (Body::Json(text), Body::Json(other)) = (body, other) else {
+        return body.clone();
+    };
+    let (Ok(Value::Object(mut map)), Ok(Value::Object(theirs))) = (
+        serde_json::from_str::<Value>(text),
+        serde_json::from_str::<Value>(other),
+    ) else {
+        return body.clone();
+    };
+    if theirs.is_empty() {
+        return body.clone();
+    }
+    let one = rng.below(theirs.len());
+    let all = rng.one_in(2);
+    for (at, (key, value)) in theirs.into_iter().enumerate() {
+        if at == one || (all && rng.one_in(2)) {
+            map.insert(key, value);
+        }
+    }
+    Body::Json(Value::Object(map).to_string())
+}
+
+fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds, hints: &Hints) -> Body {
     let mut value = match body {
         Body::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         Body::Bytes(_) => Value::Object(Map::new()),
@@ -342,7 +375,7 @@ fn mutate_json(rng: &mut Rng, kind: Kind, body: &Body, bounds: Bounds) -> Body {
     let target = rng.below(count);
     let mut seen = 0;
     visit_nth(&mut value, target, &mut seen, &mut |node| {
-        mutate_node(rng, node, bounds)
+        mutate_node(rng, node, bounds, hints)
     });
     if kind == Kind::Command && !value.is_object() {
         value = Value::Object(Map::from_iter([("path".to_owned(), value)]));
@@ -392,10 +425,10 @@ fn visit_nth(
     }
 }
 
-fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
+fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
     match node {
-        Value::String(text) => *text = mutate_string(rng, text, bounds),
-        Value::Object(map) if !rng.one_in(3) => match rng.below(4) {
+        Value::String(text) => *text = mutate_string(rng, text, bounds, hints),
+        Value::Object(map) if !rng.one_in(3) => match rng.below(6) {
             0 if !map.is_empty() => {
                 let key = map
                     .keys()
@@ -405,13 +438,17 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
                 map.remove(&key);
             }
             1 => {
-                let key = rng.pick(DICTIONARY).to_string();
-                map.insert(key, random_value(rng, bounds));
+                let key = token(rng, hints);
+                map.insert(key, random_value(rng, bounds, hints));
+            }
+            2 | 3 => {
+                let key = token(rng, hints);
+                map.insert(key, shaped_value(rng, bounds, hints));
             }
             _ => {
                 let key = map.keys().nth(rng.below(map.len().max(1))).cloned();
                 let key = key.unwrap_or_else(|| "path".to_owned());
-                map.insert(key, random_value(rng, bounds));
+                map.insert(key, random_value(rng, bounds, hints));
             }
         },
         Value::Array(items) if !rng.one_in(3) => match rng.below(3) {
@@ -422,13 +459,104 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds) {
                 let copy = items[rng.below(items.len())].clone();
                 items.push(copy);
             }
-            _ => items.push(random_value(rng, bounds)),
+            _ => items.push(random_value(rng, bounds, hints)),
         },
-        _ => *node = random_value(rng, bounds),
+        _ => *node = random_value(rng, bounds, hints),
     }
 }
 
-fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
+/// A dictionary string: half the time, when the hook has hints, one of its own tokens (now and
+/// then a slice of one) or a slice of its data; a third of the time, against a reference, text
+/// only the hook holds, and a quarter of the rest, text its code compares against; else one of
+/// [`DICTIONARY`].
+fn token(rng: &mut Rng, hints: &Hints) -> String {
+    if !hints.distinct.is_empty() && rng.one_in(3) {
+        return rng.pick(&hints.distinct).clone();
+    }
+    if !hints.compared.is_empty() && rng.one_in(4) {
+        return rng.pick(&hints.compared).clone();
+    }
+    let has_hints = !hints.tokens.is_empty() || !hints.data.is_empty();
+    if !has_hints || rng.one_in(2) {
+        return rng.pick(DICTIONARY).to_string();
+    }
+    let (text, whole) = match hints.tokens.is_empty() || (!hints.data.is_empty() && rng.one_in(4)) {
+        true => (rng.pick(&hints.data), false),
+        false => (rng.pick(&hints.tokens), !rng.one_in(8)),
+    };
+    if whole {
+        return text.clone();
+    }
+    // Data strings run into each other (Rust keeps its literals end to end): a slice of one.
+    let chars: Vec<char> = text.chars().collect();
+    let len = 1 + rng.below(chars.len().min(12));
+    let at = rng.below(chars.len() - len + 1);
+    chars[at..at + len].iter().collect()
+}
+
+/// `text` cut or padded (with its last character, or `a`) to a length the hook compares
+/// against, one more or less, or a small random one.
+fn resize(rng: &mut Rng, text: &str, hints: &Hints) -> String {
+    let target = match hints.lengths.is_empty() || rng.one_in(3) {
+        true => rng.below(80),
+        false => {
+            let len = *rng.pick(&hints.lengths);
+            match rng.below(4) {
+                0 => len + 1,
+                1 => len.saturating_sub(1),
+                _ => len,
+            }
+        }
+    }
+    .min(4096);
+    let mut chars: Vec<char> = text.chars().collect();
+    let pad = chars.last().copied().unwrap_or('a');
+    chars.resize(target, pad);
+    chars.into_iter().collect()
+}
+
+/// A value of a shape a hook checks before it trusts a member: a string that starts with one of
+/// its tokens, an array or object of a length it compares against, or any [`random_value`].
+fn shaped_value(rng: &mut Rng, bounds: Bounds, hints: &Hints) -> Value {
+    match rng.below(4) {
+        0 => {
+            let start = token(rng, hints);
+            Value::String(match rng.below(3) {
+                0 => start,
+                1 => format!("{start}{}", rng.pick(DICTIONARY)),
+                _ => resize(rng, &format!("{start}x"), hints),
+            })
+        }
+        1 => Value::Array(
+            (0..small_len(rng, hints))
+                .map(|_| Value::String(token(rng, hints)))
+                .collect(),
+        ),
+        2 => Value::Object(
+            (0..small_len(rng, hints))
+                .map(|_| (token(rng, hints), Value::String(token(rng, hints))))
+                .collect(),
+        ),
+        _ => random_value(rng, bounds, hints),
+    }
+}
+
+/// A count a hook may compare against: one of its small constants (up to 16), one more or less,
+/// or below 8.
+fn small_len(rng: &mut Rng, hints: &Hints) -> usize {
+    let small: Vec<usize> = hints.lengths.iter().copied().filter(|&n| n <= 16).collect();
+    if small.is_empty() || rng.one_in(3) {
+        return rng.below(8);
+    }
+    let len = *rng.pick(&small);
+    match rng.below(4) {
+        0 => len + 1,
+        1 => len.saturating_sub(1),
+        _ => len,
+    }
+}
+
+fn random_value(rng: &mut Rng, bounds: Bounds, hints: &Hints) -> Value {
     match rng.below(9) {
         0 => Value::Null,
         1 => Value::Bool(rng.one_in(2)),
@@ -437,8 +565,8 @@ fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
             .unwrap_or(Value::Null),
         3 => Value::Array(vec![Value::String(rng.pick(DICTIONARY).to_string())]),
         4 => Value::Object(Map::from_iter([(
-            rng.pick(DICTIONARY).to_string(),
-            Value::String(rng.pick(DICTIONARY).to_string()),
+            token(rng, hints),
+            Value::String(token(rng, hints)),
         )])),
         5 => {
             // Deep nesting, short of the gateway's limit.
@@ -448,14 +576,15 @@ fn random_value(rng: &mut Rng, bounds: Bounds) -> Value {
             }
             value
         }
-        _ => Value::String(mutate_string(rng, "notes.txt", bounds)),
+        6 => Value::String(token(rng, hints)),
+        _ => Value::String(mutate_string(rng, "notes.txt", bounds, hints)),
     }
 }
 
-fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds) -> String {
-    let token = *rng.pick(DICTIONARY);
+fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds, hints: &Hints) -> String {
+    let token = &*token(rng, hints);
     let at = char_boundary(text, rng.below(text.len() + 1));
-    match rng.below(12) {
+    match rng.below(14) {
         0 => token.to_owned(),
         1 => format!("{token}{text}"),
         2 => format!("{text}{token}"),
@@ -474,6 +603,7 @@ fn mutate_string(rng: &mut Rng, text: &str, bounds: Bounds) -> String {
         }
         9 => percent_encode_one(rng, text),
         10 => format!("/app/data/{text}"),
+        11 | 12 => resize(rng, text, hints),
         _ => format!(
             "{}{}",
             &text[..at],

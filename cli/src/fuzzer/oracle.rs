@@ -15,7 +15,8 @@
 //! speaks of (all when absent). Checks: `verdicts` (the verdicts allowed), `path_within` (the
 //! delivered JSON body's string at `pointer` must resolve inside `root`, read the way a careless
 //! core might: percent-decoded until stable, backslashes and Unicode lookalikes as `/` and `.`,
-//! cut at a NUL, `..` and dot-only segments climbing), `no_keys` (no object member with one of
+//! cut at a NUL, `..` and dot-only segments climbing, `~`, drive letters, `scheme://` and `file:`
+//! leaving the root; other relative paths are joined to it), `no_keys` (no object member with one of
 //! these names, ignoring ASCII case, anywhere in the delivered JSON body).
 
 use serde::Deserialize;
@@ -190,8 +191,20 @@ pub fn resolves_within(path: &str, root: &str) -> Result<(), String> {
         .replace('\u{2025}', "..")
         .replace('\u{2026}', "...");
     let outside = |at: String| Err(at);
+    // What leaves the root whatever it is joined to: a home (`~`), a drive (`C:`), a URL
+    // (`scheme://`, `file:`). Other relative paths, colons and all (`notes:v2.txt`), stay in it.
     let first = text.split('/').next().unwrap_or("");
-    if first.starts_with('~') || first.contains(':') {
+    let drive = matches!(first.as_bytes(), [letter, b':', ..] if letter.is_ascii_alphabetic());
+    let scheme = first.ends_with(':')
+        && text[first.len()..].starts_with("//")
+        && first[..first.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if first.starts_with('~')
+        || drive
+        || (scheme && first.len() > 1)
+        || first.to_ascii_lowercase().starts_with("file:")
+    {
         return outside(text);
     }
     let root_segments: Vec<&str> = root

@@ -1,0 +1,824 @@
+//! Block coverage of a hook's own code, for the fuzzer.
+//!
+//! [`instrument`] rewrites a hook component so that the fuzzer can see which basic blocks of the
+//! hook a message reached. Each top-level core module gets:
+//!
+//! - a second memory (`airlock-coverage-memory`), so the hook's own memory, and so its
+//!   behaviour, is untouched: a seen-map of one byte per block and a list of the blocks first
+//!   reached since the last read;
+//! - a probe at every block start (function entry, the arms of an `if`, a loop's head, the
+//!   fall-through of a `br_if`, the join after an `end`): if the block's byte is 0, set it and
+//!   append the block's number to the list;
+//! - a function `airlock-coverage: func() -> list<u32>` that returns the list and clears it and
+//!   the map, exported from the component as `airlock-coverage-mN` for the module's N-th
+//!   instance. The host calls it after each message (`HookOptions::coverage`).
+//!
+//! Block numbers are unique across the component's modules. The rewrite only appends (a memory,
+//! a global, a type, a function, exports), so no index of the original changes. The
+//! instrumented copy is only for fuzzing: production runs the hook as built.
+//!
+//! Components nested inside the hook (a JavaScript runtime's, say) are not instrumented:
+//! [`instrument`] refuses them, naming why, and the fuzzer falls back to verdict feedback.
+//!
+//! While rewriting, [`instrument`] also gathers [`Hints`] for the mutator: the constants the
+//! hook's code compares against (as text when they are printable, as lengths when small), the
+//! string literals it passes around (an address in its data followed by a length), and the
+//! printable strings of its data segments (when there are few enough to be the hook's own).
+
+use std::collections::BTreeSet;
+
+use wasm_encoder::reencode::{self, Reencode};
+use wasm_encoder::{
+    Alias, CanonicalFunctionSection, CanonicalOption, ComponentAliasSection, ComponentExportKind,
+    ComponentExportSection, ComponentTypeSection, ComponentValType, ExportKind, Function,
+    Instruction, MemArg, PrimitiveValType, SectionId, ValType,
+};
+use wasmparser::{Operator, Parser, Payload};
+
+/// The name of the coverage function a module exports, and of its memory.
+const CORE_FUNC: &str = "airlock-coverage";
+const CORE_MEMORY: &str = "airlock-coverage-memory";
+/// The prefix of the component exports the host looks for (`airlock-coverage-m0`, …).
+pub const EXPORT_PREFIX: &str = "airlock-coverage-m";
+
+/// Data strings are taken as hints only when a hook has at most this many (a language runtime's
+/// thousands would drown the hook's own).
+const MAX_DATA_STRINGS: usize = 4096;
+
+/// What the mutator can learn from a hook's code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// Text the hook's code compares against or passes around as a literal: keys, prefixes,
+    /// values.
+    pub tokens: Vec<String>,
+    /// The printable runs of the hook's data, when there are few enough to be its own (a
+    /// language runtime's are not kept); several literals may run together in one.
+    pub data: Vec<String>,
+    /// The tokens the hook's code compares a few bytes against at once (`starts_with("raw:")`
+    /// compiled to one comparison): fewer than the literals, and each a condition.
+    pub compared: Vec<String>,
+    /// Small numbers the hook compares against: lengths, counts.
+    pub lengths: Vec<usize>,
+    /// Against a reference, the text only the hook holds ([`distinct_strings`](super::distinct::distinct_strings)): what it checks
+    /// that the reference does not, tried more often than the rest.
+    pub distinct: Vec<String>,
+}
+
+/// An instrumented hook.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The rewritten component.
+    pub bytes: Vec<u8>,
+    /// Blocks probed, over all modules.
+    pub blocks: u32,
+    /// Core modules instrumented.
+    pub modules: usize,
+    /// Hints for the mutator.
+    pub hints: Hints,
+}
+
+/// Instruments every top-level core module of a hook component (see the module docs). Refuses,
+/// saying why, a core module, a component with nested components, or one it cannot parse.
+pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
+    if !wasmparser::Parser::is_component(component) {
+        return Err("not a component".into());
+    }
+    let mut out: Vec<u8> = component[..8].to_vec();
+    let mut depth = 0usize;
+    // The component's core module index space: each module's first block, when instrumented.
+    let mut instrumented: Vec<Option<u32>> = Vec::new();
+    let mut instances: Vec<(u32, u32)> = Vec::new(); // (core instance, module)
+    let mut core_instances = 0u32;
+    let mut blocks = 0u32;
+    let mut harvest = Harvest::default();
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    let mut types = None;
+    let parse = |e: wasmparser::BinaryReaderError| format!("cannot parse the hook: {e}");
+    for payload in Parser::new(0).parse_all(component) {
+        let payload = payload.map_err(parse)?;
+        // Function bodies are not validated here (wasmtime does): only the index spaces are
+        // wanted, from the last (the top-level) end.
+        if let wasmparser::ValidPayload::End(t) = validator.payload(&payload).map_err(parse)? {
+            types = Some(t);
+        }
+        match &payload {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                depth += 1;
+                if depth > 1 {
+                    continue;
+                }
+                let original = &component[unchecked_range.clone()];
+                match instrument_module(original, blocks, &mut harvest)? {
+                    Some((module, count)) => {
+                        raw_section(&mut out, 1, &module);
+                        instrumented.push(Some(blocks));
+                        blocks += count;
+                    }
+                    None => {
+                        raw_section(&mut out, 1, original);
+                        instrumented.push(None);
+                    }
+                }
+            }
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                depth += 1;
+                if depth == 1 {
+                    let nested = &component[unchecked_range.clone()];
+                    if has_code(nested) {
+                        return Err("it nests components with code of their own (as a \
+                                    JavaScript runtime does), which are not instrumented"
+                            .into());
+                    }
+                    raw_section(&mut out, 4, nested);
+                }
+            }
+            Payload::End(_) => {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+            }
+            _ if depth > 0 => {}
+            Payload::InstanceSection(section) => {
+                for instance in section.clone() {
+                    if let wasmparser::Instance::Instantiate { module_index, .. } =
+                        instance.map_err(parse)?
+                    {
+                        instances.push((core_instances, module_index));
+                    }
+                    core_instances += 1;
+                }
+                copy_section(&mut out, &payload, component);
+            }
+            Payload::ComponentAliasSection(section) => {
+                for alias in section.clone() {
+                    match alias.map_err(parse)? {
+                        wasmparser::ComponentAlias::InstanceExport {
+                            kind: wasmparser::ComponentExternalKind::Module,
+                            ..
+                        }
+                        | wasmparser::ComponentAlias::Outer {
+                            kind: wasmparser::ComponentOuterAliasKind::CoreModule,
+                            ..
+                        } => instrumented.push(None),
+                        _ => {}
+                    }
+                }
+                copy_section(&mut out, &payload, component);
+            }
+            Payload::ComponentImportSection(section) => {
+                for import in section.clone() {
+                    if let wasmparser::ComponentTypeRef::Module(_) = import.map_err(parse)?.ty {
+                        instrumented.push(None);
+                    }
+                }
+                copy_section(&mut out, &payload, component);
+            }
+            _ => copy_section(&mut out, &payload, component),
+        }
+    }
+    let types = types.ok_or("the hook component ends early")?;
+    let types = types.as_ref();
+    let probed: Vec<u32> = instances
+        .iter()
+        .filter(|(_, module)| {
+            instrumented
+                .get(*module as usize)
+                .copied()
+                .flatten()
+                .is_some()
+        })
+        .map(|(instance, _)| *instance)
+        .collect();
+    if probed.is_empty() {
+        return Err("it has no core code to instrument".into());
+    }
+
+    // Read each instance's list through a lifted `func() -> list<u32>` in its coverage memory.
+    let core_funcs = types.function_count();
+    let core_memories = types.memory_count();
+    let component_types = types.component_type_count();
+    let component_funcs = types.component_function_count();
+    let mut aliases = ComponentAliasSection::new();
+    for &instance in &probed {
+        aliases.alias(Alias::CoreInstanceExport {
+            instance,
+            kind: ExportKind::Func,
+            name: CORE_FUNC,
+        });
+        aliases.alias(Alias::CoreInstanceExport {
+            instance,
+            kind: ExportKind::Memory,
+            name: CORE_MEMORY,
+        });
+    }
+    let mut component_types_section = ComponentTypeSection::new();
+    component_types_section
+        .defined_type()
+        .list(ComponentValType::Primitive(PrimitiveValType::U32));
+    component_types_section
+        .function()
+        .params([] as [(&str, ComponentValType); 0])
+        .result(Some(ComponentValType::Type(component_types)));
+    let mut canon = CanonicalFunctionSection::new();
+    let mut exports = ComponentExportSection::new();
+    for (n, _) in probed.iter().enumerate() {
+        let n = n as u32;
+        canon.lift(
+            core_funcs + n,
+            component_types + 1,
+            [
+                CanonicalOption::UTF8,
+                CanonicalOption::Memory(core_memories + n),
+            ],
+        );
+        exports.export(
+            format!("{EXPORT_PREFIX}{n}"),
+            ComponentExportKind::Func,
+            component_funcs + n,
+            None,
+        );
+    }
+    use wasm_encoder::Encode as _;
+    for (id, section) in [
+        (6u8, encoded(|s| aliases.encode(s))),
+        (7u8, encoded(|s| component_types_section.encode(s))),
+        (8u8, encoded(|s| canon.encode(s))),
+        (11u8, encoded(|s| exports.encode(s))),
+    ] {
+        // Sections' encodings already start with their size.
+        out.push(id);
+        out.extend_from_slice(&section);
+    }
+    Ok(Instrumented {
+        bytes: out,
+        blocks,
+        modules: probed.len(),
+        hints: harvest.finish(),
+    })
+}
+
+fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    f(&mut bytes);
+    bytes
+}
+
+/// Whether a nested component holds any function body.
+fn has_code(bytes: &[u8]) -> bool {
+    Parser::new(0)
+        .parse_all(bytes)
+        .any(|p| matches!(p, Ok(Payload::CodeSectionStart { count, .. }) if count > 0))
+}
+
+fn raw_section(out: &mut Vec<u8>, id: u8, data: &[u8]) {
+    out.push(id);
+    leb128(out, data.len() as u64);
+    out.extend_from_slice(data);
+}
+
+fn copy_section(out: &mut Vec<u8>, payload: &Payload, bytes: &[u8]) {
+    if let Some((id, range)) = payload.as_section() {
+        raw_section(out, id, &bytes[range]);
+    }
+}
+
+fn leb128(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Where a probe goes: after this operator (the entry probe is separate).
+fn probe_after(op: &Operator) -> bool {
+    matches!(
+        op,
+        Operator::If { .. }
+            | Operator::Else
+            | Operator::Loop { .. }
+            | Operator::BrIf { .. }
+            | Operator::End
+    )
+}
+
+/// What a module holds, counted before rewriting it.
+#[derive(Debug, Default)]
+struct Counts {
+    types: u32,
+    funcs: u32,
+    memories: u32,
+    globals: u32,
+    bodies: u32,
+    blocks: u32,
+    has_type_section: bool,
+}
+
+/// Constants and strings found in the hook's modules.
+#[derive(Debug, Default)]
+struct Harvest {
+    tokens: BTreeSet<String>,
+    compared: BTreeSet<String>,
+    lengths: BTreeSet<usize>,
+    data: BTreeSet<String>,
+}
+
+impl Harvest {
+    /// A constant the code compares against.
+    fn constant(&mut self, value: i64, width: usize) {
+        if (1..=4096).contains(&value) {
+            self.lengths.insert(value as usize);
+        }
+        let bytes = value.to_le_bytes();
+        let bytes = &bytes[..width];
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+        if printable(&bytes[..end]) {
+            self.compared
+                .insert(String::from_utf8_lossy(&bytes[..end]).into_owned());
+        }
+        self.text(&bytes[..end]);
+    }
+
+    /// Printable text of 2 bytes or more, as a token.
+    fn text(&mut self, bytes: &[u8]) {
+        if printable(bytes) {
+            self.tokens
+                .insert(String::from_utf8_lossy(bytes).into_owned());
+        }
+    }
+
+    /// The printable runs of a data segment (Rust keeps string literals end to end, so a run may
+    /// hold several).
+    fn data(&mut self, bytes: &[u8]) {
+        for run in bytes.split(|b| !(0x20..0x7f).contains(b)) {
+            if (2..=48).contains(&run.len()) && self.data.len() <= MAX_DATA_STRINGS {
+                self.data.insert(String::from_utf8_lossy(run).into_owned());
+            }
+        }
+    }
+
+    fn finish(self) -> Hints {
+        let data = match self.data.len() <= MAX_DATA_STRINGS {
+            true => self.data.into_iter().collect(),
+            false => Vec::new(),
+        };
+        Hints {
+            tokens: self.tokens.into_iter().collect(),
+            compared: self.compared.into_iter().collect(),
+            data,
+            lengths: self.lengths.into_iter().collect(),
+            distinct: Vec::new(),
+        }
+    }
+}
+
+/// Printable ASCII, 2 bytes or more.
+fn printable(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && bytes.iter().all(|b| (0x20..0x7f).contains(b))
+}
+
+fn count(module: &[u8], harvest: &mut Harvest) -> Result<Counts, String> {
+    let parse = |e: wasmparser::BinaryReaderError| format!("cannot parse a hook module: {e}");
+    let mut counts = Counts::default();
+    // An address and a length a few operators apart (how Rust and C pass a string literal), and
+    // the active data segments they may point into.
+    let mut literals: std::collections::HashSet<(u32, u32)> = Default::default();
+    let mut segments: Vec<(u32, &[u8])> = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        match payload.map_err(parse)? {
+            Payload::TypeSection(section) => {
+                counts.has_type_section = true;
+                for group in section {
+                    counts.types += group.map_err(parse)?.types().len() as u32;
+                }
+            }
+            Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    match import.map_err(parse)?.ty {
+                        wasmparser::TypeRef::Func(_) | wasmparser::TypeRef::FuncExact(_) => {
+                            counts.funcs += 1
+                        }
+                        wasmparser::TypeRef::Memory(_) => counts.memories += 1,
+                        wasmparser::TypeRef::Global(_) => counts.globals += 1,
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(section) => counts.funcs += section.count(),
+            Payload::MemorySection(section) => counts.memories += section.count(),
+            Payload::GlobalSection(section) => counts.globals += section.count(),
+            Payload::DataSection(section) => {
+                for data in section {
+                    let data = data.map_err(parse)?;
+                    harvest.data(data.data);
+                    if let wasmparser::DataKind::Active { offset_expr, .. } = data.kind
+                        && let Ok(Operator::I32Const { value }) =
+                            offset_expr.get_operators_reader().read()
+                    {
+                        segments.push((value as u32, data.data));
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                counts.bodies += 1;
+                counts.blocks += 1;
+                let mut reader = body.get_operators_reader().map_err(parse)?;
+                let mut last: Option<(i64, usize)> = None;
+                // The `i32.const`s of the last few operators.
+                let mut recent: [Option<u32>; 4] = [None; 4];
+                while !reader.eof() {
+                    let op = reader.read().map_err(parse)?;
+                    if probe_after(&op) {
+                        counts.blocks += 1;
+                    }
+                    if let Some((value, width)) = last
+                        && is_comparison(&op)
+                    {
+                        harvest.constant(value, width);
+                    }
+                    if let Operator::I32Const { value } = op {
+                        let value = value as u32;
+                        for &other in recent.iter().flatten() {
+                            // Either may be the address, either the length.
+                            for (address, len) in [(other, value), (value, other)] {
+                                if (2..=64).contains(&len) && address > 64 {
+                                    literals.insert((address, len));
+                                }
+                            }
+                        }
+                    }
+                    recent.rotate_right(1);
+                    recent[0] = match op {
+                        Operator::I32Const { value } => Some(value as u32),
+                        _ => None,
+                    };
+                    last = match op {
+                        Operator::I32Const { value } => Some((i64::from(value as u32), 4)),
+                        Operator::I64Const { value } => Some((value, 8)),
+                        _ => None,
+                    };
+                }
+                // The function's final `end` gets no probe.
+                counts.blocks -= 1;
+            }
+            _ => {}
+        }
+    }
+    segments.sort_unstable_by_key(|&(start, _)| start);
+    for (address, len) in literals {
+        let at = segments.partition_point(|&(start, _)| start <= address);
+        let found = at.checked_sub(1).and_then(|at| {
+            let (start, bytes) = segments[at];
+            let offset = (address - start) as usize;
+            bytes.get(offset..offset + len as usize)
+        });
+        if let Some(text) = found {
+            harvest.text(text);
+        }
+    }
+    Ok(counts)
+}
+
+fn is_comparison(op: &Operator) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        I32Eq
+            | I32Ne
+            | I32LtU
+            | I32LtS
+            | I32GtU
+            | I32GtS
+            | I32LeU
+            | I32LeS
+            | I32GeU
+            | I32GeS
+            | I64Eq
+            | I64Ne
+            | I64LtU
+            | I64LtS
+            | I64GtU
+            | I64GtS
+            | I64LeU
+            | I64LeS
+            | I64GeU
+            | I64GeS
+            | BrTable { .. }
+    )
+}
+
+/// Layout of the coverage memory: the return area, the seen-map from `SEEN`, then the list.
+const SEEN: u32 = 8;
+
+fn list_offset(blocks: u32) -> u32 {
+    (SEEN + blocks).next_multiple_of(4)
+}
+
+/// The rewritten module and its block count, or `None` when it has no code.
+fn instrument_module(
+    module: &[u8],
+    base: u32,
+    harvest: &mut Harvest,
+) -> Result<Option<(Vec<u8>, u32)>, String> {
+    let counts = count(module, harvest)?;
+    if counts.bodies == 0 || !counts.has_type_section {
+        return Ok(None);
+    }
+    let list = list_offset(counts.blocks);
+    let bytes = u64::from(list) + 4 * u64::from(counts.blocks);
+    let pages = bytes.div_ceil(65536).max(1);
+    let mut probe = Probe {
+        base,
+        next: 0,
+        list,
+        memory: counts.memories,
+        global: counts.globals,
+        func: counts.funcs,
+        ty: counts.types,
+        pages,
+        memory_done: false,
+        global_done: false,
+        export_done: false,
+    };
+    let mut out = wasm_encoder::Module::new();
+    probe
+        .parse_core_module(&mut out, Parser::new(0), module)
+        .map_err(|e| format!("cannot instrument a hook module: {e}"))?;
+    if probe.next != counts.blocks {
+        return Err(format!(
+            "instrumenting a hook module: {} probes placed, {} counted",
+            probe.next, counts.blocks
+        ));
+    }
+    Ok(Some((out.finish(), counts.blocks)))
+}
+
+/// The rewriter of one module.
+struct Probe {
+    /// The number of this module's first block.
+    base: u32,
+    /// The next block's local number.
+    next: u32,
+    /// Where the list starts in the coverage memory.
+    list: u32,
+    /// Indices of what is added: the memory, the list length global, the read function and its
+    /// type.
+    memory: u32,
+    global: u32,
+    func: u32,
+    ty: u32,
+    pages: u64,
+    memory_done: bool,
+    global_done: bool,
+    export_done: bool,
+}
+
+impl Probe {
+    fn mem(&self, offset: u32, align: u32) -> MemArg {
+        MemArg {
+            offset: u64::from(offset),
+            align,
+            memory_index: self.memory,
+        }
+    }
+
+    fn emit_probe(&mut self, f: &mut Function) {
+        let local = self.next;
+        self.next += 1;
+        let seen = self.mem(SEEN + local, 0);
+        let list = self.mem(self.list, 2);
+        f.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I32Load8U(seen))
+            .instruction(&Instruction::I32Eqz)
+            .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I32Const(1))
+            .instruction(&Instruction::I32Store8(seen))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::I32Const((self.base + local) as i32))
+            .instruction(&Instruction::I32Store(list))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::I32Const(4))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::GlobalSet(self.global))
+            .instruction(&Instruction::End);
+    }
+
+    /// `airlock-coverage`: clears the map of the listed blocks, writes (list, length) to the
+    /// return area at 0, empties the list (its entries stay for the caller to read) and returns 0.
+    fn read_function(&self) -> Function {
+        let j = 0;
+        let mut f = Function::new([(1, ValType::I32)]);
+        f.instruction(&Instruction::Block(wasm_encoder::BlockType::Empty))
+            .instruction(&Instruction::Loop(wasm_encoder::BlockType::Empty))
+            .instruction(&Instruction::LocalGet(j))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::I32GeU)
+            .instruction(&Instruction::BrIf(1))
+            .instruction(&Instruction::LocalGet(j))
+            .instruction(&Instruction::I32Load(self.mem(self.list, 2)))
+            .instruction(&Instruction::I32Const(self.base as i32))
+            .instruction(&Instruction::I32Sub)
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I32Store8(self.mem(SEEN, 0)))
+            .instruction(&Instruction::LocalGet(j))
+            .instruction(&Instruction::I32Const(4))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::LocalSet(j))
+            .instruction(&Instruction::Br(0))
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::I32Const(self.list as i32))
+            .instruction(&Instruction::I32Store(self.mem(0, 2)))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::I32Const(2))
+            .instruction(&Instruction::I32ShrU)
+            .instruction(&Instruction::I32Store(self.mem(4, 2)))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::GlobalSet(self.global))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::End);
+        f
+    }
+
+    fn add_memory(&mut self, memories: &mut wasm_encoder::MemorySection) {
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: self.pages,
+            maximum: Some(self.pages),
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        self.memory_done = true;
+    }
+
+    fn add_global(&mut self, globals: &mut wasm_encoder::GlobalSection) {
+        globals.global(
+            wasm_encoder::GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &wasm_encoder::ConstExpr::i32_const(0),
+        );
+        self.global_done = true;
+    }
+
+    fn add_exports(&mut self, exports: &mut wasm_encoder::ExportSection) {
+        exports.export(CORE_FUNC, ExportKind::Func, self.func);
+        exports.export(CORE_MEMORY, ExportKind::Memory, self.memory);
+        self.export_done = true;
+    }
+}
+
+/// The position of a section in a module's required order.
+fn rank(id: Option<SectionId>) -> u8 {
+    match id {
+        Some(SectionId::Type) => 1,
+        Some(SectionId::Import) => 2,
+        Some(SectionId::Function) => 3,
+        Some(SectionId::Table) => 4,
+        Some(SectionId::Memory) => 5,
+        Some(SectionId::Tag) => 6,
+        Some(SectionId::Global) => 7,
+        Some(SectionId::Export) => 8,
+        Some(SectionId::Start) => 9,
+        Some(SectionId::Element) => 10,
+        Some(SectionId::DataCount) => 11,
+        Some(SectionId::Code) => 12,
+        Some(SectionId::Data) => 13,
+        _ => 14,
+    }
+}
+
+type ReencodeResult<T> = Result<T, reencode::Error>;
+
+impl Reencode for Probe {
+    type Error = std::convert::Infallible;
+
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> ReencodeResult<()> {
+        let next = rank(before);
+        if !self.memory_done && next > rank(Some(SectionId::Memory)) {
+            let mut memories = wasm_encoder::MemorySection::new();
+            self.add_memory(&mut memories);
+            module.section(&memories);
+        }
+        if !self.global_done && next > rank(Some(SectionId::Global)) {
+            let mut globals = wasm_encoder::GlobalSection::new();
+            self.add_global(&mut globals);
+            module.section(&globals);
+        }
+        if !self.export_done && next > rank(Some(SectionId::Export)) {
+            let mut exports = wasm_encoder::ExportSection::new();
+            self.add_exports(&mut exports);
+            module.section(&exports);
+        }
+        Ok(())
+    }
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut wasm_encoder::TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_type_section(self, types, section)?;
+        types.ty().function([], [ValType::I32]);
+        Ok(())
+    }
+
+    fn parse_function_section(
+        &mut self,
+        functions: &mut wasm_encoder::FunctionSection,
+        section: wasmparser::FunctionSectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_function_section(self, functions, section)?;
+        functions.function(self.ty);
+        Ok(())
+    }
+
+    fn parse_memory_section(
+        &mut self,
+        memories: &mut wasm_encoder::MemorySection,
+        section: wasmparser::MemorySectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_memory_section(self, memories, section)?;
+        self.add_memory(memories);
+        Ok(())
+    }
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut wasm_encoder::GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_global_section(self, globals, section)?;
+        self.add_global(globals);
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_export_section(self, exports, section)?;
+        self.add_exports(exports);
+        Ok(())
+    }
+
+    fn parse_code_section(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        section: wasmparser::CodeSectionReader<'_>,
+    ) -> ReencodeResult<()> {
+        reencode::utils::parse_code_section(self, code, section)?;
+        code.function(&self.read_function());
+        Ok(())
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> ReencodeResult<()> {
+        let mut f = self.new_function_with_parsed_locals(&func)?;
+        let mut reader = func.get_operators_reader()?;
+        self.emit_probe(&mut f);
+        let mut depth = 1usize;
+        while !reader.eof() {
+            let op = reader.read()?;
+            match op {
+                Operator::Block { .. }
+                | Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Try { .. }
+                | Operator::TryTable { .. } => depth += 1,
+                Operator::End => depth -= 1,
+                _ => {}
+            }
+            let probe = probe_after(&op) && depth > 0;
+            f.instruction(&self.instruction(op)?);
+            if probe {
+                self.emit_probe(&mut f);
+            }
+        }
+        code.function(&f);
+        Ok(())
+    }
+}

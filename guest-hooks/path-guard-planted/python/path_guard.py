@@ -1,0 +1,1 @@
+../../path-guard/python/app.py
