@@ -486,21 +486,13 @@ fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
 
 #[test]
 fn serve_runs_on_as_few_as_one_worker_thread() {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(airlock_tests::airlock_bin())
-        .args(["serve", "--workers", "1", "--bind", "127.0.0.1:0"])
-        .args(["--hook", "target/hooks/path-guard.rust.wasm"])
-        .current_dir(root())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("airlock serve starts");
-    let mut url = String::new();
-    let read = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut url);
-    let _ = child.kill();
-    let _ = child.wait();
-    read.unwrap();
-    assert!(url.starts_with("http://127.0.0.1:"), "printed {url:?}");
+    let (_server, addr) = airlock_tests::serve_airlock(&[
+        "--workers",
+        "1",
+        "--hook",
+        "target/hooks/path-guard.rust.wasm",
+    ]);
+    assert!(addr.starts_with("127.0.0.1:"), "printed {addr:?}");
 }
 
 #[test]

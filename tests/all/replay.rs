@@ -563,41 +563,6 @@ fn path_guard_rejects_every_path_traversal_seed_of_the_corpus() {
     assert!(passed.is_empty(), "{}", passed.join("\n"));
 }
 
-/// A server process, ended when dropped (a failing test leaves nothing running).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `airlock serve ARGS` on a free port; returns the process and its address.
-fn serve(args: &[&str]) -> (Running, String) {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(airlock_tests::airlock_bin())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .current_dir(root())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("airlock serve starts");
-    let mut url = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let addr = url
-        .trim()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let child = Running(child);
-    assert!(!addr.is_empty(), "airlock serve printed no address");
-    (child, addr)
-}
-
 #[test]
 fn serve_records_every_message_with_its_window_and_verdict() {
     use futures_util::{SinkExt as _, StreamExt as _};
@@ -608,7 +573,7 @@ fn serve_records_every_message_with_its_window_and_verdict() {
     let traffic = dir.join("traffic.jsonl");
     let data = dir.join("data");
     let (traffic_arg, data_arg) = (traffic.display().to_string(), data.display().to_string());
-    let (child, addr) = serve(&[
+    let (child, addr) = airlock_tests::serve_airlock(&[
         "--hook",
         "target/hooks/path-guard.rust.wasm",
         "--record",

@@ -300,3 +300,39 @@ pub async fn welcome(ws: &mut Ws) -> (String, String) {
             .to_owned(),
     )
 }
+
+/// A server process, ended when dropped (a failing test leaves nothing running).
+#[derive(Debug)]
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `airlock serve ARGS` (from the project root) on a free port; returns the process and its address.
+pub fn serve_airlock(args: &[&str]) -> (Running, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(airlock_bin())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("airlock serve starts");
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let addr = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let child = Running(child);
+    assert!(!addr.is_empty(), "airlock serve printed no address");
+    (child, addr)
+}

@@ -36,6 +36,14 @@ pub(super) fn checked_origin(shared: &Shared, headers: &HeaderMap) -> Result<Str
     Ok(origin)
 }
 
+/// The non-empty `&`-separated pairs of a request's query, each with its `name=value` split.
+pub(super) fn query_pairs(uri: &Uri) -> impl Iterator<Item = (&str, Option<(&str, &str)>)> {
+    let pairs = uri.query().unwrap_or("").split('&');
+    pairs
+        .filter(|p| !p.is_empty())
+        .map(|p| (p, p.split_once('=')))
+}
+
 pub(super) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ws: WebSocketUpgrade,
@@ -47,13 +55,8 @@ pub(super) async fn upgrade(
         Err(reason) => return refuse(StatusCode::FORBIDDEN, reason),
     };
     let mut token = None;
-    for pair in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        match pair.split_once('=') {
+    for (pair, split) in query_pairs(&uri) {
+        match split {
             Some(("ticket", value)) => token = Some(value.to_owned()),
             Some(("window" | "webview", _)) => {
                 return refuse(

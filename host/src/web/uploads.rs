@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use futures_util::StreamExt as _;
 
-use super::handshake::{checked_origin, refuse};
+use super::handshake::{checked_origin, query_pairs, refuse};
 use super::{Shared, code, max_frame_bytes};
 use crate::verdict::{Rejection, code as verdict_code};
 
@@ -128,13 +128,8 @@ impl Drop for Registered {
 /// `ticket` and `id` from the upload's query, or why not.
 fn query(uri: &Uri) -> Result<(String, u64), String> {
     let (mut ticket, mut id) = (None, None);
-    for pair in uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        match pair.split_once('=') {
+    for (pair, split) in query_pairs(uri) {
+        match split {
             Some(("ticket", value)) => ticket = Some(value.to_owned()),
             Some(("id", value)) => {
                 id = Some(value.parse::<u64>().map_err(|e| {
