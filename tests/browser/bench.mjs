@@ -32,10 +32,14 @@ try {
       const body = (kind, size) =>
         kind === "bytes" ? new Uint8Array(size).fill(120) : { data: "x".repeat(Math.max(0, size - 11)) };
       // Each connection is a window of its own: fetch the page again for a fresh window ticket.
-      const connectFresh = async (options = {}) => {
+      const freshTicket = async () => {
         const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
         const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)?.[1];
         if (!ticket) throw new Error("the served page carries no window ticket");
+        return ticket;
+      };
+      const connectFresh = async (options = {}) => {
+        const ticket = await freshTicket();
         const connection = new airlock.Connection({ ticket, timeout: 60_000, ...options });
         if (!(await connection.ready)) throw new Error(`a window did not connect: ${JSON.stringify(connection.closed)}`);
         return connection;
@@ -45,8 +49,7 @@ try {
       // The same requests on a bare WebSocket with a fresh ticket, without airlock.js: the
       // client library's own share.
       const connectRaw = async () => {
-        const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
-        const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)?.[1];
+        const ticket = await freshTicket();
         const socket = new WebSocket(`ws://${location.host}/airlock?ticket=${ticket}`);
         let answered = null;
         await new Promise((resolve, reject) => {

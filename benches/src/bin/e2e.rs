@@ -434,7 +434,6 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
 /// The sizes of the sequential cases, each once.
 fn sizes(args: &Args) -> Vec<usize> {
     let mut sizes: Vec<usize> = cases(args).iter().map(|c| c.size).collect();
-    sizes.dedup();
     sizes.sort_unstable();
     sizes.dedup();
     sizes
