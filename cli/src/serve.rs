@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// for pages that measure, but cross-origin resources must opt in to load.
     #[arg(long)]
     cross_origin_isolated: bool,
-    /// Threads that read connections and run the hooks (the runtime's workers).
+    /// Threads that read connections and run the hooks, each connection on one of them (given
+    /// to each in turn, and staying there).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
     /// Append every message, as the frontend sent it, with its source, a timestamp and the
@@ -191,10 +192,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let hook_calls = gateway.hook_calls();
     let web = WebGateway::new(Arc::new(gateway), windows, options);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(args.workers))
-        .enable_all()
-        .build()?;
+    // One single-threaded runtime per worker, each connection on one of them: a message is
+    // read, run through the hooks and answered on one thread (WebGateway::serve_on).
+    let runtime = single_threaded()?;
+    let mut runtimes = vec![runtime.handle().clone()];
+    for n in 1..args.workers {
+        let other = single_threaded()?;
+        runtimes.push(other.handle().clone());
+        std::thread::Builder::new()
+            .name(format!("airlock-worker-{n}"))
+            .spawn(move || other.block_on(std::future::pending::<()>()))
+            .context("cannot start a worker thread")?;
+    }
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
@@ -232,8 +241,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         // The URL on standard output, alone on its line, for people and scripts.
         println!("http://{addr}/");
-        web.serve(listener).await.context("server stopped")
+        web.serve_on(listener, runtimes)
+            .await
+            .context("server stopped")
     })
+}
+
+fn single_threaded() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 fn prepare_root(root: &Path) -> anyhow::Result<PathBuf> {

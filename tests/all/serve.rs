@@ -219,6 +219,62 @@ async fn an_invoke_that_passes_is_answered_with_what_the_core_received_from_that
     assert!(verdict["cost_us"].as_f64().unwrap() > 0.0, "{verdict}");
 }
 
+/// A single-threaded runtime running on a thread of its own until the sender is dropped.
+fn runtime_on_a_thread() -> (tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = runtime.block_on(stopped);
+    });
+    (handle, stop)
+}
+
+#[tokio::test]
+async fn windows_served_on_two_single_threaded_runtimes_are_spread_over_both_and_answered() {
+    let (one, _stop_one) = runtime_on_a_thread();
+    let (two, _stop_two) = runtime_on_a_thread();
+    let windows = Windows::new();
+    let gateway = Gateway::new(pass_all(), echo_router()).expect("gateway");
+    let web = WebGateway::new(Arc::new(gateway), windows.clone(), WebOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let runtimes = vec![one.clone(), two.clone()];
+    let task = tokio::spawn(web.serve_on(listener, runtimes));
+    let server = Server {
+        addr,
+        windows,
+        task,
+    };
+    let mut pages = Vec::new();
+    for n in 0..4 {
+        pages.push(connect(&server, &format!("w{n}")).await);
+    }
+    for (n, ws) in pages.iter_mut().enumerate() {
+        let id = n as u64 + 1;
+        send_json(
+            ws,
+            json!({"id": id, "kind": "command", "name": "ping", "payload": {"n": n}}),
+        )
+        .await;
+        let (reply, _) = reply_to(ws, id).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["payload"]["source"]["window"], format!("w{n}"));
+    }
+    // Each open window is a task (its connection, and its writer) on the runtime it was given.
+    let (on_one, on_two) = (
+        one.metrics().num_alive_tasks(),
+        two.metrics().num_alive_tasks(),
+    );
+    assert!(
+        on_one >= 2 && on_two >= 2,
+        "tasks alive: {on_one} and {on_two}"
+    );
+}
+
 #[tokio::test]
 async fn a_reported_verdict_travels_inside_its_reply_so_each_answer_is_one_frame() {
     let server = start(pass_all(), echo_router(), verdicts()).await;

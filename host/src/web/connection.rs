@@ -202,6 +202,11 @@ pub(super) async fn connection(
     let mut bucket = Bucket::new(options.messages_per_second, options.burst);
     let ping_every = options.ping_interval.max(Duration::from_millis(10));
     let (mut heard, mut pinged) = (tokio::time::Instant::now(), false);
+    // One timer for the connection's life, moved on only when it fires: arming a timer per
+    // frame took the runtime's timer lock, and at times woke the worker parked on the I/O
+    // driver, for every message.
+    let silent = tokio::time::sleep_until(heard + ping_every);
+    tokio::pin!(silent);
     let limit = options.in_flight.max(1);
     let mut in_flight = InFlight::default();
     // The connection's own count of the messages it sent, for the verdicts its replies carry.
@@ -218,31 +223,32 @@ pub(super) async fn connection(
                 false => Poll::Pending,
             }
         });
-        let silence = if pinged { 2 * ping_every } else { ping_every };
         let next = tokio::select! {
-            next = tokio::time::timeout_at(heard + silence, next) => next,
+            next = next => next,
+            () = &mut silent => {
+                let silence = if pinged { 2 * ping_every } else { ping_every };
+                if tokio::time::Instant::now() < heard + silence {
+                    // A frame came since the timer was set.
+                    silent.as_mut().reset(heard + silence);
+                    continue;
+                }
+                if pinged {
+                    break (
+                        1001,
+                        format!("no frame, not even a pong, for {:?}", 2 * ping_every),
+                    );
+                }
+                pinged = true;
+                let _ = window.try_push(WsMessage::Ping(Default::default()));
+                silent.as_mut().reset(heard + 2 * ping_every);
+                continue;
+            }
             _ = &mut writer, if !writer_done => {
                 writer_done = true;
                 break (1008, "the page stopped reading what was sent to it".to_owned());
             }
         };
-        let next = match next {
-            Ok(next) => {
-                (heard, pinged) = (tokio::time::Instant::now(), false);
-                next
-            }
-            Err(_) if pinged => {
-                break (
-                    1001,
-                    format!("no frame, not even a pong, for {:?}", 2 * ping_every),
-                );
-            }
-            Err(_) => {
-                pinged = true;
-                let _ = window.try_push(WsMessage::Ping(Default::default()));
-                continue;
-            }
-        };
+        (heard, pinged) = (tokio::time::Instant::now(), false);
         let parsed = match next {
             None => break (1000, String::new()),
             Some(Err(e)) => {

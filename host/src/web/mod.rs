@@ -170,8 +170,39 @@ impl WebGateway {
         origins
     }
 
-    /// Serves pages and their connections on `listener` until the task is dropped.
+    /// Serves pages and their connections on `listener` until the task is dropped, each
+    /// connection a task of the runtime this runs on.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_on(listener, Vec::new()).await
+    }
+
+    /// Serves like [`serve`](Self::serve), but hands each accepted connection (and the
+    /// WebSocket it may become, and the hook calls of its messages) to the one of `runtimes`
+    /// with the fewest tasks alive, where it stays; with no runtime given, to the runtime this
+    /// runs on.
+    ///
+    /// Meant for one single-threaded runtime per core (what `airlock serve --workers` builds): a
+    /// connection's frames are then read, run through the hooks and answered on one thread,
+    /// with one wakeup per message, where a multi-threaded runtime's idle workers wake each
+    /// other two or three times a message (BENCHMARKS.md, "2026-12-03 (evening)"). A runtime
+    /// given here must be running (a single-threaded one only runs its tasks inside
+    /// `block_on`).
+    ///
+    /// ```no_run
+    /// # async fn run(web: airlock::web::WebGateway) -> std::io::Result<()> {
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let other = runtime.handle().clone();
+    /// std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    /// let here = tokio::runtime::Handle::current();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// web.serve_on(listener, vec![here, other]).await
+    /// # }
+    /// ```
+    pub async fn serve_on(
+        self,
+        listener: TcpListener,
+        runtimes: Vec<tokio::runtime::Handle>,
+    ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             origins: self.allowed_origins(addr),
@@ -190,6 +221,7 @@ impl WebGateway {
         let http = Arc::new(tokio::sync::Semaphore::new(
             shared.options.max_http_connections.max(1),
         ));
+        let mut turn = 0usize;
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -211,7 +243,7 @@ impl WebGateway {
             }
             let app = app.clone();
             let header_timeout = shared.options.header_timeout;
-            tokio::spawn(async move {
+            let connection = move |tcp: tokio::net::TcpStream| async move {
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let mut app = app.clone();
@@ -238,6 +270,31 @@ impl WebGateway {
                     tracing::debug!(%peer, "HTTP connection ended: {e}");
                 }
                 drop(permit);
+            };
+            // The runtime with the fewest tasks (a window's connection is one for its life; the
+            // page's other requests come and go), the next in turn among equals.
+            turn = turn.wrapping_add(1);
+            let chosen = (0..runtimes.len())
+                .map(|n| (n + turn) % runtimes.len())
+                .min_by_key(|&n| runtimes[n].metrics().num_alive_tasks());
+            let Some(runtime) = chosen.map(|n| &runtimes[n]) else {
+                tokio::spawn(connection(tcp));
+                continue;
+            };
+            // The socket is registered with this runtime's I/O driver: it moves as a plain
+            // socket and registers again with the other's.
+            let tcp = match tcp.into_std() {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::warn!(%peer, "cannot hand a connection to another runtime: {e}");
+                    continue;
+                }
+            };
+            runtime.spawn(async move {
+                match tokio::net::TcpStream::from_std(tcp) {
+                    Ok(tcp) => connection(tcp).await,
+                    Err(e) => tracing::warn!(%peer, "cannot take a connection over: {e}"),
+                }
             });
         }
     }
