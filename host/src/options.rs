@@ -14,7 +14,9 @@ use crate::trust::Trust;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookLimits {
-    /// Wall-clock time per call; past it, `hook-timeout`.
+    /// Time the hook may run per call; past it, `hook-timeout`. What it spends waiting for its
+    /// turn on a busy executor or machine is not counted (a hook yields at every epoch tick),
+    /// but a call is also stopped once it has lasted ten times this by the wall clock.
     pub timeout: Duration,
     /// Fuel per call, when the engine meters fuel ([`crate::EngineConfig::fuel`]); past it,
     /// `hook-timeout`. Deterministic, unlike the wall clock.

@@ -8,7 +8,7 @@
 //! grow, an interrupt, a trap, a lifting error — into the `hook-*` rejection that names it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
@@ -24,7 +24,9 @@ pub(crate) struct HookState {
     digest: Arc<str>,
     limiter: Limiter,
     log: LogBudget,
-    call_started: Instant,
+    /// The current call's clock: when it started, when the last tick was seen, and how long the
+    /// hook ran.
+    clock: CallClock,
     /// Whether the engine meters fuel.
     metered: bool,
     /// The engine's wasm stack, for the `hook-stack` reason.
@@ -52,7 +54,7 @@ pub(crate) fn new_store(
                 denied: None,
             },
             log: LogBudget::new(&limits),
-            call_started: Instant::now(),
+            clock: CallClock::new(engine.config().epoch_tick),
             metered: engine.config().fuel,
             stack_bytes: engine.config().max_wasm_stack,
             wasi: None,
@@ -66,22 +68,63 @@ pub(crate) fn new_store(
     );
     store.limiter(|state| &mut state.limiter);
     // At each epoch tick: yield to the executor, or stop a call that ran out of time.
-    store.epoch_deadline_callback(|context| {
-        let state = context.data();
-        Ok(
-            match state.call_started.elapsed() >= state.limiter.limits.timeout {
-                true => UpdateDeadline::Interrupt,
-                false => UpdateDeadline::Yield(1),
-            },
-        )
+    store.epoch_deadline_callback(|mut context| {
+        let state = context.data_mut();
+        let timeout = state.limiter.limits.timeout;
+        Ok(match state.clock.tick(timeout) {
+            true => UpdateDeadline::Interrupt,
+            false => UpdateDeadline::Yield(1),
+        })
     });
     begin_call(&mut store);
     store
 }
 
+/// How long past its time limit, as a multiple of it, a call may last by the wall clock, waits
+/// included (a hook asleep in a WASI poll does not run, but holds its place).
+const WALL_CLOCK_FACTOR: u32 = 10;
+
+/// A call's time: how long the hook ran, which its time limit bounds, and how long the call has
+/// lasted. A hook yields to the executor at every epoch tick, and a busy executor (or machine)
+/// may resume it much later; between two ticks it saw, a hook ran at most about one tick, so a
+/// longer gap counts as one tick: the wait for its turn is not the hook's time.
+#[derive(Debug, Clone, Copy)]
+struct CallClock {
+    tick: Duration,
+    started: Instant,
+    seen: Instant,
+    ran: Duration,
+}
+
+impl CallClock {
+    fn new(tick: Duration) -> Self {
+        let now = Instant::now();
+        CallClock {
+            tick,
+            started: now,
+            seen: now,
+            ran: Duration::ZERO,
+        }
+    }
+
+    fn start(&mut self) {
+        *self = CallClock::new(self.tick);
+    }
+
+    /// Counts one tick seen by the running hook; whether the call is past `timeout`.
+    fn tick(&mut self, timeout: Duration) -> bool {
+        let now = Instant::now();
+        // At least one tick elapsed since the last one seen; past two, the hook was waiting.
+        self.ran += now.duration_since(self.seen).min(2 * self.tick);
+        self.seen = now;
+        self.ran >= timeout
+            || now.duration_since(self.started) >= timeout.saturating_mul(WALL_CLOCK_FACTOR)
+    }
+}
+
 /// Resets the time (and fuel) budget for the next call; returns the fuel budget when metered.
 pub(crate) fn begin_call(store: &mut Store<HookState>) -> Option<u64> {
-    store.data_mut().call_started = Instant::now();
+    store.data_mut().clock.start();
     store.set_epoch_deadline(1);
     if !store.data().metered {
         return None;

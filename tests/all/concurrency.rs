@@ -324,6 +324,35 @@ fn a_slow_hook_on_one_message_does_not_stall_the_others_even_on_one_thread() {
     });
 }
 
+/// The reply to a message whose hook (about 30 ms of work, under `timeout`) was polled once, so
+/// that it yielded at its first epoch tick, then left unpolled for `wait`, then finished: a hook
+/// on a busy executor.
+async fn resumed_after(timeout: Duration, wait: Duration) -> airlock::Reply {
+    use futures_util::FutureExt as _;
+    let options = HookOptions::default().with_limits(HookLimits::default().with_timeout(timeout));
+    let gateway = echo_gateway(Hook::load(engine(), &slow_pass(30), options).unwrap());
+    let request = Request::new(airlock::Kind::Event, "e", airlock::Body::Json("1".into()));
+    let mut call = Box::pin(gateway.handle(Source::new("main", "main", "x"), request));
+    assert!(
+        call.as_mut().now_or_never().is_none(),
+        "the hook yielded at its first tick"
+    );
+    std::thread::sleep(wait);
+    call.await
+}
+
+#[tokio::test]
+async fn a_hook_left_waiting_for_its_turn_past_its_time_limit_is_not_timed_out_for_the_wait() {
+    let reply = resumed_after(Duration::from_millis(300), Duration::from_millis(900)).await;
+    assert_eq!(reply.decision, Decision::Pass, "{:?}", reply.outcome);
+}
+
+#[tokio::test]
+async fn a_call_that_lasts_ten_times_its_time_limit_by_the_wall_clock_is_timed_out() {
+    let reply = resumed_after(Duration::from_millis(300), Duration::from_millis(3200)).await;
+    assert_eq!(reply.outcome.unwrap_err().code, "hook-timeout");
+}
+
 /// Spins about `ms` milliseconds, then passes.
 fn slow_pass(ms: u64) -> Vec<u8> {
     let inspect = format!("(call $wait) {INSPECT_PASS}");
