@@ -77,7 +77,8 @@ pub struct HookFlags {
     /// PATH, "config": FILE or JSON}…]}` (every part but "hooks" optional).
     #[arg(long = "routes", value_name = "FILE.json")]
     pub routes: Option<PathBuf>,
-    /// Time limit for each hook call, in milliseconds.
+    /// Time limit for each hook call, in milliseconds: the time the hook runs, not its waits
+    /// for a turn on a busy machine (a call is also stopped at ten times this by the clock).
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub timeout_ms: u64,
     /// Fuel budget for each hook call (turns on fuel metering, which slows calls by 12-35 %).
