@@ -163,6 +163,18 @@ pub(super) async fn upload(
         Ok(origin) => origin,
         Err(reason) => return refuse(StatusCode::FORBIDDEN, reason),
     };
+    // From here on the page's origin is allowed: every answer is readable by it.
+    allow_origin(accept(shared, &origin, uri, headers, body).await, &origin)
+}
+
+/// [`upload`] from an allowed `origin`.
+async fn accept(
+    shared: Arc<Shared>,
+    origin: &str,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
     let (token, id) = match query(&uri) {
         Ok(found) => found,
         Err(reason) => return refuse(StatusCode::BAD_REQUEST, reason),
@@ -225,13 +237,12 @@ pub(super) async fn upload(
     };
     let reason = body.as_ref().err().map(|r| r.reason.clone());
     if let Err(reason) = uploads.put(id, body) {
-        return allow_origin(refuse(StatusCode::TOO_MANY_REQUESTS, reason), &origin);
+        return refuse(StatusCode::TOO_MANY_REQUESTS, reason);
     }
-    let response = match reason {
+    match reason {
         Some(reason) => refuse(status, reason),
         None => status.into_response(),
-    };
-    allow_origin(response, &origin)
+    }
 }
 
 fn too_large(got: String, limit: usize) -> Rejection {

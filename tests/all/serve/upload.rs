@@ -16,6 +16,18 @@ async fn post_upload_declaring(
     body: &[u8],
     declared: usize,
 ) -> (u16, String) {
+    let (status, _, answer) = post_upload_answered(addr, query, origin, body, declared).await;
+    (status, answer)
+}
+
+/// [`post_upload_declaring`], with the head of the answer (lowercase) too.
+async fn post_upload_answered(
+    addr: SocketAddr,
+    query: &str,
+    origin: &str,
+    body: &[u8],
+    declared: usize,
+) -> (u16, String, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "POST /airlock/upload?{query} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\n\
@@ -28,11 +40,8 @@ async fn post_upload_declaring(
     let _ = tcp.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let answer = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, answer)
+    let (head, answer) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_lowercase(), answer.to_owned())
 }
 
 /// A window labelled `label` and its ticket's token.
@@ -281,9 +290,17 @@ async fn an_upload_for_no_connected_window_or_from_another_origin_is_refused_wit
         ),
     ];
     for (query, origin, says) in cases {
-        let (status, answer) = post_upload(server.addr, &query, origin, body.as_bytes()).await;
+        let (status, head, answer) =
+            post_upload_answered(server.addr, &query, origin, body.as_bytes(), body.len()).await;
         assert_eq!(status, 403, "{query} from {origin}: {answer}");
         assert!(answer.contains(says), "{query} from {origin}: {answer}");
+        // An allowed page may read why; a page of an origin not allowed may not.
+        let readable = head.contains(&format!("access-control-allow-origin: {origin}"));
+        assert_eq!(
+            readable,
+            origin != "https://evil.example",
+            "{origin}: {head}"
+        );
     }
     let (status, answer) = post_upload(server.addr, &format!("ticket={token}"), &own, b"{}").await;
     assert_eq!(status, 400, "{answer}");
