@@ -239,6 +239,9 @@ const FAULT_CODES: &[&str] = &[
     code::HOOK_UNAVAILABLE,
 ];
 
+/// How many more times a run that timed out is tried ([`Fuzzer::evaluate_hook`]).
+const TIMEOUT_RETRIES: usize = 2;
+
 /// What an oracle saw: its kind, the key that tells findings apart, and a summary.
 type Hit = (FindingKind, String, String);
 
@@ -254,10 +257,24 @@ impl Fuzzer<'_> {
         request: &Request,
         twice: bool,
     ) -> Option<(Outcome, Option<Hit>)> {
-        let options = self.options;
-        let outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        let outcome = self.evaluate_hook(source, request)?;
         let finding = self.oracles(source, request, &outcome, twice);
         Some((outcome, finding))
+    }
+
+    /// Runs the hook; a run that timed out is tried again (at most [`TIMEOUT_RETRIES`] times),
+    /// since on a loaded machine a hook may be late without being at fault: a hook that loops
+    /// times out every time.
+    fn evaluate_hook(&self, source: &Source, request: &Request) -> Option<Outcome> {
+        let options = self.options;
+        let mut outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        for _ in 0..TIMEOUT_RETRIES {
+            if outcome.code.as_deref() != Some(code::HOOK_TIMEOUT) {
+                break;
+            }
+            outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        }
+        Some(outcome)
     }
 
     fn oracles(
@@ -280,8 +297,11 @@ impl Fuzzer<'_> {
             ));
         }
         if twice {
-            let again = evaluate(&options.hook, &options.limits, source, request)?;
-            if again.comparable() != outcome.comparable() {
+            let again = self.evaluate_hook(source, request)?;
+            // A run late every time it was tried is load, not a different outcome.
+            if again.code.as_deref() != Some(code::HOOK_TIMEOUT)
+                && again.comparable() != outcome.comparable()
+            {
                 return Some((
                     FindingKind::Nondeterministic,
                     "nondeterministic".into(),
