@@ -42,7 +42,9 @@ pub struct FuzzArgs {
     json: bool,
     /// Guide the run by the blocks of the hook's own code each message reaches (the default):
     /// the hook's core modules are instrumented (a copy, for this run only), messages that reach
-    /// new blocks are kept to mutate further, mutations use the constants and strings the hook's
+    /// new blocks (or, in an interpreter such as CPython, new edges of the interpreted program:
+    /// pairs of consecutive bytecode addresses) are kept to mutate further, mutations use the
+    /// constants and strings the hook's
     /// code compares against, and differences from the reference are told apart by where the
     /// hook went. A hook that cannot be instrumented (one that nests components, as JavaScript
     /// hooks do) is fuzzed without, saying why.
@@ -85,13 +87,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is out of range: give 1ms to 366 days"))
 }
 
+/// A hook loaded for fuzzing, the hints found in its code, its number of blocks and the numbers
+/// of its interpreter's edges (none and empty without coverage).
+type WithCoverage = (Hook, Hints, Option<u32>, Vec<std::ops::Range<u32>>);
+
 /// The hook instrumented for coverage and loaded so, with the hints found in its code and its
 /// number of blocks; or, when it cannot be instrumented, the hook as it is, after saying why.
 fn with_coverage(
     engine: &airlock::HookEngine,
     hook: Hook,
     bytes: &[u8],
-) -> anyhow::Result<(Hook, Hints, Option<u32>)> {
+) -> anyhow::Result<WithCoverage> {
     let instrumented = match fuzzer::coverage::instrument(bytes) {
         Ok(instrumented) => instrumented,
         Err(why) => {
@@ -99,7 +105,7 @@ fn with_coverage(
                 "airlock fuzz: no coverage for this hook ({why}); fuzzing by verdicts alone \
                  (--no-coverage says so without this note)"
             );
-            return Ok((hook, Hints::default(), None));
+            return Ok((hook, Hints::default(), None, Vec::new()));
         }
     };
     // The pin and signatures were checked on the hook as built; the copy differs from it.
@@ -112,6 +118,7 @@ fn with_coverage(
         .context("cannot load the hook instrumented for coverage (try --no-coverage)")?;
     tracing::info!(
         blocks = instrumented.blocks,
+        edge_maps = instrumented.edges.len(),
         modules = instrumented.modules,
         tokens = instrumented.hints.tokens.len(),
         compared = instrumented.hints.compared.len(),
@@ -122,6 +129,7 @@ fn with_coverage(
         instrumented_hook,
         instrumented.hints,
         Some(instrumented.blocks),
+        instrumented.edges,
     ))
 }
 
@@ -141,6 +149,10 @@ struct JsonReport<'a> {
 struct JsonCoverage {
     reached: usize,
     blocks: u32,
+    /// Edges of an interpreted hook's program taken, and the size of their maps (0 for a
+    /// compiled hook).
+    edges_reached: usize,
+    edges: u32,
 }
 
 #[derive(Serialize)]
@@ -178,8 +190,8 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         .pop()
         .expect("one hook");
     // `--coverage` is the default; the last of the two flags wins.
-    let (hook, mut hints, blocks) = match (args.coverage, args.no_coverage) {
-        (_, true) => (loaded.hook, Hints::default(), None),
+    let (hook, mut hints, blocks, edges) = match (args.coverage, args.no_coverage) {
+        (_, true) => (loaded.hook, Hints::default(), None, Vec::new()),
         _ => with_coverage(&engine, loaded.hook, &hook_bytes)?,
     };
     let reference = match &args.reference {
@@ -233,6 +245,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         limits: args.hooks.gateway_limits(),
         hints,
         blocks,
+        edges,
         max_corpus: args.max_corpus as usize,
     };
 
@@ -299,9 +312,15 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             seconds,
             runs_per_s: p.runs as f64 / seconds.max(1e-9),
             corpus: p.corpus,
-            coverage: p
-                .coverage
-                .map(|(reached, blocks)| JsonCoverage { reached, blocks }),
+            coverage: p.coverage.map(|(reached, blocks)| {
+                let (edges_reached, edges) = p.edges.unwrap_or((0, 0));
+                JsonCoverage {
+                    reached,
+                    blocks,
+                    edges_reached,
+                    edges,
+                }
+            }),
             outcomes: &p.outcomes,
             findings,
         };
@@ -345,6 +364,10 @@ fn progress_line(p: &Progress) -> String {
     let coverage = match p.coverage {
         Some((reached, blocks)) => format!("  blocks {reached}/{blocks}"),
         None => String::new(),
+    };
+    let coverage = match p.edges {
+        Some((reached, _)) => format!("{coverage}  edges {reached}"),
+        None => coverage,
     };
     format!(
         "runs {} ({:.0}/s)  corpus {}{coverage}  findings {}  outcomes {}",
