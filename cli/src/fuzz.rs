@@ -57,7 +57,10 @@ pub struct FuzzArgs {
     #[arg(long, default_value_t = fuzzer::MAX_CORPUS as u64, value_parser = clap::value_parser!(u64).range(1..u32::MAX as u64))]
     max_corpus: u64,
     /// The hook under test (one `--hook`), its config (also given to the reference), limits and
-    /// mode; with `--mode reuse`, state kept between messages shows up as non-determinism.
+    /// mode (also the reference's): by default `auto`, as production runs the hook (a warm
+    /// instance reused for CPython, about ten times the runs of a fresh one per message);
+    /// reused, state kept between messages shows up as non-determinism, and `--mode fresh`
+    /// starts every message from a new instance.
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -186,7 +189,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
     let hook_bytes = read_hook(&hook_path)?;
     let loaded = args
         .hooks
-        .load(&engine, Mode::Fresh, 1, meter)?
+        .load(&engine, Mode::Auto, 1, meter)?
         .pop()
         .expect("one hook");
     // `--coverage` is the default; the last of the two flags wins.
