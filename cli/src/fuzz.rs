@@ -111,6 +111,16 @@ fn with_coverage(
             return Ok((hook, Hints::default(), None, Vec::new()));
         }
     };
+    // An interpreter's constants, lengths and literals (CPython's) say nothing of the hook it
+    // runs: the hook's own text comes from its heap snapshot, against the reference
+    // (`Hints::distinct`).
+    let mut hints = instrumented.hints;
+    if !instrumented.edges.is_empty() {
+        hints.tokens.clear();
+        hints.compared.clear();
+        hints.lengths.clear();
+        hints.data.clear();
+    }
     // The pin and signatures were checked on the hook as built; the copy differs from it.
     let options = hook
         .options()
@@ -123,14 +133,14 @@ fn with_coverage(
         blocks = instrumented.blocks,
         edge_maps = instrumented.edges.len(),
         modules = instrumented.modules,
-        tokens = instrumented.hints.tokens.len(),
-        compared = instrumented.hints.compared.len(),
-        lengths = instrumented.hints.lengths.len(),
+        tokens = hints.tokens.len(),
+        compared = hints.compared.len(),
+        lengths = hints.lengths.len(),
         "hook instrumented for coverage"
     );
     Ok((
         instrumented_hook,
-        instrumented.hints,
+        hints,
         Some(instrumented.blocks),
         instrumented.edges,
     ))
