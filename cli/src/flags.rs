@@ -139,7 +139,7 @@ pub struct HookFlags {
     pub max_message_bytes: usize,
     /// A fresh instance per message, warm instances reused across messages, or whichever suits
     /// the hook's language runtime (reuse for CPython, QuickJS and SpiderMonkey) [default: auto;
-    /// fresh for `fuzz`; reuse for `replay`].
+    /// reuse for `replay`].
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// The AES-256-GCM implementation that seals messages for the core.

@@ -42,7 +42,9 @@ pub struct FuzzArgs {
     json: bool,
     /// Guide the run by the blocks of the hook's own code each message reaches (the default):
     /// the hook's core modules are instrumented (a copy, for this run only), messages that reach
-    /// new blocks are kept to mutate further, mutations use the constants and strings the hook's
+    /// new blocks (or, in an interpreter such as CPython, new edges of the interpreted program:
+    /// pairs of consecutive bytecode addresses) are kept to mutate further, mutations use the
+    /// constants and strings the hook's
     /// code compares against, and differences from the reference are told apart by where the
     /// hook went. A hook that cannot be instrumented (one that nests components, as JavaScript
     /// hooks do) is fuzzed without, saying why.
@@ -55,7 +57,10 @@ pub struct FuzzArgs {
     #[arg(long, default_value_t = fuzzer::MAX_CORPUS as u64, value_parser = clap::value_parser!(u64).range(1..u32::MAX as u64))]
     max_corpus: u64,
     /// The hook under test (one `--hook`), its config (also given to the reference), limits and
-    /// mode; with `--mode reuse`, state kept between messages shows up as non-determinism.
+    /// mode (also the reference's): by default `auto`, as production runs the hook (a warm
+    /// instance reused for CPython, about ten times the runs of a fresh one per message);
+    /// reused, state kept between messages shows up as non-determinism, and `--mode fresh`
+    /// starts every message from a new instance.
     #[command(flatten)]
     hooks: HookFlags,
 }
@@ -85,13 +90,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is out of range: give 1ms to 366 days"))
 }
 
+/// A hook loaded for fuzzing, the hints found in its code, its number of blocks and the numbers
+/// of its interpreter's edges (none and empty without coverage).
+type WithCoverage = (Hook, Hints, Option<u32>, Vec<std::ops::Range<u32>>);
+
 /// The hook instrumented for coverage and loaded so, with the hints found in its code and its
 /// number of blocks; or, when it cannot be instrumented, the hook as it is, after saying why.
 fn with_coverage(
     engine: &airlock::HookEngine,
     hook: Hook,
     bytes: &[u8],
-) -> anyhow::Result<(Hook, Hints, Option<u32>)> {
+) -> anyhow::Result<WithCoverage> {
     let instrumented = match fuzzer::coverage::instrument(bytes) {
         Ok(instrumented) => instrumented,
         Err(why) => {
@@ -99,9 +108,19 @@ fn with_coverage(
                 "airlock fuzz: no coverage for this hook ({why}); fuzzing by verdicts alone \
                  (--no-coverage says so without this note)"
             );
-            return Ok((hook, Hints::default(), None));
+            return Ok((hook, Hints::default(), None, Vec::new()));
         }
     };
+    // An interpreter's constants, lengths and literals (CPython's) say nothing of the hook it
+    // runs: the hook's own text comes from its heap snapshot, against the reference
+    // (`Hints::distinct`).
+    let mut hints = instrumented.hints;
+    if !instrumented.edges.is_empty() {
+        hints.tokens.clear();
+        hints.compared.clear();
+        hints.lengths.clear();
+        hints.data.clear();
+    }
     // The pin and signatures were checked on the hook as built; the copy differs from it.
     let options = hook
         .options()
@@ -112,16 +131,18 @@ fn with_coverage(
         .context("cannot load the hook instrumented for coverage (try --no-coverage)")?;
     tracing::info!(
         blocks = instrumented.blocks,
+        edge_maps = instrumented.edges.len(),
         modules = instrumented.modules,
-        tokens = instrumented.hints.tokens.len(),
-        compared = instrumented.hints.compared.len(),
-        lengths = instrumented.hints.lengths.len(),
+        tokens = hints.tokens.len(),
+        compared = hints.compared.len(),
+        lengths = hints.lengths.len(),
         "hook instrumented for coverage"
     );
     Ok((
         instrumented_hook,
-        instrumented.hints,
+        hints,
         Some(instrumented.blocks),
+        instrumented.edges,
     ))
 }
 
@@ -141,6 +162,10 @@ struct JsonReport<'a> {
 struct JsonCoverage {
     reached: usize,
     blocks: u32,
+    /// Edges of an interpreted hook's program taken, and the size of their maps (0 for a
+    /// compiled hook).
+    edges_reached: usize,
+    edges: u32,
 }
 
 #[derive(Serialize)]
@@ -174,12 +199,12 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
     let hook_bytes = read_hook(&hook_path)?;
     let loaded = args
         .hooks
-        .load(&engine, Mode::Fresh, 1, meter)?
+        .load(&engine, Mode::Auto, 1, meter)?
         .pop()
         .expect("one hook");
     // `--coverage` is the default; the last of the two flags wins.
-    let (hook, mut hints, blocks) = match (args.coverage, args.no_coverage) {
-        (_, true) => (loaded.hook, Hints::default(), None),
+    let (hook, mut hints, blocks, edges) = match (args.coverage, args.no_coverage) {
+        (_, true) => (loaded.hook, Hints::default(), None, Vec::new()),
         _ => with_coverage(&engine, loaded.hook, &hook_bytes)?,
     };
     let reference = match &args.reference {
@@ -233,6 +258,7 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
         limits: args.hooks.gateway_limits(),
         hints,
         blocks,
+        edges,
         max_corpus: args.max_corpus as usize,
     };
 
@@ -299,9 +325,15 @@ pub fn run(args: FuzzArgs) -> anyhow::Result<bool> {
             seconds,
             runs_per_s: p.runs as f64 / seconds.max(1e-9),
             corpus: p.corpus,
-            coverage: p
-                .coverage
-                .map(|(reached, blocks)| JsonCoverage { reached, blocks }),
+            coverage: p.coverage.map(|(reached, blocks)| {
+                let (edges_reached, edges) = p.edges.unwrap_or((0, 0));
+                JsonCoverage {
+                    reached,
+                    blocks,
+                    edges_reached,
+                    edges,
+                }
+            }),
             outcomes: &p.outcomes,
             findings,
         };
@@ -345,6 +377,10 @@ fn progress_line(p: &Progress) -> String {
     let coverage = match p.coverage {
         Some((reached, blocks)) => format!("  blocks {reached}/{blocks}"),
         None => String::new(),
+    };
+    let coverage = match p.edges {
+        Some((reached, _)) => format!("{coverage}  edges {reached}"),
+        None => coverage,
     };
     format!(
         "runs {} ({:.0}/s)  corpus {}{coverage}  findings {}  outcomes {}",

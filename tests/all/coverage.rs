@@ -136,6 +136,57 @@ fn the_blocks_a_message_reaches_are_reported_and_the_same_each_time() {
     }
 }
 
+/// The edges of the interpreted program a message took, in a hook whose coverage is `edges`.
+fn edges_of(hook: &Hook, edges: &[std::ops::Range<u32>], body: &str) -> Vec<u32> {
+    let mut taken: Vec<u32> = hook
+        .inspect_blocking(fs_read(body))
+        .coverage
+        .unwrap()
+        .into_iter()
+        .filter(|n| edges.iter().any(|r| r.contains(n)))
+        .collect();
+    taken.sort_unstable();
+    taken
+}
+
+#[test]
+fn a_python_hook_reports_the_edges_of_its_program_and_a_new_branch_takes_new_ones() {
+    for mode in [InstanceMode::Fresh, InstanceMode::Reuse { max_idle: 1 }] {
+        let (hook, instrumented) = load_instrumented("path-guard-planted", "python", mode);
+        assert_eq!(instrumented.edges.len(), 1, "one interpreter: CPython's");
+        let edges = &instrumented.edges;
+        // The same interpreter code runs for both; only `_bypassed`'s `if "mode" in args` goes
+        // another way in Python.
+        let plain = r#"{"path":"../etc/passwd","mods":"raw:x"}"#;
+        let mode_key = r#"{"path":"../etc/passwd","mode":"raw:x"}"#;
+        // A reused instance's first message also takes what the hook sets up once.
+        edges_of(&hook, edges, plain);
+        let first = edges_of(&hook, edges, plain);
+        let other = edges_of(&hook, edges, mode_key);
+        assert!(!first.is_empty(), "{mode:?}");
+        assert!(
+            other.iter().any(|edge| !first.contains(edge)),
+            "{mode:?}: the mode branch took no edge the plain message did not"
+        );
+        // The same message, the same edges, before and after another (an instruction the
+        // interpreter specialized in between is fetched again, which is no edge).
+        assert_eq!(edges_of(&hook, edges, plain), first, "{mode:?}");
+        assert_eq!(edges_of(&hook, edges, mode_key), other, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_compiled_hook_has_no_interpreter_edges() {
+    for (policy, lang) in [("path-guard-planted", "rust"), ("path-guard", "c")] {
+        let instrumented = instrumented(policy, lang);
+        assert!(
+            instrumented.edges.is_empty(),
+            "{lang}: {:?}",
+            instrumented.edges
+        );
+    }
+}
+
 #[test]
 fn the_hook_s_literals_and_compared_constants_are_hints() {
     let hints = instrumented("path-guard-planted", "rust").hints;
@@ -150,10 +201,12 @@ fn the_hook_s_literals_and_compared_constants_are_hints() {
 
 #[test]
 fn the_text_only_the_hook_holds_against_its_reference_is_a_hint_in_rust_and_python() {
-    // Python's runtime holds a `mode` string of its own, so a Python hook's `mode` is not new;
-    // and which of its other strings stand out of the heap snapshot depends on the build (`raw:`
-    // did in one build of the planted hook and not in a fresh clone's), so only `opts` is asked.
-    for (lang, tokens) in [("rust", &["mode", "opts"][..]), ("python", &["opts"][..])] {
+    // Python's runtime holds a `mode` string of its own, so a Python hook's `mode` is not new:
+    // it is found beside `raw:` and `opts`, in the tuple of `_bypassed`'s constants.
+    for (lang, tokens) in [
+        ("rust", &["mode", "opts"][..]),
+        ("python", &["opts", "raw:", "mode"][..]),
+    ] {
         let planted = built_hook("path-guard-planted", lang);
         let found = distinct::distinct_strings(&planted, &built_hook("path-guard", lang));
         for token in tokens {
@@ -178,7 +231,7 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize, seeds: &[&str]) ->
         HookOptions::default().with_limits(limits()),
     )
     .unwrap();
-    let (hook, hints, blocks) = match coverage {
+    let (hook, hints, blocks, edges) = match coverage {
         true => {
             let (hook, instrumented) =
                 load_instrumented("path-guard-planted", "rust", InstanceMode::Fresh);
@@ -188,7 +241,7 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize, seeds: &[&str]) ->
                 &built_hook("path-guard-planted", "rust"),
                 &built_hook("path-guard", "rust"),
             );
-            (hook, hints, Some(instrumented.blocks))
+            (hook, hints, Some(instrumented.blocks), instrumented.edges)
         }
         false => {
             let options = HookOptions::default().with_limits(limits());
@@ -197,6 +250,7 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize, seeds: &[&str]) ->
                 Hook::load(fuel_engine(), &bytes, options).unwrap(),
                 Default::default(),
                 None,
+                Vec::new(),
             )
         }
     };
@@ -210,6 +264,7 @@ fn fuzz_planted(coverage: bool, runs: u64, max_corpus: usize, seeds: &[&str]) ->
         limits: GatewayLimits::default(),
         hints,
         blocks,
+        edges,
         max_corpus,
     };
     fuzz::run(&options, &mut |_| {})

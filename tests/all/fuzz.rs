@@ -49,6 +49,7 @@ fn fuzz(hook: Hook, reference: Option<Hook>, properties: Option<&str>, runs: u64
         limits: GatewayLimits::default(),
         hints: Default::default(),
         blocks: None,
+        edges: Vec::new(),
         max_corpus: fuzz::MAX_CORPUS,
     };
     fuzz::run(&options, &mut |_| {})

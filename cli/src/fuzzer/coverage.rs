@@ -9,11 +9,21 @@
 //! - a probe at every block start (function entry, the arms of an `if`, a loop's head, the
 //!   fall-through of a `br_if`, the join after an `end`): if the block's byte is 0, set it and
 //!   append the block's number to the list;
+//! - in an interpreter's dispatch function (a `br_table` of at least 128 targets whose index an
+//!   `i32.load8_u`/`load16_u` fetches, from at least 16 places, as CPython's eval loop does), a
+//!   call before each such fetch that records an *edge* of the interpreted program: the pair
+//!   (previous fetch address, this fetch address), hashed AFL-style into a map of 65536 edges
+//!   kept after the blocks' map and numbered after the module's blocks. A Python `if` taking a
+//!   new branch runs the interpreter's blocks it ran before, but fetches from new addresses, so
+//!   it shows as new edges. Only addresses inside the component's data segments count (the
+//!   code objects of a snapshotted runtime, componentize-py's, are there; a message's own bytes,
+//!   on the heap, are not, and would make every message look new);
 //! - a function `airlock-coverage: func() -> list<u32>` that returns the list and clears it and
-//!   the map, exported from the component as `airlock-coverage-mN` for the module's N-th
-//!   instance. The host calls it after each message (`HookOptions::coverage`).
+//!   the map (and forgets the previous fetch), exported from the component as
+//!   `airlock-coverage-mN` for the module's N-th instance. The host calls it after each message
+//!   (`HookOptions::coverage`).
 //!
-//! Block numbers are unique across the component's modules. The rewrite only appends (a memory,
+//! Block and edge numbers are unique across the component's modules. The rewrite only appends (a memory,
 //! a global, a type, a function, exports), so no index of the original changes. The
 //! instrumented copy is only for fuzzing: production runs the hook as built.
 //!
@@ -64,6 +74,15 @@ pub struct Hints {
     pub distinct: Vec<String>,
 }
 
+/// The edges of an interpreted program a module with an interpreter's dispatch records (see the
+/// module docs): the size of its edge map.
+pub const EDGES: u32 = 1 << 16;
+
+/// A `br_table` with at least this many targets may be an interpreter's dispatch…
+const MIN_DISPATCH_TARGETS: u32 = 128;
+/// …when at least this many byte loads fetch its index.
+const MIN_FETCHES: usize = 16;
+
 /// An instrumented hook.
 #[derive(Debug, Clone)]
 pub struct Instrumented {
@@ -71,6 +90,9 @@ pub struct Instrumented {
     pub bytes: Vec<u8>,
     /// Blocks probed, over all modules.
     pub blocks: u32,
+    /// The numbers of the interpreted program's edges (one range of [`EDGES`] per module with an
+    /// interpreter's dispatch; none for a compiled hook).
+    pub edges: Vec<std::ops::Range<u32>>,
     /// Core modules instrumented.
     pub modules: usize,
     /// Hints for the mutator.
@@ -90,6 +112,9 @@ pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
     let mut instances: Vec<(u32, u32)> = Vec::new(); // (core instance, module)
     let mut core_instances = 0u32;
     let mut blocks = 0u32;
+    let mut numbers = 0u32;
+    let mut edges = Vec::new();
+    let data = data_range(component);
     let mut harvest = Harvest::default();
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     let mut types = None;
@@ -110,11 +135,15 @@ pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
                     continue;
                 }
                 let original = &component[unchecked_range.clone()];
-                match instrument_module(original, blocks, &mut harvest)? {
-                    Some((module, count)) => {
+                match instrument_module(original, numbers, data, &mut harvest)? {
+                    Some((module, count, edge_count)) => {
                         raw_section(&mut out, 1, &module);
-                        instrumented.push(Some(blocks));
+                        instrumented.push(Some(numbers));
                         blocks += count;
+                        if edge_count > 0 {
+                            edges.push(numbers + count..numbers + count + edge_count);
+                        }
+                        numbers += count + edge_count;
                     }
                     None => {
                         raw_section(&mut out, 1, original);
@@ -257,6 +286,7 @@ pub fn instrument(component: &[u8]) -> Result<Instrumented, String> {
     Ok(Instrumented {
         bytes: out,
         blocks,
+        edges,
         modules: probed.len(),
         hints: harvest.finish(),
     })
@@ -266,6 +296,92 @@ fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut bytes = Vec::new();
     f(&mut bytes);
     bytes
+}
+
+/// The addresses the active data segments of the component's top-level modules span (where a
+/// snapshotted runtime's code objects are), if any.
+fn data_range(component: &[u8]) -> Option<(u32, u32)> {
+    let mut depth = 0usize;
+    let mut range: Option<(u32, u32)> = None;
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => match depth {
+                0 => break,
+                _ => depth -= 1,
+            },
+            Payload::DataSection(section) if depth == 1 => {
+                for data in section.into_iter().flatten() {
+                    if let wasmparser::DataKind::Active { offset_expr, .. } = data.kind
+                        && let Ok(Operator::I32Const { value }) =
+                            offset_expr.get_operators_reader().read()
+                    {
+                        let start = value as u32;
+                        let end = start.saturating_add(data.data.len() as u32);
+                        range = Some(match range {
+                            Some((lo, hi)) => (lo.min(start), hi.max(end)),
+                            None => (start, end),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    range
+}
+
+fn byte_load(op: &Operator) -> bool {
+    matches!(op, Operator::I32Load8U { .. } | Operator::I32Load16U { .. })
+}
+
+/// The operators (by position in the body) of a function that fetch an interpreter's next
+/// opcode: byte loads whose value is a big `br_table`'s index, directly or through a local
+/// (possibly masked or offset by a constant). Empty unless there are at least [`MIN_FETCHES`].
+fn fetches(ops: &[Operator]) -> Vec<usize> {
+    let mut locals = Vec::new();
+    let mut sites = Vec::new();
+    for (at, op) in ops.iter().enumerate() {
+        let Operator::BrTable { targets } = op else {
+            continue;
+        };
+        if targets.len() < MIN_DISPATCH_TARGETS {
+            continue;
+        }
+        let mut from = at.checked_sub(1);
+        if let Some(before) = from
+            && matches!(
+                ops[before],
+                Operator::I32And | Operator::I32Sub | Operator::I32Add
+            )
+            && before >= 2
+            && matches!(ops[before - 1], Operator::I32Const { .. })
+        {
+            from = Some(before - 2);
+        }
+        match from.map(|from| (from, &ops[from])) {
+            Some((_, Operator::LocalGet { local_index })) => locals.push(*local_index),
+            Some((from, op)) if byte_load(op) => sites.push(from),
+            _ => {}
+        }
+    }
+    if !locals.is_empty() {
+        for (at, pair) in ops.windows(2).enumerate() {
+            if byte_load(&pair[0])
+                && let Operator::LocalSet { local_index } | Operator::LocalTee { local_index } =
+                    pair[1]
+                && locals.contains(&local_index)
+            {
+                sites.push(at);
+            }
+        }
+    }
+    sites.sort_unstable();
+    sites.dedup();
+    if sites.len() < MIN_FETCHES {
+        sites.clear();
+    }
+    sites
 }
 
 /// Whether a nested component holds any function body.
@@ -321,6 +437,8 @@ struct Counts {
     bodies: u32,
     blocks: u32,
     has_type_section: bool,
+    /// The opcode fetches of each body that has them ([`fetches`]), by body.
+    fetches: std::collections::HashMap<u32, Vec<usize>>,
 }
 
 /// Constants and strings found in the hook's modules.
@@ -435,8 +553,13 @@ fn count(module: &[u8], harvest: &mut Harvest) -> Result<Counts, String> {
                 let mut last: Option<(i64, usize)> = None;
                 // The `i32.const`s of the last few operators.
                 let mut recent: [Option<u32>; 4] = [None; 4];
+                let mut ops = Vec::new();
+                let mut dispatch = false;
                 while !reader.eof() {
                     let op = reader.read().map_err(parse)?;
+                    dispatch |= matches!(&op, Operator::BrTable { targets }
+                        if targets.len() >= MIN_DISPATCH_TARGETS);
+                    ops.push(op.clone());
                     if probe_after(&op) {
                         counts.blocks += 1;
                     }
@@ -469,6 +592,12 @@ fn count(module: &[u8], harvest: &mut Harvest) -> Result<Counts, String> {
                 }
                 // The function's final `end` gets no probe.
                 counts.blocks -= 1;
+                if dispatch {
+                    let sites = fetches(&ops);
+                    if !sites.is_empty() {
+                        counts.fetches.insert(counts.bodies - 1, sites);
+                    }
+                }
             }
             _ => {}
         }
@@ -523,22 +652,36 @@ fn list_offset(blocks: u32) -> u32 {
     (SEEN + blocks).next_multiple_of(4)
 }
 
-/// The rewritten module and its block count, or `None` when it has no code.
+/// The rewritten module, its block count and its edge count (0 or [`EDGES`]), or `None` when it
+/// has no code. `data` is where edges are recorded from ([`data_range`]).
 fn instrument_module(
     module: &[u8],
     base: u32,
+    data: Option<(u32, u32)>,
     harvest: &mut Harvest,
-) -> Result<Option<(Vec<u8>, u32)>, String> {
-    let counts = count(module, harvest)?;
+) -> Result<Option<(Vec<u8>, u32, u32)>, String> {
+    let mut counts = count(module, harvest)?;
     if counts.bodies == 0 || !counts.has_type_section {
         return Ok(None);
     }
-    let list = list_offset(counts.blocks);
-    let bytes = u64::from(list) + 4 * u64::from(counts.blocks);
+    if data.is_none() {
+        counts.fetches.clear();
+    }
+    let edges = match counts.fetches.is_empty() {
+        true => 0,
+        false => EDGES,
+    };
+    let numbers = counts.blocks + edges;
+    let list = list_offset(numbers);
+    let bytes = u64::from(list) + 4 * u64::from(numbers);
     let pages = bytes.div_ceil(65536).max(1);
     let mut probe = Probe {
         base,
         next: 0,
+        blocks: counts.blocks,
+        data: data.unwrap_or((0, 0)),
+        fetches: std::mem::take(&mut counts.fetches),
+        body: 0,
         list,
         memory: counts.memories,
         global: counts.globals,
@@ -559,7 +702,7 @@ fn instrument_module(
             probe.next, counts.blocks
         ));
     }
-    Ok(Some((out.finish(), counts.blocks)))
+    Ok(Some((out.finish(), counts.blocks, edges)))
 }
 
 /// The rewriter of one module.
@@ -568,10 +711,19 @@ struct Probe {
     base: u32,
     /// The next block's local number.
     next: u32,
+    /// The module's blocks (its edges are numbered after them).
+    blocks: u32,
+    /// The addresses fetches are recorded from.
+    data: (u32, u32),
+    /// The opcode fetches to record, by body ([`fetches`]).
+    fetches: std::collections::HashMap<u32, Vec<usize>>,
+    /// The body being rewritten.
+    body: u32,
     /// Where the list starts in the coverage memory.
     list: u32,
-    /// Indices of what is added: the memory, the list length global, the read function and its
-    /// type.
+    /// Indices of what is added: the memory, the list length global (the previous fetch's
+    /// address is the next), the read function and its type (the edge function and its type are the
+    /// next).
     memory: u32,
     global: u32,
     func: u32,
@@ -648,6 +800,70 @@ impl Probe {
             .instruction(&Instruction::I32Const(0))
             .instruction(&Instruction::GlobalSet(self.global))
             .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::GlobalSet(self.global + 1))
+            .instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::End);
+        f
+    }
+
+    /// `airlock-coverage-edge: (address) -> address`, called before an opcode fetch with its
+    /// address: when the address is in the data and not the previous fetch's (an instruction
+    /// fetched again, as a specializing interpreter does after rewriting it, is no edge of the
+    /// program), records the edge from the previous fetch (AFL's `map[cur ^ prev >> 1]`, of
+    /// the addresses' hashes) as number `base + blocks + index` in the map after the blocks'.
+    fn edge_function(&self) -> Function {
+        let (address, index) = (0, 1);
+        let prev = self.global + 1;
+        let (lo, hi) = self.data;
+        let seen = self.mem(SEEN + self.blocks, 0);
+        let list = self.mem(self.list, 2);
+        // The top 16 bits of a multiplicative hash: 0..EDGES.
+        let hash = |f: &mut Function| {
+            f.instruction(&Instruction::I32Const(0x9E37_79B1_u32 as i32))
+                .instruction(&Instruction::I32Mul)
+                .instruction(&Instruction::I32Const(16))
+                .instruction(&Instruction::I32ShrU);
+        };
+        let mut f = Function::new([(1, ValType::I32)]);
+        f.instruction(&Instruction::LocalGet(address))
+            .instruction(&Instruction::I32Const(lo as i32))
+            .instruction(&Instruction::I32Sub)
+            .instruction(&Instruction::I32Const(hi.wrapping_sub(lo) as i32))
+            .instruction(&Instruction::I32LtU)
+            .instruction(&Instruction::LocalGet(address))
+            .instruction(&Instruction::GlobalGet(prev))
+            .instruction(&Instruction::I32Ne)
+            .instruction(&Instruction::I32And)
+            .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
+            .instruction(&Instruction::LocalGet(address));
+        hash(&mut f);
+        f.instruction(&Instruction::GlobalGet(prev));
+        hash(&mut f);
+        f.instruction(&Instruction::I32Const(1))
+            .instruction(&Instruction::I32ShrU)
+            .instruction(&Instruction::I32Xor)
+            .instruction(&Instruction::LocalSet(index))
+            .instruction(&Instruction::LocalGet(address))
+            .instruction(&Instruction::GlobalSet(prev))
+            .instruction(&Instruction::LocalGet(index))
+            .instruction(&Instruction::I32Load8U(seen))
+            .instruction(&Instruction::I32Eqz)
+            .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
+            .instruction(&Instruction::LocalGet(index))
+            .instruction(&Instruction::I32Const(1))
+            .instruction(&Instruction::I32Store8(seen))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::LocalGet(index))
+            .instruction(&Instruction::I32Const((self.base + self.blocks) as i32))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::I32Store(list))
+            .instruction(&Instruction::GlobalGet(self.global))
+            .instruction(&Instruction::I32Const(4))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::GlobalSet(self.global))
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::LocalGet(address))
             .instruction(&Instruction::End);
         f
     }
@@ -664,14 +880,17 @@ impl Probe {
     }
 
     fn add_global(&mut self, globals: &mut wasm_encoder::GlobalSection) {
-        globals.global(
-            wasm_encoder::GlobalType {
-                val_type: ValType::I32,
-                mutable: true,
-                shared: false,
-            },
-            &wasm_encoder::ConstExpr::i32_const(0),
-        );
+        // The list's length, then the previous fetch's address.
+        for _ in 0..2 {
+            globals.global(
+                wasm_encoder::GlobalType {
+                    val_type: ValType::I32,
+                    mutable: true,
+                    shared: false,
+                },
+                &wasm_encoder::ConstExpr::i32_const(0),
+            );
+        }
         self.global_done = true;
     }
 
@@ -739,6 +958,7 @@ impl Reencode for Probe {
     ) -> ReencodeResult<()> {
         reencode::utils::parse_type_section(self, types, section)?;
         types.ty().function([], [ValType::I32]);
+        types.ty().function([ValType::I32], [ValType::I32]);
         Ok(())
     }
 
@@ -749,6 +969,7 @@ impl Reencode for Probe {
     ) -> ReencodeResult<()> {
         reencode::utils::parse_function_section(self, functions, section)?;
         functions.function(self.ty);
+        functions.function(self.ty + 1);
         Ok(())
     }
 
@@ -789,6 +1010,7 @@ impl Reencode for Probe {
     ) -> ReencodeResult<()> {
         reencode::utils::parse_code_section(self, code, section)?;
         code.function(&self.read_function());
+        code.function(&self.edge_function());
         Ok(())
     }
 
@@ -800,9 +1022,17 @@ impl Reencode for Probe {
         let mut f = self.new_function_with_parsed_locals(&func)?;
         let mut reader = func.get_operators_reader()?;
         self.emit_probe(&mut f);
+        let fetches = self.fetches.remove(&self.body).unwrap_or_default();
+        self.body += 1;
+        let mut fetches = fetches.into_iter().peekable();
         let mut depth = 1usize;
+        let mut at = 0usize;
         while !reader.eof() {
             let op = reader.read()?;
+            if fetches.next_if_eq(&at).is_some() {
+                f.instruction(&Instruction::Call(self.func + 1));
+            }
+            at += 1;
             match op {
                 Operator::Block { .. }
                 | Operator::Loop { .. }

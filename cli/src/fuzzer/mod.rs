@@ -3,14 +3,17 @@
 //! [`run`] starts from seed messages, mutates them ([`mutate`]), runs each candidate through the
 //! gateway's validation and the hook, and keeps the candidates that reach new behaviour — a new
 //! verdict, rejection code, or order of magnitude of fuel used, and with a hook instrumented for
-//! coverage ([`coverage`]), a block of the hook's code no message reached before — as a corpus
+//! coverage ([`coverage`]), a block of the hook's code no message reached before, or for an
+//! interpreted hook (Python) an edge of its program no message took before — as a corpus
 //! to mutate further (at most [`FuzzOptions::max_corpus`] messages). Mutations draw on
 //! [`coverage::Hints`]: the constants and strings found in the hook's code.
 //! Each run is checked by the oracles:
 //!
 //! - a hook fault (`hook-trap`, `hook-timeout`, `hook-memory`, `hook-stack`, …);
 //! - a `replace` whose result the gateway refuses (not valid for its kind, too large…);
-//! - non-determinism: the same message twice, different outcomes;
+//! - non-determinism: the same message twice, different outcomes (a run that timed out is tried
+//!   again, twice at most: on a loaded machine a hook can be late without being at fault, and a
+//!   timeout is never taken for a different outcome);
 //! - with a reference hook, an outcome that differs from the reference's (differential fuzzing
 //!   of two implementations of one policy);
 //! - declarative [`Properties`].
@@ -69,6 +72,10 @@ pub struct FuzzOptions {
     /// The number of blocks of `hook`, when it is instrumented and loaded with
     /// `HookOptions::coverage`: its coverage then guides the run.
     pub blocks: Option<u32>,
+    /// The numbers, among those coverage reports, of the edges of an interpreted program
+    /// ([`coverage::Instrumented::edges`]): they guide the run as blocks do, and are counted
+    /// apart.
+    pub edges: Vec<std::ops::Range<u32>>,
     /// The most messages the corpus holds (seeds included); past it, new behaviour is still
     /// counted but no longer kept.
     pub max_corpus: usize,
@@ -150,6 +157,9 @@ pub struct Progress {
     pub outcomes: BTreeMap<String, u64>,
     /// With coverage, the blocks of the hook reached so far and the number instrumented.
     pub coverage: Option<(usize, u32)>,
+    /// With coverage of an interpreted hook, the edges of its program reached so far and the
+    /// size of their maps.
+    pub edges: Option<(usize, u32)>,
 }
 
 /// The result of a fuzzing run.
@@ -239,6 +249,9 @@ const FAULT_CODES: &[&str] = &[
     code::HOOK_UNAVAILABLE,
 ];
 
+/// How many more times a run that timed out is tried ([`Fuzzer::evaluate_hook`]).
+const TIMEOUT_RETRIES: usize = 2;
+
 /// What an oracle saw: its kind, the key that tells findings apart, and a summary.
 type Hit = (FindingKind, String, String);
 
@@ -254,10 +267,24 @@ impl Fuzzer<'_> {
         request: &Request,
         twice: bool,
     ) -> Option<(Outcome, Option<Hit>)> {
-        let options = self.options;
-        let outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        let outcome = self.evaluate_hook(source, request)?;
         let finding = self.oracles(source, request, &outcome, twice);
         Some((outcome, finding))
+    }
+
+    /// Runs the hook; a run that timed out is tried again (at most [`TIMEOUT_RETRIES`] times),
+    /// since on a loaded machine a hook may be late without being at fault: a hook that loops
+    /// times out every time.
+    fn evaluate_hook(&self, source: &Source, request: &Request) -> Option<Outcome> {
+        let options = self.options;
+        let mut outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        for _ in 0..TIMEOUT_RETRIES {
+            if outcome.code.as_deref() != Some(code::HOOK_TIMEOUT) {
+                break;
+            }
+            outcome = evaluate(&options.hook, &options.limits, source, request)?;
+        }
+        Some(outcome)
     }
 
     fn oracles(
@@ -280,8 +307,11 @@ impl Fuzzer<'_> {
             ));
         }
         if twice {
-            let again = evaluate(&options.hook, &options.limits, source, request)?;
-            if again.comparable() != outcome.comparable() {
+            let again = self.evaluate_hook(source, request)?;
+            // A run late every time it was tried is load, not a different outcome.
+            if again.code.as_deref() != Some(code::HOOK_TIMEOUT)
+                && again.comparable() != outcome.comparable()
+            {
                 return Some((
                     FindingKind::Nondeterministic,
                     "nondeterministic".into(),
@@ -363,7 +393,13 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         findings: 0,
         outcomes: BTreeMap::new(),
         coverage: options.blocks.map(|total| (0, total)),
+        edges: match options.edges.is_empty() || options.blocks.is_none() {
+            true => None,
+            false => Some((0, options.edges.iter().map(|r| r.len() as u32).sum())),
+        },
     };
+    let is_edge = |n: &u32| options.edges.iter().any(|r| r.contains(n));
+    let mut edges_reached = 0usize;
     let start = Instant::now();
     let mut last_report = Instant::now();
     let seeds = corpus.len();
@@ -402,6 +438,9 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             let count = reached.entry(*block).or_default();
             if *count == 0 {
                 new_blocks.push(*block);
+                if is_edge(block) {
+                    edges_reached += 1;
+                }
             }
             *count += 1;
         }
@@ -483,7 +522,10 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         state.corpus = corpus.len();
         state.findings = findings.len();
         if let Some((seen, _)) = &mut state.coverage {
-            *seen = reached.len();
+            *seen = reached.len() - edges_reached;
+        }
+        if let Some((seen, _)) = &mut state.edges {
+            *seen = edges_reached;
         }
         if last_report.elapsed() >= Duration::from_millis(250) {
             last_report = Instant::now();

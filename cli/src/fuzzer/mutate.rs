@@ -465,13 +465,27 @@ fn mutate_node(rng: &mut Rng, node: &mut Value, bounds: Bounds, hints: &Hints) {
     }
 }
 
+/// How many of the first of [`Hints::distinct`] are favoured.
+const DISTINCT_FIRST: usize = 16;
+
 /// A dictionary string: half the time, when the hook has hints, one of its own tokens (now and
 /// then a slice of one) or a slice of its data; a third of the time, against a reference, text
-/// only the hook holds, and a quarter of the rest, text its code compares against; else one of
+/// only the hook holds (half the time among the first 16, the likeliest its own; half the
+/// time when there are no hints from its code), and a quarter of the rest, text its code compares against; else one of
 /// [`DICTIONARY`].
 fn token(rng: &mut Rng, hints: &Hints) -> String {
-    if !hints.distinct.is_empty() && rng.one_in(3) {
-        return rng.pick(&hints.distinct).clone();
+    // An interpreted hook's code hints are its interpreter's (see `FuzzOptions::hints`): its
+    // distinct text is then half the dictionary, not a third.
+    let code_hints =
+        !hints.tokens.is_empty() || !hints.compared.is_empty() || !hints.data.is_empty();
+    if !hints.distinct.is_empty() && rng.one_in(if code_hints { 3 } else { 2 }) {
+        // The first are the likeliest the hook's own: half the time, one of the first 16.
+        let n = hints.distinct.len();
+        let n = match n > DISTINCT_FIRST && rng.one_in(2) {
+            true => DISTINCT_FIRST,
+            false => n,
+        };
+        return hints.distinct[rng.below(n)].clone();
     }
     if !hints.compared.is_empty() && rng.one_in(4) {
         return rng.pick(&hints.compared).clone();
