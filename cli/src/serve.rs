@@ -48,8 +48,8 @@ pub struct ServeArgs {
     /// for pages that measure, but cross-origin resources must opt in to load.
     #[arg(long)]
     cross_origin_isolated: bool,
-    /// Threads that read connections and run the hooks, each connection on one of them (given
-    /// to each in turn, and staying there).
+    /// Threads that read connections and run the hooks, each connection on one of them (the
+    /// one with the fewest tasks when it connects, and staying there).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
     /// Append every message, as the frontend sent it, with its source, a timestamp and the

@@ -87,7 +87,8 @@ const WALL_CLOCK_FACTOR: u32 = 10;
 /// A call's time: how long the hook ran, which its time limit bounds, and how long the call has
 /// lasted. A hook yields to the executor at every epoch tick, and a busy executor (or machine)
 /// may resume it much later; between two ticks it saw, a hook ran at most about one tick, so a
-/// longer gap counts as one tick: the wait for its turn is not the hook's time.
+/// gap longer than two ticks counts as two (room for a late ticker): the wait for its turn is
+/// not the hook's time.
 #[derive(Debug, Clone, Copy)]
 struct CallClock {
     tick: Duration,
