@@ -485,6 +485,56 @@ fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
 }
 
 #[test]
+fn fuzz_by_default_reuses_warm_instances_of_a_slow_to_start_runtime_as_production_does() {
+    // The flip hook marked as CPython: `--mode auto`, the default, reuses its instances, so the
+    // state it keeps shows up; `--mode fresh` hides it again. (Unmarked, the test above shows
+    // the default giving a fresh instance per message.)
+    let dir = std::env::temp_dir().join(format!("airlock-fuzz-auto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = dir.join("flip-py.wasm");
+    std::fs::write(
+        &hook,
+        crate::fuzz::flip_hook_marked("componentize_py_runtime"),
+    )
+    .unwrap();
+    let out = dir.join("findings");
+    let base = [
+        "fuzz",
+        "--hook",
+        hook.to_str().unwrap(),
+        "--runs",
+        "200",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let default = run(&base, "");
+    assert_eq!(
+        default.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&default.stdout)
+    );
+    let report: Value = serde_json::from_slice(&default.stdout).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "nondeterministic"),
+        "{report}"
+    );
+    let fresh = run(&[&base[..], &["--mode", "fresh"]].concat(), "");
+    assert_eq!(
+        fresh.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fresh.stdout)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn serve_runs_on_as_few_as_one_worker_thread() {
     let (_server, addr) = airlock_tests::serve_airlock(&[
         "--workers",

@@ -136,6 +136,12 @@ fn a_trap_on_one_payload_shape_is_found_and_minimized() {
 /// A hook that rejects every other message its instance sees (code `flip`): the same verdict
 /// every time in fresh mode, alternating in reuse mode.
 pub(crate) fn flip_hook() -> Vec<u8> {
+    flip_hook_marked("")
+}
+
+/// [`flip_hook`] with `marker` in its data: a runtime's marker (`componentize_py_runtime`) makes
+/// `--mode auto` take it for that runtime.
+pub(crate) fn flip_hook_marked(marker: &str) -> Vec<u8> {
     let inspect = "
       (global.set $flip (i32.xor (global.get $flip) (i32.const 1)))
       (if (global.get $flip) (then
@@ -144,8 +150,11 @@ pub(crate) fn flip_hook() -> Vec<u8> {
         (i32.store (i32.const 28) (i32.const 256)) (i32.store (i32.const 32) (i32.const 4))
         (return (i32.const 16))))
       (i32.store8 (i32.const 16) (i32.const 0)) (i32.const 16)";
-    let extra = r#"(global $flip (mut i32) (i32.const 0)) (data (i32.const 256) "flip")"#;
-    wat_hook(CONFIGURE_OK, inspect, extra)
+    let extra = format!(
+        r#"(global $flip (mut i32) (i32.const 0)) (data (i32.const 256) "flip")
+           (data (i32.const 512) "{marker}")"#
+    );
+    wat_hook(CONFIGURE_OK, inspect, &extra)
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! then pipelined throughput of 100 B invokes on one connection and across 16. Verdicts are
 //! reported, as in the demo (carried in the replies). The page measures each size `airlock.js`
 //! uploads (JSON over 640 KiB) twice: as it does, and with `uploadAbove: Infinity` (the WebSocket
-//! alone), and each small text request twice: through `airlock.js`, and on a bare WebSocket. Last, the transport's floor: the same clients against a bare server with no Airlock.
+//! alone), and each small text request twice: through `airlock.js`, and on a bare WebSocket. Last, the transport's floor: the same clients against a bare server with no Airlock, in a process of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,16 @@ struct Args {
     /// Write every figure as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run the floor server inside this process, on a thread of its own (as before 2026-12-03),
+    /// instead of in a process of its own as `airlock serve` is.
+    #[arg(long)]
+    floor_in_process: bool,
 }
+
+/// The first argument that makes this binary the floor server alone: it prints the server's
+/// address on a line of standard output and serves until its standard input closes (when the
+/// benchmark that started it ends, however it ends).
+const SERVE_FLOOR: &str = "--serve-floor";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Case {
@@ -442,7 +451,13 @@ fn sizes(args: &Args) -> Vec<usize> {
 /// What the same clients pay with no Airlock: a bare server (benches/src/floor.rs) answering a
 /// WebSocket message (text and binary) or a `fetch` POST with a small frame.
 fn floor(args: &Args) -> anyhow::Result<Measured> {
-    let addr = airlock_benches::floor::start()?;
+    let (addr, _server) = match args.floor_in_process {
+        true => (airlock_benches::floor::start()?, None),
+        false => {
+            let (addr, child) = floor_process()?;
+            (addr, Some(child))
+        }
+    };
     let mut out = Measured::default();
     let template: Vec<Case> = cases(args);
     let rounds = |size: usize| {
@@ -603,7 +618,50 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
     }
 }
 
+/// The floor server in a process of its own (this binary, [`SERVE_FLOOR`]), and its address;
+/// it is killed when the returned guard drops.
+fn floor_process() -> anyhow::Result<(std::net::SocketAddr, FloorProcess)> {
+    let exe = std::env::current_exe().context("the benchmark's own path")?;
+    let mut child = Command::new(exe)
+        .arg(SERVE_FLOOR)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the floor server")?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().context("the floor server's output")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    let addr = line
+        .trim()
+        .parse()
+        .with_context(|| format!("the floor server printed {line:?}, not its address"))?;
+    Ok((addr, FloorProcess(child)))
+}
+
+/// Kills the floor server's process when dropped.
+struct FloorProcess(std::process::Child);
+
+impl Drop for FloorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The floor server alone, for [`floor_process`].
+fn serve_floor() -> anyhow::Result<()> {
+    let addr = airlock_benches::floor::start()?;
+    println!("{addr}");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    // Until the benchmark closes our standard input (it ended, or killed us).
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(SERVE_FLOOR) {
+        return serve_floor();
+    }
     let args = Args::parse();
     let mut names = Vec::new();
     let mut all = Vec::new();
