@@ -4,11 +4,12 @@
 //! hook a message reached. Each top-level core module gets:
 //!
 //! - a second memory (`airlock-coverage-memory`), so the hook's own memory, and so its
-//!   behaviour, is untouched: a seen-map of one byte per block and a list of the blocks first
-//!   reached since the last read;
+//!   behaviour, is untouched: a seen-map of one byte per block (and per edge, below), and room
+//!   for the list of those reached that the reader returns;
 //! - a probe at every block start (function entry, the arms of an `if`, a loop's head, the
-//!   fall-through of a `br_if`, the join after an `end`): if the block's byte is 0, set it and
-//!   append the block's number to the list;
+//!   fall-through of a `br_if`, the join after an `end`): one store of 1 to the block's byte,
+//!   with no branch (a test-and-append probe, adding a branch and a block to every block, made
+//!   CPython hooks run about 3 times slower; BENCHMARKS.md, "Fuzzing with coverage");
 //! - in an interpreter's dispatch function (a `br_table` of at least 128 targets whose index an
 //!   `i32.load8_u`/`load16_u` fetches, from at least 16 places, as CPython's eval loop does), a
 //!   call before each such fetch that records an *edge* of the interpreted program: the pair
@@ -18,8 +19,9 @@
 //!   it shows as new edges. Only addresses inside the component's data segments count (the
 //!   code objects of a snapshotted runtime, componentize-py's, are there; a message's own bytes,
 //!   on the heap, are not, and would make every message look new);
-//! - a function `airlock-coverage: func() -> list<u32>` that returns the list and clears it and
-//!   the map (and forgets the previous fetch), exported from the component as
+//! - a function `airlock-coverage: func() -> list<u32>` that scans the map 64 bytes at a time,
+//!   lists and clears the bytes set (and forgets the previous fetch), and returns the
+//!   list, exported from the component as
 //!   `airlock-coverage-mN` for the module's N-th instance. The host calls it after each message
 //!   (`HookOptions::coverage`).
 //!
@@ -645,11 +647,14 @@ fn is_comparison(op: &Operator) -> bool {
     )
 }
 
-/// Layout of the coverage memory: the return area, the seen-map from `SEEN`, then the list.
-const SEEN: u32 = 8;
+/// Layout of the coverage memory: the return area, the seen-map from `SEEN` (aligned, and
+/// padded with zeros to a multiple of [`CHUNK`] bytes, the reader's step), then the list.
+const SEEN: u32 = 64;
+/// The bytes of the seen-map the reader tests at once (four `v128`).
+const CHUNK: u32 = 64;
 
-fn list_offset(blocks: u32) -> u32 {
-    (SEEN + blocks).next_multiple_of(4)
+fn list_offset(numbers: u32) -> u32 {
+    SEEN + numbers.next_multiple_of(CHUNK)
 }
 
 /// The rewritten module, its block count and its edge count (0 or [`EDGES`]), or `None` when it
@@ -679,6 +684,7 @@ fn instrument_module(
         base,
         next: 0,
         blocks: counts.blocks,
+        edges,
         data: data.unwrap_or((0, 0)),
         fetches: std::mem::take(&mut counts.fetches),
         body: 0,
@@ -713,6 +719,8 @@ struct Probe {
     next: u32,
     /// The module's blocks (its edges are numbered after them).
     blocks: u32,
+    /// The module's edges: 0 or [`EDGES`].
+    edges: u32,
     /// The addresses fetches are recorded from.
     data: (u32, u32),
     /// The opcode fetches to record, by body ([`fetches`]).
@@ -721,9 +729,8 @@ struct Probe {
     body: u32,
     /// Where the list starts in the coverage memory.
     list: u32,
-    /// Indices of what is added: the memory, the list length global (the previous fetch's
-    /// address is the next), the read function and its type (the edge function and its type are the
-    /// next).
+    /// Indices of what is added: the memory, the global of the previous fetch's address, the
+    /// read function and its type (the edge function and its type are the next).
     memory: u32,
     global: u32,
     func: u32,
@@ -746,63 +753,109 @@ impl Probe {
     fn emit_probe(&mut self, f: &mut Function) {
         let local = self.next;
         self.next += 1;
-        let seen = self.mem(SEEN + local, 0);
-        let list = self.mem(self.list, 2);
         f.instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I32Load8U(seen))
-            .instruction(&Instruction::I32Eqz)
-            .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
-            .instruction(&Instruction::I32Const(0))
             .instruction(&Instruction::I32Const(1))
-            .instruction(&Instruction::I32Store8(seen))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::I32Const((self.base + local) as i32))
-            .instruction(&Instruction::I32Store(list))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::I32Const(4))
-            .instruction(&Instruction::I32Add)
-            .instruction(&Instruction::GlobalSet(self.global))
-            .instruction(&Instruction::End);
+            .instruction(&Instruction::I32Store8(self.mem(SEEN + local, 0)));
     }
 
-    /// `airlock-coverage`: clears the map of the listed blocks, writes (list, length) to the
-    /// return area at 0, empties the list (its entries stay for the caller to read) and returns 0.
+    /// `airlock-coverage`: scans the seen-map (blocks, then edges) a [`CHUNK`] at a time (four
+    /// `v128` loads or-ed together); in a chunk with a byte set, tests it a word (8 bytes) at a
+    /// time, clears each word with a byte set and appends the numbers of its set bytes (`base` +
+    /// position; a set byte is 1, so each is one bit, found with `ctz`) to the list. Writes
+    /// (list, length) to the return area at 0, forgets the previous fetch and returns 0.
     fn read_function(&self) -> Function {
-        let j = 0;
-        let mut f = Function::new([(1, ValType::I32)]);
-        f.instruction(&Instruction::Block(wasm_encoder::BlockType::Empty))
-            .instruction(&Instruction::Loop(wasm_encoder::BlockType::Empty))
-            .instruction(&Instruction::LocalGet(j))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::I32GeU)
-            .instruction(&Instruction::BrIf(1))
-            .instruction(&Instruction::LocalGet(j))
-            .instruction(&Instruction::I32Load(self.mem(self.list, 2)))
-            .instruction(&Instruction::I32Const(self.base as i32))
-            .instruction(&Instruction::I32Sub)
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I32Store8(self.mem(SEEN, 0)))
-            .instruction(&Instruction::LocalGet(j))
-            .instruction(&Instruction::I32Const(4))
-            .instruction(&Instruction::I32Add)
-            .instruction(&Instruction::LocalSet(j))
-            .instruction(&Instruction::Br(0))
-            .instruction(&Instruction::End)
-            .instruction(&Instruction::End)
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::I32Const(self.list as i32))
-            .instruction(&Instruction::I32Store(self.mem(0, 2)))
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::I32Const(2))
-            .instruction(&Instruction::I32ShrU)
-            .instruction(&Instruction::I32Store(self.mem(4, 2)))
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::GlobalSet(self.global))
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::GlobalSet(self.global + 1))
-            .instruction(&Instruction::I32Const(0))
-            .instruction(&Instruction::End);
+        use Instruction as I;
+        use wasm_encoder::BlockType::Empty;
+        let (at, word_at, count, word) = (0, 1, 2, 3);
+        let end = (self.blocks + self.edges).next_multiple_of(CHUNK);
+        let seen = |offset: u32, align: u32| self.mem(SEEN + offset, align);
+        let mut f = Function::new([(3, ValType::I32), (1, ValType::I64)]);
+        f.instruction(&I::Block(Empty))
+            .instruction(&I::Loop(Empty))
+            .instruction(&I::LocalGet(at))
+            .instruction(&I::I32Const(end as i32))
+            .instruction(&I::I32GeU)
+            .instruction(&I::BrIf(1))
+            .instruction(&I::LocalGet(at))
+            .instruction(&I::V128Load(seen(0, 4)));
+        for offset in [16, 32, 48] {
+            f.instruction(&I::LocalGet(at))
+                .instruction(&I::V128Load(seen(offset, 4)))
+                .instruction(&I::V128Or);
+        }
+        f.instruction(&I::V128AnyTrue)
+            .instruction(&I::If(Empty))
+            // The chunk's words.
+            .instruction(&I::LocalGet(at))
+            .instruction(&I::LocalSet(word_at))
+            .instruction(&I::Loop(Empty))
+            .instruction(&I::LocalGet(word_at))
+            .instruction(&I::I64Load(seen(0, 3)))
+            .instruction(&I::LocalTee(word))
+            .instruction(&I::I64Eqz)
+            .instruction(&I::I32Eqz)
+            .instruction(&I::If(Empty))
+            .instruction(&I::LocalGet(word_at))
+            .instruction(&I::I64Const(0))
+            .instruction(&I::I64Store(seen(0, 3)))
+            // The word's set bytes, lowest first.
+            .instruction(&I::Loop(Empty))
+            .instruction(&I::LocalGet(count))
+            .instruction(&I::I32Const(4))
+            .instruction(&I::I32Mul)
+            .instruction(&I::LocalGet(word_at))
+            .instruction(&I::LocalGet(word))
+            .instruction(&I::I64Ctz)
+            .instruction(&I::I64Const(3))
+            .instruction(&I::I64ShrU)
+            .instruction(&I::I32WrapI64)
+            .instruction(&I::I32Add)
+            .instruction(&I::I32Const(self.base as i32))
+            .instruction(&I::I32Add)
+            .instruction(&I::I32Store(self.mem(self.list, 2)))
+            .instruction(&I::LocalGet(count))
+            .instruction(&I::I32Const(1))
+            .instruction(&I::I32Add)
+            .instruction(&I::LocalSet(count))
+            .instruction(&I::LocalGet(word))
+            .instruction(&I::LocalGet(word))
+            .instruction(&I::I64Const(1))
+            .instruction(&I::I64Sub)
+            .instruction(&I::I64And)
+            .instruction(&I::LocalTee(word))
+            .instruction(&I::I64Eqz)
+            .instruction(&I::I32Eqz)
+            .instruction(&I::BrIf(0))
+            .instruction(&I::End)
+            .instruction(&I::End)
+            .instruction(&I::LocalGet(word_at))
+            .instruction(&I::I32Const(8))
+            .instruction(&I::I32Add)
+            .instruction(&I::LocalTee(word_at))
+            .instruction(&I::LocalGet(at))
+            .instruction(&I::I32Const(CHUNK as i32))
+            .instruction(&I::I32Add)
+            .instruction(&I::I32LtU)
+            .instruction(&I::BrIf(0))
+            .instruction(&I::End)
+            .instruction(&I::End)
+            .instruction(&I::LocalGet(at))
+            .instruction(&I::I32Const(CHUNK as i32))
+            .instruction(&I::I32Add)
+            .instruction(&I::LocalSet(at))
+            .instruction(&I::Br(0))
+            .instruction(&I::End)
+            .instruction(&I::End)
+            .instruction(&I::I32Const(0))
+            .instruction(&I::I32Const(self.list as i32))
+            .instruction(&I::I32Store(self.mem(0, 2)))
+            .instruction(&I::I32Const(0))
+            .instruction(&I::LocalGet(count))
+            .instruction(&I::I32Store(self.mem(4, 2)))
+            .instruction(&I::I32Const(0))
+            .instruction(&I::GlobalSet(self.global))
+            .instruction(&I::I32Const(0))
+            .instruction(&I::End);
         f
     }
 
@@ -813,10 +866,9 @@ impl Probe {
     /// the addresses' hashes) as number `base + blocks + index` in the map after the blocks'.
     fn edge_function(&self) -> Function {
         let (address, index) = (0, 1);
-        let prev = self.global + 1;
+        let prev = self.global;
         let (lo, hi) = self.data;
         let seen = self.mem(SEEN + self.blocks, 0);
-        let list = self.mem(self.list, 2);
         // The top 16 bits of a multiplicative hash: 0..EDGES.
         let hash = |f: &mut Function| {
             f.instruction(&Instruction::I32Const(0x9E37_79B1_u32 as i32))
@@ -846,22 +898,8 @@ impl Probe {
             .instruction(&Instruction::LocalGet(address))
             .instruction(&Instruction::GlobalSet(prev))
             .instruction(&Instruction::LocalGet(index))
-            .instruction(&Instruction::I32Load8U(seen))
-            .instruction(&Instruction::I32Eqz)
-            .instruction(&Instruction::If(wasm_encoder::BlockType::Empty))
-            .instruction(&Instruction::LocalGet(index))
             .instruction(&Instruction::I32Const(1))
             .instruction(&Instruction::I32Store8(seen))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::LocalGet(index))
-            .instruction(&Instruction::I32Const((self.base + self.blocks) as i32))
-            .instruction(&Instruction::I32Add)
-            .instruction(&Instruction::I32Store(list))
-            .instruction(&Instruction::GlobalGet(self.global))
-            .instruction(&Instruction::I32Const(4))
-            .instruction(&Instruction::I32Add)
-            .instruction(&Instruction::GlobalSet(self.global))
-            .instruction(&Instruction::End)
             .instruction(&Instruction::End)
             .instruction(&Instruction::LocalGet(address))
             .instruction(&Instruction::End);
@@ -880,17 +918,15 @@ impl Probe {
     }
 
     fn add_global(&mut self, globals: &mut wasm_encoder::GlobalSection) {
-        // The list's length, then the previous fetch's address.
-        for _ in 0..2 {
-            globals.global(
-                wasm_encoder::GlobalType {
-                    val_type: ValType::I32,
-                    mutable: true,
-                    shared: false,
-                },
-                &wasm_encoder::ConstExpr::i32_const(0),
-            );
-        }
+        // The previous fetch's address.
+        globals.global(
+            wasm_encoder::GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &wasm_encoder::ConstExpr::i32_const(0),
+        );
         self.global_done = true;
     }
 

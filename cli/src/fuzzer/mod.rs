@@ -30,7 +30,7 @@ pub mod distinct;
 pub mod mutate;
 pub mod oracle;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -381,7 +381,9 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
     let mut signatures = HashSet::new();
     // With coverage: how many runs reached each block so far, and the blocks each corpus entry
     // was the first to reach (none for seeds).
-    let mut reached: HashMap<u32, u64> = HashMap::new();
+    let numbers =
+        options.blocks.unwrap_or(0) as usize + options.edges.iter().map(|r| r.len()).sum::<usize>();
+    let mut reached = Reached::new(numbers);
     let mut firsts: Vec<Vec<u32>> = vec![Vec::new(); corpus.len()];
     let mut findings: Vec<Finding> = Vec::new();
     // Each finding's first run, with a set of blocks that tells it apart (see below).
@@ -435,14 +437,12 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         let mut new_behaviour = signatures.insert(signature);
         let mut new_blocks = Vec::new();
         for block in outcome.coverage.iter().flatten() {
-            let count = reached.entry(*block).or_default();
-            if *count == 0 {
+            if reached.add(*block) {
                 new_blocks.push(*block);
                 if is_edge(block) {
                     edges_reached += 1;
                 }
             }
-            *count += 1;
         }
         new_behaviour |= !new_blocks.is_empty();
         if new_behaviour && corpus.len() < options.max_corpus && state.runs > seeds as u64 {
@@ -469,9 +469,7 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
             };
             let rarest = |coverage: &Option<Vec<u32>>| {
                 let mut blocks: Vec<u32> = coverage.iter().flatten().copied().collect();
-                blocks.sort_unstable_by_key(|block| {
-                    (reached.get(block).copied().unwrap_or(0), *block)
-                });
+                blocks.sort_unstable_by_key(|block| (reached.runs(*block), *block));
                 blocks.truncate(SIGNATURE_BLOCKS);
                 blocks
             };
@@ -522,7 +520,7 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
         state.corpus = corpus.len();
         state.findings = findings.len();
         if let Some((seen, _)) = &mut state.coverage {
-            *seen = reached.len() - edges_reached;
+            *seen = reached.distinct - edges_reached;
         }
         if let Some((seen, _)) = &mut state.edges {
             *seen = edges_reached;
@@ -540,19 +538,62 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
     }
 }
 
+/// How many runs reached each block (or edge) so far, by its number: a counter array, as the
+/// numbers are dense and a run of a CPython hook reports some 10 000 of them (a hash map counting
+/// them cost a tenth of the run).
+#[derive(Debug)]
+struct Reached {
+    runs: Vec<u64>,
+    /// Blocks reached at least once.
+    distinct: usize,
+    /// The blocks and edges instrumented: no number reported is as high.
+    numbers: usize,
+}
+
+impl Reached {
+    fn new(numbers: usize) -> Reached {
+        Reached {
+            runs: Vec::new(),
+            distinct: 0,
+            numbers,
+        }
+    }
+
+    fn runs(&self, block: u32) -> u64 {
+        self.runs.get(block as usize).copied().unwrap_or(0)
+    }
+
+    /// Counts one more run reaching `block`; whether it is the first. A number past those
+    /// instrumented (which the instrumented code never reports) is not counted.
+    fn add(&mut self, block: u32) -> bool {
+        let at = block as usize;
+        if at >= self.numbers {
+            return false;
+        }
+        if at >= self.runs.len() {
+            self.runs
+                .resize((at + 1).next_power_of_two().min(self.numbers), 0);
+        }
+        self.runs[at] += 1;
+        let first = self.runs[at] == 1;
+        self.distinct += usize::from(first);
+        first
+    }
+}
+
 /// The corpus entry to mutate next. Half the time any; else, with coverage, the best of four by
 /// where they went: the entry first to reach the block fewest runs reached since (a branch just
 /// opened, whose next condition is still ahead), before seeds and entries whose blocks many
 /// runs reach.
-fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &HashMap<u32, u64>) -> usize {
+fn pick(rng: &mut Rng, firsts: &[Vec<u32>], reached: &Reached) -> usize {
     let any = rng.below(firsts.len());
-    if reached.is_empty() || rng.one_in(2) {
+    if reached.distinct == 0 || rng.one_in(2) {
         return any;
     }
     let rarity = |entry: usize| {
         firsts[entry]
             .iter()
-            .map(|block| reached.get(block).copied().unwrap_or(0))
+            .map(|block| reached.runs(*block))
             .min()
             .unwrap_or(u64::MAX)
     };
