@@ -445,13 +445,14 @@ fn bench_refuses_a_hook_that_rejects_its_message() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
-    // Rejects every other message of its instance: invisible in fresh mode, caught in reuse.
-    let dir = std::env::temp_dir().join(format!("airlock-fuzz-reuse-{}", std::process::id()));
+/// Fuzzes the hook `bytes` for 200 runs with `--json` and `args`: whether it found state kept
+/// between messages (non-determinism), and the report's text for messages. The command must
+/// exit 1 when it found it and 0 when it found nothing.
+fn fuzz_finds_kept_state(name: &str, bytes: &[u8], args: &[&str]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("airlock-fuzz-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let hook = dir.join("flip.wasm");
-    std::fs::write(&hook, crate::fuzz::flip_hook()).unwrap();
+    let hook = dir.join(format!("{name}.wasm"));
+    std::fs::write(&hook, bytes).unwrap();
     let out = dir.join("findings");
     let base = [
         "fuzz",
@@ -463,25 +464,36 @@ fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let fresh = run(&base, "");
-    assert_eq!(
-        fresh.status.code(),
-        Some(0),
-        "fresh instances forget: {}",
-        String::from_utf8_lossy(&fresh.stdout)
-    );
-    let reuse = run(&[&base[..], &["--mode", "reuse"]].concat(), "");
-    assert_eq!(reuse.status.code(), Some(1));
-    let report: Value = serde_json::from_slice(&reuse.stdout).unwrap();
-    assert!(
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["kind"] == "nondeterministic"),
-        "{report}"
-    );
+    let output = run(&[&base[..], args].concat(), "");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let found = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "nondeterministic");
+    let clean = report["findings"].as_array().unwrap().is_empty();
+    let expected_code = match (found, clean) {
+        (true, _) => Some(1),
+        (false, true) => Some(0),
+        (false, false) => None,
+    };
+    assert_eq!(output.status.code(), expected_code, "{text}");
     std::fs::remove_dir_all(dir).unwrap();
+    (found, text)
+}
+
+#[test]
+fn fuzz_in_reuse_mode_reports_state_kept_between_messages_as_non_determinism() {
+    // Rejects every other message of its instance: invisible in fresh mode, caught in reuse.
+    let flip = crate::fuzz::flip_hook();
+    let (found, text) = fuzz_finds_kept_state("flip", &flip, &[]);
+    assert!(
+        !found,
+        "fresh instances forget (the default for it): {text}"
+    );
+    let (found, text) = fuzz_finds_kept_state("flip", &flip, &["--mode", "reuse"]);
+    assert!(found, "{text}");
 }
 
 #[test]
@@ -489,49 +501,11 @@ fn fuzz_by_default_reuses_warm_instances_of_a_slow_to_start_runtime_as_productio
     // The flip hook marked as CPython: `--mode auto`, the default, reuses its instances, so the
     // state it keeps shows up; `--mode fresh` hides it again. (Unmarked, the test above shows
     // the default giving a fresh instance per message.)
-    let dir = std::env::temp_dir().join(format!("airlock-fuzz-auto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hook = dir.join("flip-py.wasm");
-    std::fs::write(
-        &hook,
-        crate::fuzz::flip_hook_marked("componentize_py_runtime"),
-    )
-    .unwrap();
-    let out = dir.join("findings");
-    let base = [
-        "fuzz",
-        "--hook",
-        hook.to_str().unwrap(),
-        "--runs",
-        "200",
-        "--json",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    let default = run(&base, "");
-    assert_eq!(
-        default.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&default.stdout)
-    );
-    let report: Value = serde_json::from_slice(&default.stdout).unwrap();
-    assert!(
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["kind"] == "nondeterministic"),
-        "{report}"
-    );
-    let fresh = run(&[&base[..], &["--mode", "fresh"]].concat(), "");
-    assert_eq!(
-        fresh.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&fresh.stdout)
-    );
-    std::fs::remove_dir_all(dir).unwrap();
+    let flip = crate::fuzz::flip_hook_marked("componentize_py_runtime");
+    let (found, text) = fuzz_finds_kept_state("flip-py", &flip, &[]);
+    assert!(found, "{text}");
+    let (found, text) = fuzz_finds_kept_state("flip-py", &flip, &["--mode", "fresh"]);
+    assert!(!found, "{text}");
 }
 
 #[test]
