@@ -529,3 +529,32 @@ fn serve_with_no_worker_threads_is_refused_naming_the_value() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_and_fuzz_say_they_take_one_hook_and_refuse_two_naming_both() {
+    for command in ["bench", "fuzz"] {
+        let help = run(&[command, "--help"], "");
+        let text = String::from_utf8_lossy(&help.stdout);
+        let hook_help = text
+            .split("--hook <HOOK.wasm>")
+            .nth(2)
+            .unwrap_or_else(|| panic!("{command} --help has no --hook entry: {text}"));
+        assert!(
+            hook_help
+                .trim_start()
+                .starts_with("The hook component (one)"),
+            "{text}"
+        );
+        assert!(!hook_help.contains("repeat to chain"), "{text}");
+        let two = run(
+            &[command, "--hook", "first.wasm", "--hook", "second.wasm"],
+            "",
+        );
+        assert_eq!(two.status.code(), Some(2), "{command}");
+        let error = String::from_utf8_lossy(&two.stderr);
+        assert!(
+            error.contains("takes one --hook, got 2: first.wasm, second.wasm"),
+            "{command}: {error}"
+        );
+    }
+}
