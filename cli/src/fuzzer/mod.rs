@@ -543,19 +543,17 @@ pub fn run(options: &FuzzOptions, progress: &mut dyn FnMut(&Progress)) -> Report
 /// them cost a tenth of the run).
 #[derive(Debug)]
 struct Reached {
+    /// One counter per block and edge instrumented.
     runs: Vec<u64>,
     /// Blocks reached at least once.
     distinct: usize,
-    /// The blocks and edges instrumented: no number reported is as high.
-    numbers: usize,
 }
 
 impl Reached {
     fn new(numbers: usize) -> Reached {
         Reached {
-            runs: Vec::new(),
+            runs: vec![0; numbers],
             distinct: 0,
-            numbers,
         }
     }
 
@@ -566,16 +564,11 @@ impl Reached {
     /// Counts one more run reaching `block`; whether it is the first. A number past those
     /// instrumented (which the instrumented code never reports) is not counted.
     fn add(&mut self, block: u32) -> bool {
-        let at = block as usize;
-        if at >= self.numbers {
+        let Some(runs) = self.runs.get_mut(block as usize) else {
             return false;
-        }
-        if at >= self.runs.len() {
-            self.runs
-                .resize((at + 1).next_power_of_two().min(self.numbers), 0);
-        }
-        self.runs[at] += 1;
-        let first = self.runs[at] == 1;
+        };
+        *runs += 1;
+        let first = *runs == 1;
         self.distinct += usize::from(first);
         first
     }
