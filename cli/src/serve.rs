@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// one with the fewest tasks when it connects, and staying there).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
+    /// Microseconds a worker stays awake after each frame it reads or writes, polling its
+    /// connections instead of sleeping, so a client's next call does not wait for an idle CPU
+    /// to wake; at most this much CPU per frame, none while idle. 0 turns it off.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    spin_us: u64,
     /// Append every message, as the frontend sent it, with its source, a timestamp and the
     /// verdict given, to FILE (JSON Lines that `airlock replay` and `airlock inspect` read).
     #[arg(long, value_name = "FILE")]
@@ -188,7 +193,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_messages_per_second(args.rate)
         .with_burst(args.burst)
         .with_report_verdicts(true)
-        .with_cross_origin_isolated(args.cross_origin_isolated);
+        .with_cross_origin_isolated(args.cross_origin_isolated)
+        .with_spin(Duration::from_micros(args.spin_us));
     let hook_calls = gateway.hook_calls();
     let web = WebGateway::new(Arc::new(gateway), windows, options);
 

@@ -529,6 +529,35 @@ fn serve_with_no_worker_threads_is_refused_naming_the_value() {
 }
 
 #[test]
+fn serve_keeps_workers_awake_up_to_ten_milliseconds_or_not_at_all() {
+    for spin in ["0", "10000"] {
+        let (_server, addr) = airlock_tests::serve_airlock(&[
+            "--spin-us",
+            spin,
+            "--hook",
+            "target/hooks/path-guard.rust.wasm",
+        ]);
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "--spin-us {spin}: printed {addr:?}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_a_spin_over_ten_milliseconds_naming_the_value() {
+    for spin in ["10001", "soon"] {
+        let out = run(&["serve", "--spin-us", spin], "");
+        assert_eq!(out.status.code(), Some(2), "--spin-us {spin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--spin-us") && stderr.contains(&format!("'{spin}'")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn bench_and_fuzz_say_they_take_one_hook_and_refuse_two_naming_both() {
     for command in ["bench", "fuzz"] {
         let help = run(&[command, "--help"], "");

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::uploads::Uploads;
 use super::window::Outgoing;
 use super::writer::write;
-use super::{Shared, Window, code, frame};
+use super::{Shared, Window, code, frame, spin};
 use crate::gateway::Reply;
 use crate::message::{Kind, Source};
 use crate::verdict::Rejection;
@@ -249,6 +249,7 @@ pub(super) async fn connection(
             }
         };
         (heard, pinged) = (tokio::time::Instant::now(), false);
+        spin::read();
         let parsed = match next {
             None => break (1000, String::new()),
             Some(Err(e)) => {

@@ -38,6 +38,7 @@ mod handshake;
 mod metrics;
 mod options;
 mod pages;
+mod spin;
 mod uploads;
 mod window;
 mod windows;
@@ -221,6 +222,13 @@ impl WebGateway {
         let http = Arc::new(tokio::sync::Semaphore::new(
             shared.options.max_http_connections.max(1),
         ));
+        // Stopped when this future is dropped, as the server is.
+        let _spinners = match runtimes.is_empty() {
+            true => {
+                spin::Spinners::start(shared.options.spin, &[tokio::runtime::Handle::current()])
+            }
+            false => spin::Spinners::start(shared.options.spin, &runtimes),
+        };
         let mut turn = 0usize;
         loop {
             let (tcp, peer) = match listener.accept().await {

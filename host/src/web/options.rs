@@ -8,7 +8,8 @@ use std::time::Duration;
 /// per connection, a window ticket for each HTML page served, verdicts not reported to the page,
 /// pages not cross-origin isolated; 256 WebSocket connections (64 per origin) and 512 HTTP
 /// connections at once, 10 s to send headers, a ping every 20 s (closed after 40 s of silence),
-/// 30 s for a reply to find room in a page's queue, 30 s for an announced upload to arrive.
+/// 30 s for a reply to find room in a page's queue, 30 s for an announced upload to arrive, workers
+/// kept awake 100 µs after each frame.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WebOptions {
@@ -56,6 +57,13 @@ pub struct WebOptions {
     /// which `airlock.js` uses for large bodies) waits for it before it is refused with
     /// `upload-missing`; the window's later events and channel messages wait behind it.
     pub upload_timeout: Duration,
+    /// How long a worker runtime of [`WebGateway::serve_on`](super::WebGateway::serve_on) (a
+    /// single-threaded one) stays awake after a frame is read or written, polling its sockets
+    /// instead of sleeping, so that the next frame of a client calling one call after another
+    /// does not wait for an idle CPU to wake (on virtual machines that halt idle vCPUs, tens of
+    /// microseconds a message: BENCHMARKS.md, "2026-12-04"). It costs at most this much CPU per
+    /// frame, none while no frame comes; zero turns it off.
+    pub spin: Duration,
 }
 
 with_fields!(WebOptions {
@@ -75,6 +83,7 @@ with_fields!(WebOptions {
     report_verdicts: bool => with_report_verdicts,
     cross_origin_isolated: bool => with_cross_origin_isolated,
     upload_timeout: Duration => with_upload_timeout,
+    spin: Duration => with_spin,
 });
 
 impl Default for WebOptions {
@@ -96,6 +105,7 @@ impl Default for WebOptions {
             report_verdicts: false,
             cross_origin_isolated: false,
             upload_timeout: Duration::from_secs(30),
+            spin: Duration::from_micros(100),
         }
     }
 }

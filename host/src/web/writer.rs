@@ -65,6 +65,7 @@ pub(super) async fn write(
             break;
         }
         written.clear();
+        super::spin::written();
     }
     // Whatever still waits for room would wait forever: the socket is gone.
     window.refuse_pushes();
