@@ -222,13 +222,15 @@ impl WebGateway {
         let http = Arc::new(tokio::sync::Semaphore::new(
             shared.options.max_http_connections.max(1),
         ));
-        // Stopped when this future is dropped, as the server is.
-        let _spinners = match runtimes.is_empty() {
-            true => {
-                spin::Spinners::start(shared.options.spin, &[tokio::runtime::Handle::current()])
-            }
-            false => spin::Spinners::start(shared.options.spin, &runtimes),
+        // Where connections run: `runtimes`, or with none given, this one.
+        let here = [tokio::runtime::Handle::current()];
+        let workers = if runtimes.is_empty() {
+            &here[..]
+        } else {
+            &runtimes
         };
+        // Stopped when this future is dropped, as the server is.
+        let _spinners = spin::Spinners::start(shared.options.spin, workers);
         let mut turn = 0usize;
         loop {
             let (tcp, peer) = match listener.accept().await {

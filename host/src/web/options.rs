@@ -61,8 +61,8 @@ pub struct WebOptions {
     /// single-threaded one) stays awake after a frame is read or written, polling its sockets
     /// instead of sleeping, so that the next frame of a client calling one call after another
     /// does not wait for an idle CPU to wake (on virtual machines that halt idle vCPUs, tens of
-    /// microseconds a message: BENCHMARKS.md, "2026-12-03 (late night)"). It costs at most this much CPU per
-    /// frame, none while no frame comes; zero turns it off.
+    /// microseconds a message: BENCHMARKS.md, "2026-12-03 (late night)"). It costs at most this
+    /// much CPU per frame, none while no frame comes; zero turns it off.
     pub spin: Duration,
 }
 

@@ -3,9 +3,9 @@
 //! A client that calls, waits for the reply and calls again sends its next frame a few tens of
 //! microseconds after the reply left. A worker that parks on its I/O driver as soon as it has
 //! written the reply lets its CPU go idle, and on a virtual machine whose idle vCPUs halt, waking
-//! one for the next frame costs more than the hooks do (BENCHMARKS.md, "2026-12-03 (late night)"). So each
-//! single-threaded worker runtime gets one spinner task: woken by any frame read or written on
-//! that thread, it yields (each yield polls the I/O driver without sleeping) until `spin` has
+//! one for the next frame costs more than the hooks do (BENCHMARKS.md, "2026-12-03 (late
+//! night)"). So each single-threaded worker runtime gets one spinner task: woken by any frame
+//! read or written on that thread, it yields (each yield polls the I/O driver without sleeping) until `spin` has
 //! passed since the last of them, then sleeps until the next. An idle server spins not at all; a
 //! busy one at most `spin` after each message. And only while spinning pays: when the frames
 //! read keep coming later than `spin` after the last activity (a page in a browser takes some
