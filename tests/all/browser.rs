@@ -92,6 +92,6 @@ fn the_demo_shows_a_pass_a_replace_and_a_reject_with_the_hooks_code_in_headless_
         "{stdout}"
     );
     // The large event's step ran (demo.mjs checks what it saw).
-    assert!(stdout.contains("upload: "), "{stdout}");
+    assert!(stdout.contains("large: "), "{stdout}");
     let _ = std::fs::remove_dir_all(&scratch);
 }

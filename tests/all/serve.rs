@@ -768,6 +768,60 @@ async fn bytes_travel_as_binary_frames_in_both_directions() {
 }
 
 #[tokio::test]
+async fn a_json_body_in_a_binary_frame_marked_json_reaches_the_core_as_the_same_json() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    let mut ws = connect(&server, "main").await;
+    let payload = json!({"data": "é ✓ \u{1F600}", "n": [1, 2.5, null]});
+    ws.send(binary_frame(
+        json!({"id": 3, "kind": "command", "name": "fs_write", "headers": [["x-a", "1"]],
+               "json": true}),
+        payload.to_string().as_bytes(),
+    ))
+    .await
+    .unwrap();
+    let (reply, _) = reply_to(&mut ws, 3).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let delivered = &reply["payload"];
+    assert_eq!(delivered["payload"], payload, "{delivered}");
+    assert!(
+        delivered["headers"].to_string().contains("x-a"),
+        "{delivered}"
+    );
+}
+
+#[tokio::test]
+async fn a_json_marked_frame_whose_body_is_not_json_or_that_is_text_is_refused_naming_why() {
+    let server = start(pass_all(), echo_router(), WebOptions::default()).await;
+    let mut ws = connect(&server, "main").await;
+    let cases: [(u64, &[u8], &str); 3] = [
+        (1, b"{\"data\": ", "not JSON"),
+        (2, &[b'"', 0xff, b'"'], "not UTF-8"),
+        (3, b"", "not JSON"),
+    ];
+    for (id, body, why) in cases {
+        let head = json!({"id": id, "kind": "event", "name": "save", "json": true});
+        ws.send(binary_frame(head, body)).await.unwrap();
+        let (reply, _) = reply_to(&mut ws, id).await;
+        assert_eq!(reply["code"], "invalid-frame", "{reply}");
+        assert!(reply["reason"].as_str().unwrap().contains(why), "{reply}");
+    }
+    send_json(
+        &mut ws,
+        json!({"id": 4, "kind": "event", "name": "save", "json": true, "payload": 1}),
+    )
+    .await;
+    let (reply, _) = reply_to(&mut ws, 4).await;
+    assert_eq!(reply["code"], "invalid-frame", "{reply}");
+    assert!(
+        reply["reason"].as_str().unwrap().contains("binary frame"),
+        "{reply}"
+    );
+    // The window goes on.
+    send_json(&mut ws, json!({"id": 5, "kind": "event", "name": "save"})).await;
+    assert_eq!(reply_to(&mut ws, 5).await.0["ok"], true);
+}
+
+#[tokio::test]
 async fn a_malformed_frame_is_answered_with_invalid_frame_naming_what_is_wrong() {
     let server = start(pass_all(), echo_router(), WebOptions::default()).await;
     let mut ws = connect(&server, "main").await;

@@ -9,11 +9,12 @@
 // (10 s by default) and all of them reject with code `disconnected` when the socket closes.
 // Events and channel data from the core arrive in the order the core sent them. Bytes
 // (`Uint8Array`, `ArrayBuffer`, any typed array) travel as binary WebSocket frames, and bytes
-// from the core arrive as `Uint8Array`. A JSON request larger than `uploadAbove` (640 KiB by
-// default) sends its body by `fetch` POST of a Blob beside the WebSocket, which Chromium moves
-// faster than a text WebSocket message of that size (BENCHMARKS.md, 2026-12-03 "uploads"); its
-// frame on the WebSocket keeps its place in the window's order. Bytes always go on the
-// WebSocket, where a binary message is as fast.
+// from the core arrive as `Uint8Array`. A JSON request larger than `binaryAbove` (16 KiB by
+// default) travels as a binary frame too, its JSON written as UTF-8 into a buffer the
+// connection reuses: Chromium moves a binary message of a megabyte several times faster than a
+// text one (BENCHMARKS.md, 2026-12-04). A JSON request larger than `uploadAbove` (never, by
+// default) sends its body by `fetch` POST of a Blob beside the WebSocket instead; its frame on
+// the WebSocket keeps its place in the window's order.
 
 /** A refusal: `code` is machine-readable (`path-escape`, `too-large`, `timeout`…). */
 export class AirlockError extends Error {
@@ -44,6 +45,8 @@ export class Channel {
   }
 }
 
+const encoder = new TextEncoder();
+
 function isBytes(value) {
   return value instanceof ArrayBuffer || ArrayBuffer.isView(value);
 }
@@ -61,10 +64,12 @@ export class Connection {
    * ticket from an earlier load of this page (kept in sessionStorage, so a reload comes back as
    * the same window), else the one the server put in the page's
    * `<meta name="airlock-ticket">`. The server chooses the window's labels; they are in
-   * `label` and `webview` once `ready` resolves to true. A JSON request whose frame is over
-   * `uploadAbove` characters (`Infinity`: never) sends it by POST to `/airlock/upload`.
+   * `label` and `webview` once `ready` resolves to true. A JSON request whose JSON is over
+   * `binaryAbove` characters goes as a binary frame (`Infinity`: always text), and one whose
+   * frame is over `uploadAbove` characters (`Infinity`, the default: never) by POST to
+   * `/airlock/upload`.
    */
-  constructor({ url, ticket, timeout = 10000, uploadAbove = 640 * 1024, ...rest } = {}) {
+  constructor({ url, ticket, timeout = 10000, binaryAbove = 16 * 1024, uploadAbove = Infinity, ...rest } = {}) {
     for (const option of ["window", "webview"]) {
       if (option in rest) {
         throw new Error(
@@ -76,7 +81,10 @@ export class Connection {
     this.label = null;
     this.webview = null;
     this.uploadUrl = `${this.base.replace(/^ws(s?):/, "http$1:")}/upload`;
+    this.binaryAbove = binaryAbove;
     this.uploadAbove = uploadAbove;
+    this.scratch = new Uint8Array(0);
+    this.maxMessageBytes = Infinity;
     this.ticket = null;
     this.timeout = timeout;
     this.nextId = 1;
@@ -193,16 +201,29 @@ export class Connection {
     const id = this.nextId++;
     const head = { id, kind, name };
     if (headers) head.headers = Object.entries(headers instanceof Headers ? Object.fromEntries(headers) : headers);
+    // A body past the gateway's limit is refused here, before it is framed: sent, its frame could
+    // be large enough for the gateway to close the connection. JSON is measured first in
+    // characters (each at least one UTF-8 byte), then in bytes once written; nearer the limit
+    // the gateway measures exactly.
+    const tooLarge = (size) => {
+      if (size > this.maxMessageBytes) {
+        throw new AirlockError("too-large", `the ${kind} "${name}" is ${size} bytes, over the gateway's limit of ${this.maxMessageBytes} bytes`);
+      }
+    };
     let frame;
     if (isBytes(payload)) {
-      const text = new TextEncoder().encode(JSON.stringify(head));
       const bytes = asBytes(payload);
-      frame = new Uint8Array(4 + text.length + bytes.length);
-      new DataView(frame.buffer).setUint32(0, text.length);
-      frame.set(text, 4);
-      frame.set(bytes, 4 + text.length);
+      tooLarge(bytes.length);
+      frame = this.binaryFrame(head, bytes);
     } else {
-      frame = JSON.stringify(payload === undefined ? head : { ...head, payload });
+      const json = payload === undefined ? undefined : JSON.stringify(payload);
+      tooLarge(json?.length ?? 0);
+      if (json !== undefined && json.length > this.binaryAbove && json.length <= this.uploadAbove) {
+        frame = this.binaryFrame({ ...head, json: true }, json);
+        tooLarge(frame.bodyLength);
+      } else {
+        frame = json === undefined ? JSON.stringify(head) : `${JSON.stringify(head).slice(0, -1)},"payload":${json}}`;
+      }
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -221,6 +242,40 @@ export class Connection {
         this.settle(id, { ok: false, code: "disconnected", reason: String(error) });
       }
     });
+  }
+
+  /**
+   * A binary frame: the head's length (big-endian u32), the head's JSON, then `body` (bytes, or a
+   * string written as UTF-8), in this connection's scratch buffer, which the next frame reuses
+   * (`WebSocket.send` copies what it is given): a new megabyte buffer each time would cost the
+   * page more than the send.
+   */
+  binaryFrame(head, body) {
+    const text = encoder.encode(JSON.stringify(head));
+    const start = 4 + text.length;
+    const fits = (size) => {
+      if (this.scratch.length < size) this.scratch = new Uint8Array(Math.max(size, 2 * this.scratch.length));
+    };
+    let end;
+    if (typeof body === "string") {
+      // One byte a character fits ASCII; three always do.
+      fits(start + body.length);
+      let written = encoder.encodeInto(body, this.scratch.subarray(start));
+      if (written.read < body.length) {
+        fits(start + 3 * body.length);
+        written = encoder.encodeInto(body, this.scratch.subarray(start));
+      }
+      end = start + written.written;
+    } else {
+      fits(start + body.length);
+      this.scratch.set(body, start);
+      end = start + body.length;
+    }
+    new DataView(this.scratch.buffer).setUint32(0, text.length);
+    this.scratch.set(text, 4);
+    const frame = this.scratch.subarray(0, end);
+    frame.bodyLength = end - start;
+    return frame;
   }
 
   /** POSTs request `id`'s whole frame; its reply comes on the WebSocket, a refusal here too. */
@@ -294,6 +349,7 @@ export class Connection {
       case "window":
         this.label = frame.window;
         this.webview = frame.webview;
+        this.maxMessageBytes = frame.max_message_bytes ?? Infinity;
         this.welcomed?.();
         break;
       case "error":

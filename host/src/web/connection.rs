@@ -193,7 +193,11 @@ pub(super) async fn connection(
     let mut writer = tokio::spawn(write(sink, rx, window.clone(), options.stall_timeout));
     let mut writer_done = false;
     if window
-        .push(frame::welcome(&source.window, &source.webview))
+        .push(frame::welcome(
+            &source.window,
+            &source.webview,
+            shared.gateway.limits().max_message_bytes,
+        ))
         .await
         .is_err()
     {

@@ -5,12 +5,17 @@
 //!   (`headers` and `payload` optional: a missing payload is `{}` for a command, `null` otherwise);
 //! - or a binary frame for a bytes body: a big-endian `u32` length, that many bytes of the same
 //!   JSON head without `payload`, then the body's bytes as they are;
+//! - or the same binary frame with `"json":true` in its head for a JSON body: the bytes after the
+//!   head are the payload's JSON text in UTF-8, taken as if it had been the text frame's
+//!   `payload` (`airlock.js` sends large JSON bodies so: Chromium moves a binary message of a
+//!   megabyte several times faster than a text one, BENCHMARKS.md, 2026-12-04);
 //! - or, for a large body, a text frame `{"id":1,"kind":"event","name":"save","upload":true}`
 //!   with no headers or payload, and the whole frame as it would have been (text or binary) in
 //!   the body of `POST /airlock/upload?ticket=TOKEN&id=1` (`uploads.rs`).
 //!
-//! Gateway → page: first `{"type":"window","window":LABEL,"webview":LABEL}`, the labels the
-//! server gave the connection; then `{"type":"reply","id":1,"ok":true,"payload":…}` or
+//! Gateway → page: first `{"type":"window","window":LABEL,"webview":LABEL,"max_message_bytes":N}`,
+//! the labels the server gave the connection and the gateway's message limit (so that the page
+//! refuses a larger request itself instead of sending a frame that closes the connection); then `{"type":"reply","id":1,"ok":true,"payload":…}` or
 //! `{"type":"reply","id":1,"ok":false,"code":…,"reason":…}`; `{"type":"event","name":…,"payload":…}`;
 //! `{"type":"channel","channel":7,"payload":…}`; `{"type":"error","code":…,"reason":…}` for a
 //! frame that names no request. When verdicts are reported, a reply (or error) carries its verdict
@@ -55,6 +60,8 @@ struct Head<'a> {
     payload: Option<&'a RawValue>,
     #[serde(default)]
     upload: bool,
+    #[serde(default)]
+    json: bool,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +96,14 @@ fn request(head: Head<'_>, body: Body) -> Incoming {
 /// Reads a text frame: the head with a JSON payload, or an upload's announcement.
 pub(crate) fn parse_text(text: &str) -> Result<Incoming, FrameError> {
     let head = head(text)?;
+    if head.json {
+        return Err(FrameError {
+            id: Some(head.id),
+            reason: "\"json\":true marks a binary frame's body as JSON; a text frame carries its \
+                     JSON in \"payload\""
+                .to_owned(),
+        });
+    }
     if head.upload && (head.payload.is_some() || !head.headers.is_empty()) {
         return Err(FrameError {
             id: Some(head.id),
@@ -105,7 +120,8 @@ pub(crate) fn parse_text(text: &str) -> Result<Incoming, FrameError> {
     Ok(request(head, Body::Json(body)))
 }
 
-/// Reads a binary frame: length-prefixed head, then the body's bytes.
+/// Reads a binary frame: length-prefixed head, then the body's bytes (the payload's JSON text when
+/// the head says `"json":true`).
 pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Incoming, FrameError> {
     let bad = |reason: String| FrameError { id: None, reason };
     let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
@@ -136,6 +152,19 @@ pub(crate) fn parse_binary(bytes: &[u8]) -> Result<Incoming, FrameError> {
             id: Some(head.id),
             reason: "a binary frame carries its payload after the head, not in it".to_owned(),
         });
+    }
+    if head.json {
+        let id = Some(head.id);
+        let json = std::str::from_utf8(body).map_err(|e| FrameError {
+            id,
+            reason: format!("binary frame's JSON body is not UTF-8: {e}"),
+        })?;
+        let payload = serde_json::from_str::<&RawValue>(json).map_err(|e| FrameError {
+            id,
+            reason: format!("binary frame's JSON body is not JSON: {e}"),
+        })?;
+        let payload = payload.get().to_owned();
+        return Ok(request(head, Body::Json(payload)));
     }
     Ok(request(head, Body::Bytes(body.to_vec())))
 }
@@ -219,9 +248,14 @@ impl<'a> Out<'a> {
     }
 }
 
-/// The connection's labels, its first frame.
-pub(crate) fn welcome(window: &str, webview: &str) -> WsMessage {
-    let frame = serde_json::json!({ "type": "window", "window": window, "webview": webview });
+/// The connection's labels and the gateway's message limit, its first frame.
+pub(crate) fn welcome(window: &str, webview: &str, max_message_bytes: usize) -> WsMessage {
+    let frame = serde_json::json!({
+        "type": "window",
+        "window": window,
+        "webview": webview,
+        "max_message_bytes": max_message_bytes,
+    });
     WsMessage::Text(frame.to_string().into())
 }
 
