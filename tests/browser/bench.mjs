@@ -1,12 +1,14 @@
 // The page side of the end-to-end benchmark (`scripts/e2e-bench`, benches/src/bin/e2e.rs): a
 // blank page in headless Chromium calling through `airlock serve` with `airlock.js`, timed inside
-// the page with `performance.now()`. The server serves the blank page cross-origin isolated
+// the page with `performance.now()`, with no debugger watching the page (`launchBare`: under
+// Playwright's instrumentation every WebSocket frame is copied into a DevTools event). The server serves the blank page cross-origin isolated
 // (`airlock serve --cross-origin-isolated`), so the page's clock resolves 5 µs instead of 100 µs.
 //
 // Env: AIRLOCK_URL (the blank page, `http://127.0.0.1:PORT/`), CHROMIUM, AIRLOCK_PROFILE (a fresh,
 // empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup",
-// "websocketOnly","raw"}] (websocketOnly: airlock.js never uploads, `uploadAbove: Infinity`;
-// raw: a bare WebSocket with a ticket instead of airlock.js, for text kinds),
+// "frames","raw"}] (frames: "text" sends JSON in text frames, `binaryAbove: Infinity`; "upload"
+// by upload, `uploadAbove: 0`; raw: a bare WebSocket with a ticket instead of airlock.js, for
+// text kinds),
 // "pipelined": [{"connections","seconds","window","size"}], "floor": {"url", "cases": [{"size",
 // "rounds","warmup"}]}}). Prints one JSON object a case on standard output: {"case":…,
 // "samples_us":[…]}, {"pipelined":…, "messages":…, "seconds":…} or {"floor":{"transport","size"},
@@ -15,10 +17,11 @@
 // The floor is what the same browser pays with no Airlock at all: the page at `floor.url` (a bare
 // server, benches/src/floor.rs) sends the emit's JSON text, the same bytes as a binary frame, and
 // the same bytes as a `fetch` POST of a Blob, each waiting for a small answer.
-import { launch } from "./chromium.mjs";
+import { launchBare } from "./chromium.mjs";
 
 const plan = JSON.parse(process.env.AIRLOCK_BENCH ?? "{}");
-const { url, context, page, errors } = await launch("bench.mjs", 600_000);
+const page = await launchBare("bench.mjs", 600_000);
+const { url } = page;
 
 try {
   if (plan.cases?.length || plan.pipelined?.length) {
@@ -72,8 +75,9 @@ try {
         };
       };
       window.bench = {
-        async sequential({ kind, size, rounds, warmup, websocketOnly, raw }) {
-          const connection = raw ? await connectRaw() : await connectFresh(websocketOnly ? { uploadAbove: Infinity } : {});
+        async sequential({ kind, size, rounds, warmup, frames, raw }) {
+          const options = { text: { binaryAbove: Infinity }, upload: { uploadAbove: 0 } }[frames] ?? {};
+          const connection = raw ? await connectRaw() : await connectFresh(options);
           const once = raw ? (payload) => connection.call(kind, payload) : (payload) => call(connection, kind, payload);
           const payload = body(kind, size);
           const samples = [];
@@ -157,10 +161,9 @@ try {
       }
     }
   }
-  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;
 } finally {
-  await context.close();
+  await page.close();
 }

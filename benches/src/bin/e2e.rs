@@ -8,9 +8,11 @@
 //! (the demo core's `args_size` command, JSON args `{"data":"xxx…"}`), `emit` (an event nobody
 //! listens to, same JSON body) and bytes (`emit` with a binary body) at 100 B, 10 KB and 1 MB,
 //! then pipelined throughput of 100 B invokes on one connection and across 16. Verdicts are
-//! reported, as in the demo (carried in the replies). The page measures each size `airlock.js`
-//! uploads (JSON over 640 KiB) twice: as it does, and with `uploadAbove: Infinity` (the WebSocket
-//! alone), and each small text request twice: through `airlock.js`, and on a bare WebSocket. Last, the transport's floor: the same clients against a bare server with no Airlock, in a process of its own.
+//! reported, as in the demo (carried in the replies). The page measures each JSON size
+//! `airlock.js` sends as a binary frame (over 16 KiB) three times: as it does, in a text frame
+//! (`binaryAbove: Infinity`), and by upload (`uploadAbove: 0`); and each small text request twice:
+//! through `airlock.js`, and on a bare WebSocket. Last, the transport's floor: the same clients
+//! against a bare server with no Airlock, in a process of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,16 +93,18 @@ struct Case {
     size: usize,
     rounds: usize,
     warmup: usize,
-    /// The page's `airlock.js` sends everything on the WebSocket (`uploadAbove: Infinity`).
-    #[serde(default, rename = "websocketOnly")]
-    websocket_only: bool,
+    /// How the page's `airlock.js` sends a JSON body: as it chooses (`None`), in a text frame
+    /// (`"text"`: `binaryAbove: Infinity`) or by upload (`"upload"`: `uploadAbove: 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frames: Option<String>,
     /// The page sends on a bare WebSocket, without `airlock.js`.
     #[serde(default)]
     raw: bool,
 }
 
-/// The smallest JSON frame `airlock.js` sends by upload (its `uploadAbove`, 640 KiB, plus one).
-const UPLOADED: usize = 640 * 1024 + 1;
+/// The smallest JSON body `airlock.js` sends in a binary frame (its `binaryAbove`, 16 KiB, plus
+/// one).
+const BINARY: usize = 16 * 1024 + 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pipelined {
@@ -163,7 +167,7 @@ fn cases(args: &Args) -> Vec<Case> {
                 size,
                 rounds,
                 warmup: (rounds / 10).max(3),
-                websocket_only: false,
+                frames: None,
                 raw: false,
             });
         }
@@ -367,8 +371,9 @@ fn page(
             let key = format!("page/{}/{}", f.transport, f.size);
             into.sequential.insert(key, Stats::of(samples.clone()));
         } else if let (Some(c), Some(samples)) = (line.case, line.samples_us) {
-            let client = match (c.websocket_only, c.raw) {
-                (true, _) => "page-ws",
+            let client = match (c.frames.as_deref(), c.raw) {
+                (Some("text"), _) => "page-text",
+                (Some(_), _) => "page-upload",
                 (_, true) => "page-raw",
                 _ => "page",
             };
@@ -412,15 +417,17 @@ fn measure(args: &Args, hooks: &[&str]) -> anyhow::Result<Measured> {
         anyhow::Ok(())
     })?;
     if let Some(driver) = &args.page {
-        // An uploaded size again with airlock.js on the WebSocket alone, to see what the
-        // upload saves.
+        // A JSON size sent in binary frames again in text frames and by upload, to see what
+        // binary frames save.
         let mut cases = cases.clone();
         let again: Vec<Case> = cases
             .iter()
-            .filter(|c| c.size >= UPLOADED && c.kind != "bytes")
-            .map(|c| Case {
-                websocket_only: true,
-                ..c.clone()
+            .filter(|c| c.size >= BINARY && c.kind != "bytes")
+            .flat_map(|c| {
+                ["text", "upload"].map(|frames| Case {
+                    frames: Some(frames.to_owned()),
+                    ..c.clone()
+                })
             })
             .collect();
         // A small text request again on a bare WebSocket, to see airlock.js's own share.
@@ -573,7 +580,7 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases(args) {
-        for client in ["native", "page", "page-raw", "page-ws"] {
+        for client in ["native", "page", "page-raw", "page-text", "page-upload"] {
             let key = format!("{client}/{}/{}", case.kind, case.size);
             let (Some(m), Some(b)) = (main.sequential.get(&key), base.sequential.get(&key)) else {
                 continue;
@@ -583,7 +590,8 @@ fn report(names: &[String], all: &[Measured], args: &Args) {
                 _ => ("", ""),
             };
             let client = match client {
-                "page-ws" => "page, WebSocket only",
+                "page-text" => "page, text frames",
+                "page-upload" => "page, by upload",
                 "page-raw" => "page, bare WebSocket",
                 client => client,
             };
