@@ -52,7 +52,14 @@ impl Spin {
         if read {
             match Duration::from_nanos(now.saturating_sub(before)) < self.window {
                 true => self.late.store(0, Ordering::Relaxed),
-                false => _ = self.late.fetch_add(1, Ordering::Relaxed),
+                // Counted up to the limit only, so that it never wraps round to spinning.
+                false => {
+                    _ = self
+                        .late
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            (n < LATE).then_some(n + 1)
+                        })
+                }
             }
         }
         if self.late.load(Ordering::Relaxed) < LATE {

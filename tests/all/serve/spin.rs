@@ -3,10 +3,29 @@
 //!
 //! Each test serves on a single-threaded runtime of its own thread and reads that thread's CPU
 //! time (`/proc/…/task/TID/schedstat`): spinning for a window shows as CPU time of the same
-//! order, sleeping as next to none. The bounds are loose (a third of the window, against a
-//! spinning thread's whole window) so that other tests running beside these do not matter.
+//! order, sleeping as next to none. One bound, [`SPINNING`], tells them apart: far below what a
+//! spinning thread gets of its window even sharing the CPUs with other tests, far above what a
+//! sleeping one spends.
 
 use super::*;
+
+/// CPU time over a measured stretch (120 ms or more of a spinning window) from which a worker
+/// counts as spinning; below it, as asleep.
+const SPINNING: Duration = Duration::from_millis(20);
+
+fn assert_spun(cpu: Duration, when: &str) {
+    assert!(
+        cpu >= SPINNING,
+        "CPU time {when}: {cpu:?}, expected a spinning worker's"
+    );
+}
+
+fn assert_slept(cpu: Duration, when: &str) {
+    assert!(
+        cpu < SPINNING,
+        "CPU time {when}: {cpu:?}, expected a sleeping worker's"
+    );
+}
 
 /// A single-threaded runtime on a thread of its own, and a clock of that thread's CPU time.
 async fn runtime_with_clock() -> (
@@ -71,28 +90,22 @@ async fn a_worker_spins_for_spin_after_a_frame_then_sleeps() {
     let spin = Duration::from_millis(400);
     let (_server, mut ws, clock, _stop) = spinning(spin).await;
     call(&mut ws, 1).await;
-    let spun = clock.over(Duration::from_millis(150)).await;
-    assert!(
-        spun >= Duration::from_millis(50),
-        "CPU time while spinning: {spun:?}"
+    assert_spun(
+        clock.over(Duration::from_millis(150)).await,
+        "while spinning",
     );
     // Past the window: asleep.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let slept = clock.over(Duration::from_millis(300)).await;
-    assert!(
-        slept < Duration::from_millis(50),
-        "CPU time once idle: {slept:?}"
-    );
+    assert_slept(clock.over(Duration::from_millis(300)).await, "once idle");
 }
 
 #[tokio::test]
 async fn a_worker_with_spin_zero_sleeps_as_soon_as_it_has_answered() {
     let (_server, mut ws, clock, _stop) = spinning(Duration::ZERO).await;
     call(&mut ws, 1).await;
-    let slept = clock.over(Duration::from_millis(150)).await;
-    assert!(
-        slept < Duration::from_millis(50),
-        "CPU time after the reply: {slept:?}"
+    assert_slept(
+        clock.over(Duration::from_millis(150)).await,
+        "after the reply",
     );
 }
 
@@ -107,17 +120,15 @@ async fn a_worker_stops_spinning_while_frames_come_later_than_spin_and_spins_aga
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     call(&mut ws, 3).await;
-    let slept = clock.over(Duration::from_millis(120)).await;
-    assert!(
-        slept < Duration::from_millis(40),
-        "CPU time after a late frame: {slept:?}"
+    assert_slept(
+        clock.over(Duration::from_millis(120)).await,
+        "after a late frame",
     );
     // A frame right after the last reply: the worker spins again.
     call(&mut ws, 4).await;
     call(&mut ws, 5).await;
-    let spun = clock.over(Duration::from_millis(120)).await;
-    assert!(
-        spun >= Duration::from_millis(40),
-        "CPU time after a prompt frame: {spun:?}"
+    assert_spun(
+        clock.over(Duration::from_millis(120)).await,
+        "after a prompt frame",
     );
 }
