@@ -768,6 +768,28 @@ async fn bytes_travel_as_binary_frames_in_both_directions() {
 }
 
 #[tokio::test]
+async fn the_window_frame_names_the_gateways_message_limit_for_the_page_to_refuse_past_it() {
+    let server = start_with(
+        vec![pass_all()],
+        echo_router(),
+        GatewayLimits::default().with_max_message_bytes(12_345),
+        WebOptions::default(),
+        Windows::new(),
+    )
+    .await;
+    let ticket = server.windows.issue("main", "main").unwrap();
+    let query = format!("ticket={}", ticket.token());
+    let mut ws = connect_as(server.addr, &query, Some(&own_origin(server.addr)))
+        .await
+        .unwrap();
+    let (welcome, _) = next_frame(&mut ws).await;
+    assert_eq!(
+        welcome,
+        json!({"type": "window", "window": "main", "webview": "main", "max_message_bytes": 12_345})
+    );
+}
+
+#[tokio::test]
 async fn a_json_body_in_a_binary_frame_marked_json_reaches_the_core_as_the_same_json() {
     let server = start(pass_all(), echo_router(), WebOptions::default()).await;
     let mut ws = connect(&server, "main").await;
