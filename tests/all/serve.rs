@@ -72,6 +72,19 @@ async fn start(hook: Hook, router: Router, options: WebOptions) -> Server {
     .await
 }
 
+/// A pass-all server with the echo core whose messages are limited to `max_message_bytes`.
+async fn start_limited(max_message_bytes: usize, options: WebOptions) -> Server {
+    let limits = GatewayLimits::default().with_max_message_bytes(max_message_bytes);
+    start_with(
+        vec![pass_all()],
+        echo_router(),
+        limits,
+        options,
+        Windows::new(),
+    )
+    .await
+}
+
 fn own_origin(addr: SocketAddr) -> String {
     format!("http://127.0.0.1:{}", addr.port())
 }
@@ -425,15 +438,7 @@ async fn an_origin_not_on_the_list_or_no_origin_at_all_is_refused_with_403() {
 
 #[tokio::test]
 async fn a_message_at_the_size_limit_is_delivered() {
-    let limits = GatewayLimits::default().with_max_message_bytes(1000);
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        limits,
-        WebOptions::default(),
-        Windows::new(),
-    )
-    .await;
+    let server = start_limited(1000, WebOptions::default()).await;
     let mut ws = connect(&server, "main").await;
     // name (4) + body: a JSON string of 996 bytes.
     let body = format!("\"{}\"", "a".repeat(994));
@@ -451,15 +456,7 @@ async fn a_message_at_the_size_limit_is_delivered() {
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connection_stays_open() {
-    let limits = GatewayLimits::default().with_max_message_bytes(1000);
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        limits,
-        WebOptions::default(),
-        Windows::new(),
-    )
-    .await;
+    let server = start_limited(1000, WebOptions::default()).await;
     let mut ws = connect(&server, "main").await;
     let body = format!("\"{}\"", "a".repeat(995));
     send_json(
@@ -478,15 +475,7 @@ async fn a_message_over_the_size_limit_is_refused_with_too_large_and_the_connect
 
 #[tokio::test]
 async fn a_frame_past_twice_the_size_limit_closes_the_connection_with_1009() {
-    let limits = GatewayLimits::default().with_max_message_bytes(1000);
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        limits,
-        WebOptions::default(),
-        Windows::new(),
-    )
-    .await;
+    let server = start_limited(1000, WebOptions::default()).await;
     let mut ws = connect(&server, "main").await;
     let huge = airlock::web::max_frame_bytes(1000) + 1;
     let _ = ws
@@ -769,14 +758,7 @@ async fn bytes_travel_as_binary_frames_in_both_directions() {
 
 #[tokio::test]
 async fn the_window_frame_names_the_gateways_message_limit_for_the_page_to_refuse_past_it() {
-    let server = start_with(
-        vec![pass_all()],
-        echo_router(),
-        GatewayLimits::default().with_max_message_bytes(12_345),
-        WebOptions::default(),
-        Windows::new(),
-    )
-    .await;
+    let server = start_limited(12_345, WebOptions::default()).await;
     let ticket = server.windows.issue("main", "main").unwrap();
     let query = format!("ticket={}", ticket.token());
     let mut ws = connect_as(server.addr, &query, Some(&own_origin(server.addr)))

@@ -1,8 +1,9 @@
 // The page side of the end-to-end benchmark (`scripts/e2e-bench`, benches/src/bin/e2e.rs): a
 // blank page in headless Chromium calling through `airlock serve` with `airlock.js`, timed inside
 // the page with `performance.now()`, with no debugger watching the page (`launchBare`: under
-// Playwright's instrumentation every WebSocket frame is copied into a DevTools event). The server serves the blank page cross-origin isolated
-// (`airlock serve --cross-origin-isolated`), so the page's clock resolves 5 µs instead of 100 µs.
+// Playwright's instrumentation every WebSocket frame is copied into a DevTools event). The server
+// serves the blank page cross-origin isolated (`airlock serve --cross-origin-isolated`), so the
+// page's clock resolves 5 µs instead of 100 µs.
 //
 // Env: AIRLOCK_URL (the blank page, `http://127.0.0.1:PORT/`), CHROMIUM, AIRLOCK_PROFILE (a fresh,
 // empty user-data folder), AIRLOCK_BENCH (JSON: {"cases": [{"kind","size","rounds","warmup",

@@ -68,7 +68,9 @@ try {
       airlock.invoke("args_size", { data: "b".repeat(200_000) }),
       airlock.invoke("args_size", new Uint8Array(50_000)).catch((error) => error.code),
     ]);
-    const uploadsSoFar = performance.getEntriesByType("resource").filter((e) => e.name.includes("/airlock/upload")).length;
+    // An upload's timing entry comes when its (empty) answer has been read.
+    const uploadEntries = () => performance.getEntriesByType("resource").filter((e) => e.name.includes("/airlock/upload")).length;
+    const uploadsSoFar = uploadEntries();
     const html = await (await fetch(location.pathname, { cache: "no-store" })).text();
     const ticket = html.match(/name="airlock-ticket" content="([0-9a-f]+)"/)[1];
     const uploading = new airlock.Connection({ ticket, uploadAbove: 500_000 });
@@ -81,8 +83,6 @@ try {
       uploading.emit("small", {}).then(() => uploadOrder.push("small")),
     ]);
     uploading.close();
-    // The upload's timing entry comes when its (empty) answer has been read.
-    const uploadEntries = () => performance.getEntriesByType("resource").filter((e) => e.name.includes("/airlock/upload")).length;
     for (let i = 0; i < 100 && uploadEntries() === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const uploads = uploadEntries();
     let refused = null;

@@ -141,22 +141,6 @@ async fn an_uploaded_command_is_answered_with_what_the_core_received_and_bytes_u
     assert_eq!(reply_to(&mut ws, 8).await.0["ok"], true);
 }
 
-fn limited(max_message_bytes: usize) -> GatewayLimits {
-    GatewayLimits::default().with_max_message_bytes(max_message_bytes)
-}
-
-async fn start_limited(max_message_bytes: usize, options: WebOptions) -> Server {
-    let limits = limited(max_message_bytes);
-    start_with(
-        vec![pass_all()],
-        echo_router(),
-        limits,
-        options,
-        Windows::new(),
-    )
-    .await
-}
-
 /// Uploads event `id` whose frame is exactly `size` bytes; the status and the request's reply.
 async fn upload_event_of(server: &Server, size: usize) -> (u16, Value) {
     let (mut ws, token) = window(server, "main").await;
